@@ -3,13 +3,19 @@
 //! Data flows one way through the modules:
 //!
 //! ```text
-//! ingest (read files, parse records, resolve tier) ─► pricing ─► store ─► report
+//! ingest (files → reader → record) ─► pricing ─► store (+ rollup) ─► report
 //! ```
 //!
 //! `model` holds the types every step shares. The binary (`main.rs`) only parses the command
 //! line and calls into `app`.
 
+pub mod app;
+pub mod cli;
+pub mod config;
 pub mod ingest;
 pub mod model;
 pub mod pricing;
+pub mod report;
+pub mod rollup;
 pub mod simulate;
+pub mod store;

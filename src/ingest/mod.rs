@@ -1,5 +1,579 @@
 //! Ingestion: byte streams → records → invocations, priced and stored in batches.
+//!
+//! The pieces, in data-flow order:
+//! - [`files`] finds log files and opens them (gzip or plain);
+//! - [`reader`] splits a byte stream into record slices, streaming;
+//! - [`record`] parses one slice into an [`Invocation`](crate::model::Invocation);
+//! - [`BatchBuilder`] parses and prices records into a [`ParsedBatch`] (no I/O, no async);
+//! - [`BatchWriter`] turns a parsed batch into a [`store::Batch`] and writes it in one
+//!   transaction.
+//!
+//! Any source (files today, CloudWatch Logs later) feeds records through the same builder and
+//! writer. [`import_paths`] wires them for files: parsing runs on a blocking thread while the
+//! previous batch is being written, with at most two batches in flight, so memory stays flat
+//! whatever the input size.
 
 pub mod files;
 pub mod reader;
 pub mod record;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::{self, Display};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::model::Invocation;
+use crate::pricing::{PriceTable, PricingOutcome, ResolvedPrice};
+use crate::store::{
+    self, BatchOutcome, Checkpoint, PriceRowRecord, QuarantinedRecord, StandardCost, Store,
+    StoreError, StoredInvocation, StoredPricing,
+};
+use files::{InputFile, SkipReason};
+use reader::{Item, RecordReader};
+use record::{ParseOptions, Rejection, parse_record};
+
+/// Reason name for a file whose content could not be read to its end (a corrupt gzip stream):
+/// the records before the damage are kept, the rest of that file is quarantined as one entry.
+pub const UNREADABLE_FILE: &str = "unreadable_file";
+
+/// Longest excerpt of a rejected record kept in quarantine.
+const EXCERPT_BYTES: usize = 200;
+
+/// A record parsed and priced, not yet stored.
+#[derive(Debug, Clone)]
+pub struct ParsedRecord {
+    pub invocation: Invocation,
+    pub pricing: PricingOutcome,
+    /// The source's name (a file path, a log group), shared by its records.
+    pub source: Arc<str>,
+}
+
+/// A record that could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedRecord {
+    pub source: Arc<str>,
+    pub location: String,
+    pub reason: &'static str,
+    pub detail: String,
+    pub excerpt: String,
+}
+
+/// The output of [`BatchBuilder`]: what one transaction will store.
+#[derive(Debug, Default)]
+pub struct ParsedBatch {
+    pub records: Vec<ParsedRecord>,
+    pub rejected: Vec<RejectedRecord>,
+}
+
+impl ParsedBatch {
+    pub fn len(&self) -> usize {
+        self.records.len() + self.rejected.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Parses and prices records into batches. Pure CPU work: call it from a blocking thread.
+pub struct BatchBuilder {
+    options: Arc<ParseOptions>,
+    prices: Arc<PriceTable>,
+    batch: ParsedBatch,
+}
+
+impl BatchBuilder {
+    pub fn new(options: Arc<ParseOptions>, prices: Arc<PriceTable>) -> BatchBuilder {
+        BatchBuilder {
+            options,
+            prices,
+            batch: ParsedBatch::default(),
+        }
+    }
+
+    /// Parses one record; a record that fails is kept as rejected, with why and where.
+    pub fn add_record(&mut self, bytes: &[u8], source: &Arc<str>, location: &dyn Display) {
+        match parse_record(bytes, &self.options) {
+            Ok(invocation) => {
+                let pricing = self.prices.price(&invocation);
+                self.batch.records.push(ParsedRecord {
+                    invocation,
+                    pricing,
+                    source: Arc::clone(source),
+                });
+            }
+            Err(rejection) => self.add_rejected(source, location, &rejection, bytes),
+        }
+    }
+
+    /// Keeps a record the reader or parser rejected.
+    pub fn add_rejected(
+        &mut self,
+        source: &Arc<str>,
+        location: &dyn Display,
+        rejection: &Rejection,
+        excerpt: &[u8],
+    ) {
+        self.push_rejected(source, location, rejection.reason.as_str(), &rejection.detail, excerpt);
+    }
+
+    fn push_rejected(
+        &mut self,
+        source: &Arc<str>,
+        location: &dyn Display,
+        reason: &'static str,
+        detail: &str,
+        excerpt: &[u8],
+    ) {
+        let excerpt = &excerpt[..excerpt.len().min(EXCERPT_BYTES)];
+        self.batch.rejected.push(RejectedRecord {
+            source: Arc::clone(source),
+            location: location.to_string(),
+            reason,
+            detail: detail.to_string(),
+            excerpt: String::from_utf8_lossy(excerpt).into_owned(),
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.batch.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.batch.is_empty()
+    }
+
+    /// Hands over the batch built so far and starts a new one.
+    pub fn take(&mut self) -> ParsedBatch {
+        std::mem::take(&mut self.batch)
+    }
+}
+
+/// Writes parsed batches: resolves source and price-row ids (cached), then stores the batch,
+/// its quarantine and an optional checkpoint in one transaction.
+pub struct BatchWriter {
+    store: Store,
+    source_kind: &'static str,
+    source_ids: HashMap<Arc<str>, i64>,
+    /// Price rows by the address of their `Arc`: prices are materialized once per table, so
+    /// the address identifies the row; the `Arc` kept here stops the address being reused.
+    price_ids: HashMap<usize, (Arc<ResolvedPrice>, i64)>,
+}
+
+impl BatchWriter {
+    /// `source_kind` names the kind of source in the `ingest_sources` table ("file", ...).
+    pub fn new(store: Store, source_kind: &'static str) -> BatchWriter {
+        BatchWriter {
+            store,
+            source_kind,
+            source_ids: HashMap::new(),
+            price_ids: HashMap::new(),
+        }
+    }
+
+    /// Stores a batch; `checkpoint` is (source name, position) to save in the same transaction.
+    pub async fn write(
+        &mut self,
+        batch: ParsedBatch,
+        checkpoint: Option<(&Arc<str>, String)>,
+    ) -> Result<BatchOutcome, StoreError> {
+        let mut invocations = Vec::with_capacity(batch.records.len());
+        for record in batch.records {
+            let source_id = self.source_id(&record.source).await?;
+            let pricing = self.stored_pricing(&record.pricing).await?;
+            invocations.push(StoredInvocation {
+                invocation: record.invocation,
+                pricing,
+                source_id,
+            });
+        }
+        let mut quarantined = Vec::with_capacity(batch.rejected.len());
+        for rejected in batch.rejected {
+            quarantined.push(QuarantinedRecord {
+                source_id: self.source_id(&rejected.source).await?,
+                location: rejected.location,
+                reason: rejected.reason.to_string(),
+                detail: rejected.detail,
+                excerpt: rejected.excerpt,
+            });
+        }
+        let checkpoint = match checkpoint {
+            Some((source, position)) => Some(Checkpoint {
+                source_id: self.source_id(source).await?,
+                position,
+            }),
+            None => None,
+        };
+        let batch = store::Batch {
+            invocations,
+            quarantined,
+            checkpoint,
+        };
+        self.store.write_batch(&batch).await
+    }
+
+    async fn source_id(&mut self, source: &Arc<str>) -> Result<i64, StoreError> {
+        if let Some(id) = self.source_ids.get(source) {
+            return Ok(*id);
+        }
+        let id = self.store.source_id(self.source_kind, source).await?;
+        self.source_ids.insert(Arc::clone(source), id);
+        Ok(id)
+    }
+
+    async fn price_id(&mut self, price: &Arc<ResolvedPrice>) -> Result<i64, StoreError> {
+        let key = Arc::as_ptr(price) as usize;
+        if let Some((_, id)) = self.price_ids.get(&key) {
+            return Ok(*id);
+        }
+        let id = self.store.register_price(&price_row_record(price)).await?;
+        self.price_ids.insert(key, (Arc::clone(price), id));
+        Ok(id)
+    }
+
+    async fn stored_pricing(&mut self, pricing: &PricingOutcome) -> Result<StoredPricing, StoreError> {
+        Ok(match pricing {
+            PricingOutcome::Priced(priced) => {
+                let standard = match &priced.standard_equivalent {
+                    Some(standard) => Some(StandardCost {
+                        price_id: self.price_id(&standard.price).await?,
+                        cost: standard.cost,
+                    }),
+                    None => None,
+                };
+                StoredPricing::Priced {
+                    price_id: self.price_id(&priced.price).await?,
+                    cost: priced.cost,
+                    standard,
+                }
+            }
+            PricingOutcome::NotBilled => StoredPricing::NotBilled,
+            PricingOutcome::Unpriced { reason } => StoredPricing::Unpriced {
+                reason: reason.clone(),
+            },
+        })
+    }
+}
+
+/// The provenance row of a price, as the store records it.
+pub fn price_row_record(price: &ResolvedPrice) -> PriceRowRecord {
+    PriceRowRecord {
+        fingerprint: price.fingerprint(),
+        region: price.region.clone(),
+        model_id: price.model_id.clone(),
+        tier: price.tier.as_str().to_string(),
+        routing: price.routing.as_str().to_string(),
+        effective_from: price.effective_from.format("%Y-%m-%d").to_string(),
+        input_rate: price.rates.input,
+        output_rate: price.rates.output,
+        cache_read_rate: price.rates.cache_read,
+        cache_write_rate: price.rates.cache_write,
+        derivation: price.derivation.clone(),
+        source: price.source.clone(),
+    }
+}
+
+/// Errors that stop an import.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    Discover(#[from] files::DiscoverError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the file reader stopped unexpectedly: {0}")]
+    Reader(String),
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default)]
+pub struct ImportSummary {
+    pub files: usize,
+    pub skipped: Vec<(PathBuf, SkipReason)>,
+    pub records_read: u64,
+    pub imported: u64,
+    pub duplicates: u64,
+    /// Rejected records by reason.
+    pub rejected: BTreeMap<&'static str, u64>,
+    /// The first rejected records, for the summary; all of them are in quarantine.
+    pub rejected_examples: Vec<RejectedRecord>,
+    /// Newly imported invocations that are unpriced.
+    pub unpriced_imported: u64,
+    /// Unpriced records read, by cause (whether new or already stored).
+    pub unpriced_causes: BTreeMap<String, u64>,
+    /// Files that could not be read (the run failed for them).
+    pub file_errors: Vec<(PathBuf, String)>,
+    /// Bytes read from disk (compressed size for gzip files).
+    pub bytes_read: u64,
+    pub elapsed: Duration,
+}
+
+/// How many rejected records the summary shows.
+const REJECTED_EXAMPLES: usize = 10;
+
+impl ImportSummary {
+    /// True when some file could not be read: the command then exits non-zero.
+    pub fn failed(&self) -> bool {
+        !self.file_errors.is_empty()
+    }
+
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.values().sum()
+    }
+
+    /// Counts what a batch holds (before it is handed to the writer).
+    fn tally_parsed(&mut self, batch: &ParsedBatch) {
+        self.records_read += batch.len() as u64;
+        for rejected in &batch.rejected {
+            *self.rejected.entry(rejected.reason).or_default() += 1;
+            if self.rejected_examples.len() < REJECTED_EXAMPLES {
+                self.rejected_examples.push(rejected.clone());
+            }
+        }
+        for record in &batch.records {
+            if let PricingOutcome::Unpriced { reason } = &record.pricing {
+                *self.unpriced_causes.entry(reason.clone()).or_default() += 1;
+            }
+        }
+    }
+
+    /// Counts what the store did with a batch.
+    fn tally_written(&mut self, outcome: &BatchOutcome) {
+        self.imported += outcome.inserted;
+        self.duplicates += outcome.duplicates;
+        self.unpriced_imported += outcome.inserted_unpriced;
+    }
+}
+
+impl Display for ImportSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let seconds = self.elapsed.as_secs_f64().max(1e-9);
+        writeln!(
+            f,
+            "Read {} records from {} files ({:.1} MB) in {:.2} s: {:.0} records/s, {:.1} MB/s",
+            self.records_read,
+            self.files,
+            self.bytes_read as f64 / 1e6,
+            seconds,
+            self.records_read as f64 / seconds,
+            self.bytes_read as f64 / 1e6 / seconds,
+        )?;
+        writeln!(f, "  imported     {:>10}", self.imported)?;
+        writeln!(f, "  duplicates   {:>10}  (already stored; counted once)", self.duplicates)?;
+        let reasons: Vec<String> = self
+            .rejected
+            .iter()
+            .map(|(reason, count)| format!("{reason} {count}"))
+            .collect();
+        write!(f, "  rejected     {:>10}", self.rejected_total())?;
+        if reasons.is_empty() {
+            writeln!(f)?;
+        } else {
+            writeln!(f, "  ({})", reasons.join(", "))?;
+        }
+        writeln!(f, "  unpriced     {:>10}  (of the imported; never counted as $0)", self.unpriced_imported)?;
+        if !self.unpriced_causes.is_empty() {
+            writeln!(f, "Unpriced records by cause:")?;
+            for (cause, count) in &self.unpriced_causes {
+                writeln!(f, "  {count:>8}  {cause}")?;
+            }
+        }
+        if !self.rejected_examples.is_empty() {
+            writeln!(f, "Rejected records (first {}; all are in quarantine):", self.rejected_examples.len())?;
+            for rejected in &self.rejected_examples {
+                writeln!(f, "  {}: {}: {}: {}", rejected.source, rejected.location, rejected.reason, rejected.detail)?;
+            }
+        }
+        let bodies = self
+            .skipped
+            .iter()
+            .filter(|(_, reason)| matches!(reason, SkipReason::BodyObject))
+            .count();
+        if bodies > 0 {
+            writeln!(f, "Skipped {bodies} Bedrock body objects (data/ prefix; not log records)")?;
+        }
+        for (path, reason) in self.skipped.iter().filter(|(_, r)| !matches!(r, SkipReason::BodyObject)) {
+            writeln!(f, "Skipped {}: {reason}", path.display())?;
+        }
+        for (path, error) in &self.file_errors {
+            writeln!(f, "ERROR: could not read {}: {error}", path.display())?;
+        }
+        Ok(())
+    }
+}
+
+/// Settings for [`import_paths`].
+pub struct ImportSettings {
+    pub options: Arc<ParseOptions>,
+    pub prices: Arc<PriceTable>,
+    pub batch_size: usize,
+    /// Draw a progress bar on stderr (only shown when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// A message from the reading thread to the writer.
+enum Produced {
+    Batch(ParsedBatch),
+    FileError(PathBuf, String),
+}
+
+/// Imports files and directories: streaming, idempotent, never stopped by bad records.
+pub async fn import_paths(
+    store: &Store,
+    paths: &[PathBuf],
+    settings: ImportSettings,
+) -> Result<ImportSummary, ImportError> {
+    let started = Instant::now();
+    let discovery = files::discover(paths)?;
+    let total_bytes: u64 = discovery.files.iter().map(|file| file.size).sum();
+    let mut summary = ImportSummary {
+        files: discovery.files.len(),
+        skipped: discovery.skipped,
+        ..ImportSummary::default()
+    };
+    let bytes_read = Arc::new(AtomicU64::new(0));
+    let progress = progress_bar(settings.progress, total_bytes);
+
+    let (sender, mut receiver) = mpsc::channel(2);
+    let reading = {
+        let bytes_read = Arc::clone(&bytes_read);
+        let builder = BatchBuilder::new(settings.options, settings.prices);
+        let batch_size = settings.batch_size;
+        tokio::task::spawn_blocking(move || {
+            read_files(discovery.files, builder, batch_size, &bytes_read, &sender)
+        })
+    };
+
+    let mut writer = BatchWriter::new(store.clone(), "file");
+    while let Some(message) = receiver.recv().await {
+        match message {
+            Produced::Batch(batch) => {
+                summary.tally_parsed(&batch);
+                let outcome = match writer.write(batch, None).await {
+                    Ok(outcome) => outcome,
+                    Err(error) => {
+                        // Stop the reader before returning: dropping the receiver ends it.
+                        drop(receiver);
+                        let _ = reading.await;
+                        return Err(error.into());
+                    }
+                };
+                summary.tally_written(&outcome);
+            }
+            Produced::FileError(path, error) => summary.file_errors.push((path, error)),
+        }
+        progress.set_position(bytes_read.load(Ordering::Relaxed));
+    }
+    reading
+        .await
+        .map_err(|error| ImportError::Reader(error.to_string()))?;
+    progress.finish_and_clear();
+    summary.bytes_read = bytes_read.load(Ordering::Relaxed);
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+fn progress_bar(enabled: bool, total_bytes: u64) -> indicatif::ProgressBar {
+    if !enabled {
+        return indicatif::ProgressBar::hidden();
+    }
+    // Drawn on stderr only when it is a terminal; hidden in pipes and CI logs.
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total_bytes),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Reads every file into batches and sends them on. Runs on a blocking thread. Stops early
+/// only when the writer has gone away (it failed).
+fn read_files(
+    files: Vec<InputFile>,
+    mut builder: BatchBuilder,
+    batch_size: usize,
+    bytes_read: &Arc<AtomicU64>,
+    sender: &mpsc::Sender<Produced>,
+) {
+    for file in files {
+        let source: Arc<str> = Arc::from(file.path.display().to_string());
+        let result = read_file(&file, &source, &mut builder, batch_size, bytes_read, sender);
+        match result {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(error) => {
+                if sender
+                    .blocking_send(Produced::FileError(file.path.clone(), error.to_string()))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
+    if !builder.is_empty() {
+        let _ = sender.blocking_send(Produced::Batch(builder.take()));
+    }
+}
+
+/// Reads one file. `Ok(false)` means the writer has gone away. Content damage (a corrupt gzip
+/// stream) is quarantined, not returned: only errors reading the file itself are.
+fn read_file(
+    file: &InputFile,
+    source: &Arc<str>,
+    builder: &mut BatchBuilder,
+    batch_size: usize,
+    bytes_read: &Arc<AtomicU64>,
+    sender: &mpsc::Sender<Produced>,
+) -> std::io::Result<bool> {
+    let input = files::open(&file.path, Some(Arc::clone(bytes_read)))?;
+    let mut reader = RecordReader::new(input);
+    let mut last_location = None;
+    loop {
+        match reader.next_item() {
+            Ok(Some(Item::Record { bytes, location })) => {
+                last_location = Some(location);
+                builder.add_record(bytes, source, &location);
+            }
+            Ok(Some(Item::Rejected {
+                excerpt,
+                location,
+                rejection,
+            })) => {
+                last_location = Some(location);
+                builder.add_rejected(source, &location, &rejection, excerpt);
+            }
+            Ok(None) => return Ok(true),
+            Err(error) if is_content_damage(&error) => {
+                let location = match last_location {
+                    Some(location) => format!("after {location}"),
+                    None => "start of file".to_string(),
+                };
+                let detail = format!("the file cannot be read past this point: {error}");
+                builder.push_rejected(source, &location, UNREADABLE_FILE, &detail, b"");
+                return Ok(true);
+            }
+            Err(error) => return Err(error),
+        }
+        if builder.len() >= batch_size && sender.blocking_send(Produced::Batch(builder.take())).is_err() {
+            return Ok(false);
+        }
+    }
+}
+
+/// Errors that mean the bytes are damaged (bad gzip data, cut-off stream) rather than that the
+/// file could not be read.
+fn is_content_damage(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        error.kind(),
+        ErrorKind::InvalidData | ErrorKind::InvalidInput | ErrorKind::UnexpectedEof
+    )
+}

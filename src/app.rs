@@ -1,0 +1,308 @@
+//! Runs the commands of the CLI: loads config, opens the store, calls the library.
+//! This is an edge of the program, so errors are `anyhow` with context.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+
+use crate::cli::{Cli, Command};
+use crate::config::{Config, PricingSource, ProcessEnvironment};
+use crate::ingest::{self, ImportSettings};
+use crate::pricing::{PriceTable, PricingOutcome};
+use crate::report::{self, Format, Month};
+use crate::simulate::{S3LayoutOptions, SimulationSpec, Simulator, write_s3_layout};
+use crate::store::{PriceRowRecord, RepriceDecision, Store};
+
+/// The shipped price table, built in so tierwatch prices calls with no files around it.
+const BUILTIN_PRICING: &str = include_str!("../config/pricing.toml");
+
+/// Exit code when the configuration is invalid.
+const EXIT_BAD_CONFIG: u8 = 2;
+
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let config = match load_config(&cli) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("Invalid configuration:\n{errors}");
+            return Ok(ExitCode::from(EXIT_BAD_CONFIG));
+        }
+    };
+    match cli.command {
+        Command::Import { paths, no_progress } => import(&config, &paths, !no_progress).await,
+        Command::Report { month, format, out } => {
+            report(&config, month, format, out.as_deref()).await
+        }
+        Command::Reprice { month } => reprice(&config, month).await,
+        Command::Migrate => migrate(&config).await,
+        Command::CheckConfig { connect } => check_config(&config, connect).await,
+        Command::Demo {
+            seed,
+            month,
+            records,
+            format,
+        } => demo(&config, seed, month.unwrap_or_else(last_month), records, format).await,
+        Command::Simulate {
+            out,
+            seed,
+            month,
+            records,
+            records_per_file,
+            bad_rate,
+            duplicate_rate,
+            gzip_level,
+        } => {
+            let mut spec = month_spec(month.unwrap_or_else(last_month), records, seed);
+            spec.bad_record_rate = bad_rate;
+            spec.duplicate_rate = duplicate_rate;
+            let layout = S3LayoutOptions {
+                records_per_file,
+                gzip_level,
+                ..S3LayoutOptions::default()
+            };
+            simulate(spec, &out, &layout)
+        }
+    }
+}
+
+fn load_config(cli: &Cli) -> Result<Config, crate::config::ConfigErrors> {
+    let mut config = Config::load(cli.config.as_deref(), &ProcessEnvironment)?;
+    if let Some(url) = &cli.database_url {
+        config.database.url = Some(url.clone());
+    }
+    Ok(config)
+}
+
+/// Opens the configured database and brings its schema up to date.
+async fn open_store(url: &str) -> Result<Store> {
+    let store = Store::open(url).await?;
+    store
+        .migrate()
+        .await
+        .with_context(|| format!("migrating the database schema ({})", store.backend_name()))?;
+    Ok(store)
+}
+
+/// Loads the configured price table (or the built-in one).
+pub fn load_prices(config: &Config) -> Result<PriceTable> {
+    let table = match &config.pricing.source {
+        PricingSource::File(path) => PriceTable::load(path)?,
+        PricingSource::Builtin => PriceTable::parse(BUILTIN_PRICING, "built-in config/pricing.toml")?,
+    };
+    Ok(table)
+}
+
+fn describe_pricing(config: &Config) -> String {
+    match &config.pricing.source {
+        PricingSource::File(path) => path.display().to_string(),
+        PricingSource::Builtin => "built-in copy of config/pricing.toml".into(),
+    }
+}
+
+async fn import(config: &Config, paths: &[PathBuf], progress: bool) -> Result<ExitCode> {
+    let prices = Arc::new(load_prices(config)?);
+    let store = open_store(&config.database_url()).await?;
+    let settings = ImportSettings {
+        options: Arc::new(config.parse_options()),
+        prices,
+        batch_size: config.ingest.batch_size,
+        progress,
+    };
+    let summary = ingest::import_paths(&store, paths, settings).await?;
+    print!("{summary}");
+    Ok(if summary.failed() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+async fn report(config: &Config, month: Month, format: Format, out: Option<&Path>) -> Result<ExitCode> {
+    let store = open_store(&config.database_url()).await?;
+    let report = report::build(&store, month).await?;
+    if report.rows.is_empty() {
+        eprintln!("note: no invocations are stored for {month}");
+    }
+    write_output(&report.render(format), out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_output(text: &str, out: Option<&Path>) -> Result<()> {
+    match out {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("writing the report to {}", path.display())),
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(text.as_bytes()).context("writing the report")?;
+            stdout.flush().context("writing the report")
+        }
+    }
+}
+
+async fn reprice(config: &Config, month: Month) -> Result<ExitCode> {
+    let prices = load_prices(config)?;
+    let store = open_store(&config.database_url()).await?;
+    let mut records = std::collections::HashMap::<usize, Arc<PriceRowRecord>>::new();
+    let mut record_of = |price: &Arc<crate::pricing::ResolvedPrice>| {
+        records
+            .entry(Arc::as_ptr(price) as usize)
+            .or_insert_with(|| Arc::new(ingest::price_row_record(price)))
+            .clone()
+    };
+    let outcome = store
+        .reprice(month.start_ms(), month.end_ms(), |invocation| {
+            match prices.price(invocation) {
+                PricingOutcome::Priced(priced) => RepriceDecision::Priced {
+                    price: record_of(&priced.price),
+                    cost: priced.cost,
+                    standard: priced
+                        .standard_equivalent
+                        .map(|standard| (record_of(&standard.price), standard.cost)),
+                },
+                PricingOutcome::NotBilled => RepriceDecision::NotBilled,
+                PricingOutcome::Unpriced { reason } => RepriceDecision::Unpriced { reason },
+            }
+        })
+        .await?;
+    println!(
+        "Repriced {} invocations of {month} with {}: {} changed; rollups rebuilt.",
+        outcome.invocations,
+        describe_pricing(config),
+        outcome.changed
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn migrate(config: &Config) -> Result<ExitCode> {
+    let store = open_store(&config.database_url()).await?;
+    println!("Database schema is up to date ({}).", store.backend_name());
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn check_config(config: &Config, connect: bool) -> Result<ExitCode> {
+    let file = config
+        .file
+        .as_ref()
+        .map_or_else(|| "none (defaults and environment)".into(), |f| f.display().to_string());
+    println!("config file:     {file}");
+    println!("database:        {}", redacted_url(&config.database_url()));
+    println!("pricing table:   {}", describe_pricing(config));
+    println!("tier from requestMetadata key: {:?}", config.ingest.tier_metadata_key);
+    println!("batch size:      {}", config.ingest.batch_size);
+    println!("application inference profiles mapped: {}", config.ingest.application_profiles.len());
+    let prices = match load_prices(config) {
+        Ok(prices) => prices,
+        Err(error) => {
+            eprintln!("Invalid price table:\n{error:#}");
+            return Ok(ExitCode::from(EXIT_BAD_CONFIG));
+        }
+    };
+    println!("priced models:   {}", prices.models().count());
+    if connect {
+        let store = open_store(&config.database_url()).await?;
+        println!("database:        reachable, schema up to date ({})", store.backend_name());
+    }
+    println!("OK");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn redacted_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            match url[scheme_end + 3..at].split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The month before the current one (UTC).
+fn last_month() -> Month {
+    Month::containing(chrono::Utc::now().timestamp_millis())
+        .map_or(Month { year: 2025, month: 11 }, Month::previous)
+}
+
+fn month_spec(month: Month, records: u64, seed: u64) -> SimulationSpec {
+    SimulationSpec::month(month.year, month.month, records, seed)
+}
+
+fn simulate(spec: SimulationSpec, out: &Path, layout: &S3LayoutOptions) -> Result<ExitCode> {
+    let summary = write_s3_layout(Simulator::new(spec), out, layout)
+        .with_context(|| format!("writing simulated logs under {}", out.display()))?;
+    println!(
+        "Wrote {} records in {} files under {} ({:.1} MB, {:.1} MB gzipped).",
+        summary.records,
+        summary.files,
+        out.display(),
+        summary.uncompressed_bytes as f64 / 1e6,
+        summary.compressed_bytes as f64 / 1e6
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Removes a directory when dropped, so the demo leaves no temporary files behind.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn demo(config: &Config, seed: u64, month: Month, records: u64, format: Format) -> Result<ExitCode> {
+    if records == 0 {
+        bail!("--records must be at least 1");
+    }
+    let database = config.database.data_dir.join("demo.sqlite");
+    remove_sqlite_files(&database)?;
+    let logs = TempDir(std::env::temp_dir().join(format!("tierwatch-demo-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&logs.0);
+
+    eprintln!("Generating {records} Bedrock invocation log records for {month} (seed {seed})…");
+    let layout = S3LayoutOptions::default();
+    let written = write_s3_layout(Simulator::new(month_spec(month, records, seed)), &logs.0, &layout)
+        .context("writing the simulated logs")?;
+    eprintln!(
+        "Importing {} S3-layout .json.gz files into {}…",
+        written.files,
+        database.display()
+    );
+    let store = open_store(&format!("sqlite://{}", database.display())).await?;
+    let settings = ImportSettings {
+        options: Arc::new(config.parse_options()),
+        prices: Arc::new(load_prices(config)?),
+        batch_size: config.ingest.batch_size,
+        progress: true,
+    };
+    let summary = ingest::import_paths(&store, std::slice::from_ref(&logs.0), settings).await?;
+    eprint!("{summary}");
+    eprintln!();
+    let report = report::build(&store, month).await?;
+    write_output(&report.render(format), None)?;
+    eprintln!(
+        "\nThe demo database is {}; try: tierwatch --database-url sqlite://{} report --month {month} --format csv",
+        database.display(),
+        database.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Deletes a SQLite database and its WAL files, so the demo starts from nothing.
+fn remove_sqlite_files(database: &Path) -> Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = database.as_os_str().to_owned();
+        name.push(suffix);
+        match std::fs::remove_file(&name) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                return Err(error).with_context(|| format!("removing the old demo database {}", database.display()));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,510 @@
+//! Typed configuration: a TOML file, then `TIERWATCH_*` environment variables on top, then
+//! validation. Every error names where the value came from (file and key, or variable), what
+//! was found and what is expected, so `tierwatch check-config` can explain all of them at once.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::ingest::record::ParseOptions;
+
+/// The config file read when `--config` is not given, if it exists.
+pub const DEFAULT_CONFIG_PATH: &str = "config/tierwatch.toml";
+/// The price table read when the config names none, if it exists; else the built-in copy.
+pub const DEFAULT_PRICING_PATH: &str = "config/pricing.toml";
+/// File name of the embedded SQLite database inside the data directory.
+pub const SQLITE_FILE_NAME: &str = "tierwatch.sqlite";
+
+/// The whole configuration, after layering and validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file this came from, if any.
+    pub file: Option<PathBuf>,
+    pub database: DatabaseConfig,
+    pub pricing: PricingConfig,
+    pub ingest: IngestConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseConfig {
+    /// `postgres://…` or `sqlite://PATH`; `None` means the embedded SQLite file in `data_dir`.
+    pub url: Option<String>,
+    pub data_dir: PathBuf,
+}
+
+/// Where the price table comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PricingSource {
+    File(PathBuf),
+    /// The copy of `config/pricing.toml` built into the binary.
+    Builtin,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PricingConfig {
+    pub source: PricingSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestConfig {
+    /// `requestMetadata` key whose value names the tier of a call.
+    pub tier_metadata_key: String,
+    /// Records written per database transaction.
+    pub batch_size: usize,
+    /// Application-inference-profile ARN (or its id) → foundation model id.
+    pub application_profiles: HashMap<String, String>,
+}
+
+/// One problem in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file (with line and column when known) or "environment".
+    pub origin: String,
+    /// The key or environment variable.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}: {}", self.origin, self.key, self.message)
+    }
+}
+
+/// Every problem found, one per line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, error) in self.0.iter().enumerate() {
+            if index > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The file as written: every key optional, unknown keys rejected (a typo is an error).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    database: FileDatabase,
+    #[serde(default)]
+    pricing: FilePricing,
+    #[serde(default)]
+    ingest: FileIngest,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDatabase {
+    url: Option<String>,
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilePricing {
+    table: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileIngest {
+    tier_metadata_key: Option<String>,
+    batch_size: Option<i64>,
+    #[serde(default)]
+    application_profiles: HashMap<String, String>,
+}
+
+/// A source of environment variables, so tests need not touch the process environment.
+pub trait Environment {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct ProcessEnvironment;
+
+impl Environment for ProcessEnvironment {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|value| !value.is_empty())
+    }
+}
+
+impl Environment for HashMap<String, String> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+impl Config {
+    /// Loads `explicit` (which must exist), or [`DEFAULT_CONFIG_PATH`] if it exists, or
+    /// nothing; then applies the environment and validates.
+    pub fn load(explicit: Option<&Path>, env: &dyn Environment) -> Result<Config, ConfigErrors> {
+        let file = match explicit {
+            Some(path) => Some(path.to_path_buf()),
+            None => Some(PathBuf::from(DEFAULT_CONFIG_PATH)).filter(|path| path.is_file()),
+        };
+        let text = match &file {
+            Some(path) => std::fs::read_to_string(path).map_err(|error| {
+                ConfigErrors(vec![ConfigError {
+                    origin: path.display().to_string(),
+                    key: "(file)".into(),
+                    message: format!("cannot read the config file: {error}"),
+                }])
+            })?,
+            None => String::new(),
+        };
+        Config::from_toml(&text, file.as_deref(), env)
+    }
+
+    /// Builds a config from TOML text (`file` names it in messages and anchors relative paths).
+    pub fn from_toml(
+        text: &str,
+        file: Option<&Path>,
+        env: &dyn Environment,
+    ) -> Result<Config, ConfigErrors> {
+        let origin = file.map_or_else(|| "(defaults)".to_string(), |p| p.display().to_string());
+        let parsed = parse_file(text, &origin)?;
+        let base_dir = file
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let mut errors = Vec::new();
+        let config = Layering {
+            origin: &origin,
+            base_dir: &base_dir,
+            env,
+            errors: &mut errors,
+        }
+        .build(parsed, file);
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// The database URL to open: the configured one, or the embedded SQLite file.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}",
+                self.database.data_dir.join(SQLITE_FILE_NAME).display()
+            ),
+        }
+    }
+
+    /// Options the record parser needs.
+    pub fn parse_options(&self) -> ParseOptions {
+        ParseOptions {
+            tier_metadata_key: self.ingest.tier_metadata_key.clone(),
+            application_profiles: self.ingest.application_profiles.clone(),
+        }
+    }
+}
+
+fn parse_file(text: &str, origin: &str) -> Result<FileConfig, ConfigErrors> {
+    let deserializer = toml::Deserializer::parse(text).map_err(|error| {
+        ConfigErrors(vec![toml_error(text, origin, "(syntax)", &error)])
+    })?;
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let key = error.path().to_string();
+        ConfigErrors(vec![toml_error(text, origin, &key, error.inner())])
+    })
+}
+
+/// A TOML error as a [`ConfigError`], with line and column when the error has a span.
+pub fn toml_error(text: &str, origin: &str, key: &str, error: &toml::de::Error) -> ConfigError {
+    let origin = match error.span() {
+        Some(span) => {
+            let (line, column) = line_and_column(text, span.start);
+            format!("{origin}:{line}:{column}")
+        }
+        None => origin.to_string(),
+    };
+    ConfigError {
+        origin,
+        key: if key.is_empty() || key == "." {
+            "(top level)".into()
+        } else {
+            key.to_string()
+        },
+        message: error.message().trim().to_string(),
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Applies defaults and environment overrides to a parsed file, collecting every error.
+struct Layering<'a> {
+    origin: &'a str,
+    base_dir: &'a Path,
+    env: &'a dyn Environment,
+    errors: &'a mut Vec<ConfigError>,
+}
+
+impl Layering<'_> {
+    fn build(mut self, file: FileConfig, path: Option<&Path>) -> Config {
+        let database = self.database(file.database);
+        let pricing = self.pricing(file.pricing);
+        let ingest = self.ingest(file.ingest);
+        Config {
+            file: path.map(Path::to_path_buf),
+            database,
+            pricing,
+            ingest,
+        }
+    }
+
+    fn database(&mut self, file: FileDatabase) -> DatabaseConfig {
+        let from_env = self.env.var("TIERWATCH_DATABASE_URL");
+        let (url, origin, key) = match from_env {
+            Some(url) => (Some(url), "environment".to_string(), "TIERWATCH_DATABASE_URL"),
+            None => (file.url, self.origin.to_string(), "database.url"),
+        };
+        let url = url.filter(|url| !url.trim().is_empty());
+        if let Some(url) = &url {
+            let known = ["postgres://", "postgresql://", "sqlite://"];
+            if !known.iter().any(|scheme| url.starts_with(scheme)) {
+                self.errors.push(ConfigError {
+                    origin,
+                    key: key.into(),
+                    message: format!(
+                        "expected a postgres://… or sqlite://… URL (or nothing, for the embedded SQLite file), got {:?}",
+                        redact(url)
+                    ),
+                });
+            }
+        }
+        let data_dir = match self.env.var("TIERWATCH_DATA_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => file
+                .data_dir
+                .map_or_else(|| PathBuf::from("data"), |dir| self.relative(dir)),
+        };
+        DatabaseConfig { url, data_dir }
+    }
+
+    fn pricing(&mut self, file: FilePricing) -> PricingConfig {
+        let source = match (self.env.var("TIERWATCH_PRICING_TABLE"), file.table) {
+            (Some(path), _) => PricingSource::File(PathBuf::from(path)),
+            (None, Some(path)) => PricingSource::File(self.relative(path)),
+            (None, None) if Path::new(DEFAULT_PRICING_PATH).is_file() => {
+                PricingSource::File(PathBuf::from(DEFAULT_PRICING_PATH))
+            }
+            (None, None) => PricingSource::Builtin,
+        };
+        PricingConfig { source }
+    }
+
+    fn ingest(&mut self, file: FileIngest) -> IngestConfig {
+        let tier_metadata_key = self
+            .env
+            .var("TIERWATCH_TIER_METADATA_KEY")
+            .or(file.tier_metadata_key)
+            .unwrap_or_else(|| "service_tier".into());
+        if tier_metadata_key.trim().is_empty() {
+            self.errors.push(ConfigError {
+                origin: self.origin.into(),
+                key: "ingest.tier_metadata_key".into(),
+                message: "expected a non-empty requestMetadata key, such as \"service_tier\"".into(),
+            });
+        }
+        let batch_size = self.batch_size(file.batch_size);
+        for (profile, model) in &file.application_profiles {
+            if model.trim().is_empty() {
+                self.errors.push(ConfigError {
+                    origin: self.origin.into(),
+                    key: format!("ingest.application_profiles.{profile:?}"),
+                    message: "expected a foundation model id, such as \"amazon.nova-pro-v1:0\"".into(),
+                });
+            }
+        }
+        IngestConfig {
+            tier_metadata_key,
+            batch_size,
+            application_profiles: file.application_profiles,
+        }
+    }
+
+    fn batch_size(&mut self, from_file: Option<i64>) -> usize {
+        const DEFAULT: usize = 5_000;
+        const RANGE: std::ops::RangeInclusive<i64> = 1..=100_000;
+        let (value, origin, key) = match self.env.var("TIERWATCH_BATCH_SIZE") {
+            Some(text) => match text.trim().parse::<i64>() {
+                Ok(value) => (value, "environment".to_string(), "TIERWATCH_BATCH_SIZE"),
+                Err(_) => {
+                    self.errors.push(ConfigError {
+                        origin: "environment".into(),
+                        key: "TIERWATCH_BATCH_SIZE".into(),
+                        message: format!("expected a whole number from 1 to 100000, got {text:?}"),
+                    });
+                    return DEFAULT;
+                }
+            },
+            None => match from_file {
+                Some(value) => (value, self.origin.to_string(), "ingest.batch_size"),
+                None => return DEFAULT,
+            },
+        };
+        if !RANGE.contains(&value) {
+            self.errors.push(ConfigError {
+                origin,
+                key: key.into(),
+                message: format!("expected a whole number from 1 to 100000, got {value}"),
+            });
+            return DEFAULT;
+        }
+        usize::try_from(value).unwrap_or(DEFAULT)
+    }
+
+    /// A path from the config file, relative to the file's directory.
+    fn relative(&self, path: PathBuf) -> PathBuf {
+        if path.is_absolute() {
+            path
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+}
+
+/// A URL with any password replaced, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn load(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
+        Config::from_toml(text, Some(Path::new("conf/tw.toml")), &env(vars))
+    }
+
+    #[test]
+    fn empty_file_gives_embedded_sqlite_defaults() {
+        let config = load("", &[]).unwrap();
+        assert_eq!(config.database.url, None);
+        assert_eq!(config.database.data_dir, PathBuf::from("data"));
+        assert_eq!(config.database_url(), "sqlite://data/tierwatch.sqlite");
+        assert_eq!(config.ingest.tier_metadata_key, "service_tier");
+        assert_eq!(config.ingest.batch_size, 5_000);
+    }
+
+    #[test]
+    fn file_values_and_relative_paths() {
+        let text = r#"
+            [database]
+            data_dir = "state"
+            [pricing]
+            table = "prices.toml"
+            [ingest]
+            tier_metadata_key = "tier"
+            batch_size = 200
+            [ingest.application_profiles]
+            "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/abc" = "amazon.nova-pro-v1:0"
+        "#;
+        let config = load(text, &[]).unwrap();
+        assert_eq!(config.database.data_dir, PathBuf::from("conf/state"));
+        assert_eq!(
+            config.pricing.source,
+            PricingSource::File(PathBuf::from("conf/prices.toml"))
+        );
+        assert_eq!(config.ingest.tier_metadata_key, "tier");
+        assert_eq!(config.ingest.batch_size, 200);
+        assert_eq!(config.parse_options().application_profiles.len(), 1);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let text = "[database]\nurl = \"sqlite://a.db\"\n[ingest]\nbatch_size = 10\n";
+        let config = load(
+            text,
+            &[
+                ("TIERWATCH_DATABASE_URL", "postgres://root@127.0.0.1/test"),
+                ("TIERWATCH_BATCH_SIZE", "77"),
+                ("TIERWATCH_PRICING_TABLE", "/etc/prices.toml"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.database_url(), "postgres://root@127.0.0.1/test");
+        assert_eq!(config.ingest.batch_size, 77);
+        assert_eq!(
+            config.pricing.source,
+            PricingSource::File(PathBuf::from("/etc/prices.toml"))
+        );
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key_and_position() {
+        let error = load("[database]\nurl = \"sqlite://x\"\ndata_dri = \"d\"\n", &[]).unwrap_err();
+        let text = error.to_string();
+        assert!(text.starts_with("conf/tw.toml:3:1: database"), "{text}");
+        assert!(text.contains("unknown field `data_dri`"), "{text}");
+    }
+
+    #[test]
+    fn wrong_types_name_the_key() {
+        let error = load("[ingest]\nbatch_size = \"many\"\n", &[]).unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("conf/tw.toml:2:14: ingest.batch_size: invalid type"), "{text}");
+    }
+
+    #[test]
+    fn syntax_errors_give_a_position() {
+        let error = load("[database\nurl = 1\n", &[]).unwrap_err();
+        assert!(error.to_string().starts_with("conf/tw.toml:1:"), "{error}");
+    }
+
+    #[test]
+    fn every_semantic_error_is_reported_at_once() {
+        let text = "[database]\nurl = \"mysql://u:pw@h/db\"\n[ingest]\nbatch_size = 0\ntier_metadata_key = \" \"\n";
+        let errors = load(text, &[]).unwrap_err().0;
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["database.url", "ingest.tier_metadata_key", "ingest.batch_size"]
+        );
+        assert!(errors[0].message.contains("mysql://u:***@h/db"), "{}", errors[0]);
+        assert!(!errors[0].message.contains("pw"));
+    }
+
+    #[test]
+    fn bad_environment_values_name_the_variable() {
+        let errors = load("", &[("TIERWATCH_BATCH_SIZE", "lots")]).unwrap_err();
+        assert_eq!(
+            errors.to_string(),
+            "environment: TIERWATCH_BATCH_SIZE: expected a whole number from 1 to 100000, got \"lots\""
+        );
+    }
+}

@@ -1,0 +1,423 @@
+//! Pre-aggregation: invocations → per-bucket totals and latency histograms.
+//!
+//! Pages and reports never scan raw invocations; they read rollup cells keyed by
+//! (bucket width, bucket start, account, region, model, served tier). A cell holds exact sums
+//! (tokens, picodollars) and a latency histogram whose bins are fixed for all cells, so cells
+//! merge by adding counts: p50/p95/p99 can be answered for any range and any grouping.
+//!
+//! This module is pure arithmetic; `store` persists what it computes.
+
+use std::collections::HashMap;
+
+use crate::model::{Invocation, Money, Tier, TokenKind};
+
+/// Bucket widths kept for every cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Granularity {
+    Minute,
+    Hour,
+    Day,
+}
+
+impl Granularity {
+    pub const ALL: [Granularity; 3] = [Granularity::Minute, Granularity::Hour, Granularity::Day];
+
+    /// Bucket width in seconds (also the value stored in the `granularity` column).
+    pub fn seconds(self) -> i64 {
+        match self {
+            Granularity::Minute => 60,
+            Granularity::Hour => 3_600,
+            Granularity::Day => 86_400,
+        }
+    }
+
+    /// Start of the UTC bucket holding `timestamp_ms`, in Unix seconds.
+    pub fn bucket_start(self, timestamp_ms: i64) -> i64 {
+        let seconds = timestamp_ms.div_euclid(1000);
+        seconds - seconds.rem_euclid(self.seconds())
+    }
+}
+
+/// How an invocation was priced, as far as rollups care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CostKind {
+    /// Priced; `standard` is the Standard-tier cost of the same tokens when known.
+    Priced {
+        cost: Money,
+        standard: Option<Money>,
+    },
+    /// A failed call with no tokens: nothing to bill.
+    NotBilled,
+    /// No price applied: counted, never $0.
+    Unpriced,
+}
+
+/// The latency histogram: fixed logarithmic bins shared by every cell.
+///
+/// Bin 0 holds 0 ms; bin `b ≥ 1` holds values in `[2^((b-1)/8), 2^(b/8))` ms, so each bin is
+/// about 9 % wide and a percentile read from bins is within ±4.5 % of the exact value. A
+/// fixed layout (rather than a per-cell sketch) lets the database merge cells with plain
+/// `count = count + excluded.count` upserts, on Postgres and SQLite alike.
+pub mod latency {
+    /// Bins per doubling of latency.
+    const BINS_PER_OCTAVE: f64 = 8.0;
+
+    /// The bin holding a latency of `ms` milliseconds.
+    pub fn bin(ms: u32) -> i16 {
+        if ms == 0 {
+            return 0;
+        }
+        // log2 of a u32 is below 32, so the bin is at most 1 + 8 × 32 = 257.
+        1 + (f64::from(ms).log2() * BINS_PER_OCTAVE).floor() as i16
+    }
+
+    /// The value a bin stands for: the geometric middle of its bounds, in milliseconds.
+    pub fn representative_ms(bin: i16) -> f64 {
+        if bin <= 0 {
+            return 0.0;
+        }
+        ((f64::from(bin) - 0.5) / BINS_PER_OCTAVE).exp2()
+    }
+
+    /// The `quantile` (0..=1) of a histogram given as (bin, count) pairs in any order,
+    /// rounded to whole milliseconds; `None` for an empty histogram.
+    ///
+    /// Uses the nearest-rank definition: the smallest value with at least
+    /// `ceil(quantile × n)` observations at or below it.
+    pub fn quantile(bins: &[(i16, u64)], quantile: f64) -> Option<u64> {
+        let total: u64 = bins.iter().map(|(_, count)| count).sum();
+        if total == 0 {
+            return None;
+        }
+        let mut sorted: Vec<(i16, u64)> = bins.to_vec();
+        sorted.sort_unstable_by_key(|(bin, _)| *bin);
+        let rank = ((quantile.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (bin, count) in sorted {
+            seen += count;
+            if seen >= rank {
+                return Some(representative_ms(bin).round() as u64);
+            }
+        }
+        None
+    }
+}
+
+/// Which latency a histogram measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LatencyMetric {
+    /// Time to the last token.
+    Total,
+    /// Time to the first token (streaming calls).
+    FirstToken,
+}
+
+impl LatencyMetric {
+    pub const ALL: [LatencyMetric; 2] = [LatencyMetric::Total, LatencyMetric::FirstToken];
+
+    /// The value stored in the `metric` column.
+    pub fn code(self) -> i16 {
+        match self {
+            LatencyMetric::Total => 0,
+            LatencyMetric::FirstToken => 1,
+        }
+    }
+}
+
+/// Identifies one rollup cell. Borrows from the invocations it was built from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CellKey<'a> {
+    pub granularity: Granularity,
+    pub bucket_start: i64,
+    pub account_id: &'a str,
+    pub region: &'a str,
+    pub model_id: &'a str,
+    pub tier: Tier,
+}
+
+/// Exact sums for one cell. Every field adds when cells merge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CellTotals {
+    pub invocations: i64,
+    pub errors: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub priced_invocations: i64,
+    pub unpriced_invocations: i64,
+    /// Cost of the priced invocations, in picodollars.
+    pub cost_pico: i64,
+    /// Standard-tier cost of the priced invocations that have a Standard price.
+    pub standard_cost_pico: i64,
+    /// Actual cost of those same invocations, so premium and savings compare like with like.
+    pub compared_cost_pico: i64,
+    pub latency_count: i64,
+    pub latency_sum_ms: i64,
+    pub first_token_count: i64,
+    pub first_token_sum_ms: i64,
+}
+
+impl CellTotals {
+    /// Adds one invocation.
+    pub fn add(&mut self, invocation: &Invocation, cost: CostKind) {
+        let tokens = &invocation.tokens;
+        self.invocations += 1;
+        self.errors += i64::from(invocation.is_error());
+        self.input_tokens += token_count(tokens.get(TokenKind::Input));
+        self.output_tokens += token_count(tokens.get(TokenKind::Output));
+        self.cache_read_tokens += token_count(tokens.get(TokenKind::CacheRead));
+        self.cache_write_tokens += token_count(tokens.get(TokenKind::CacheWrite));
+        match cost {
+            CostKind::Priced { cost, standard } => {
+                self.priced_invocations += 1;
+                self.cost_pico += cost.picodollars();
+                if let Some(standard) = standard {
+                    self.standard_cost_pico += standard.picodollars();
+                    self.compared_cost_pico += cost.picodollars();
+                }
+            }
+            CostKind::Unpriced => self.unpriced_invocations += 1,
+            CostKind::NotBilled => {}
+        }
+        if let Some(ms) = invocation.latency_ms {
+            self.latency_count += 1;
+            self.latency_sum_ms += i64::from(ms);
+        }
+        if let Some(ms) = invocation.time_to_first_token_ms {
+            self.first_token_count += 1;
+            self.first_token_sum_ms += i64::from(ms);
+        }
+    }
+
+    /// Adds another cell's totals.
+    pub fn merge(&mut self, other: &CellTotals) {
+        self.invocations += other.invocations;
+        self.errors += other.errors;
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cache_read_tokens += other.cache_read_tokens;
+        self.cache_write_tokens += other.cache_write_tokens;
+        self.priced_invocations += other.priced_invocations;
+        self.unpriced_invocations += other.unpriced_invocations;
+        self.cost_pico += other.cost_pico;
+        self.standard_cost_pico += other.standard_cost_pico;
+        self.compared_cost_pico += other.compared_cost_pico;
+        self.latency_count += other.latency_count;
+        self.latency_sum_ms += other.latency_sum_ms;
+        self.first_token_count += other.first_token_count;
+        self.first_token_sum_ms += other.first_token_sum_ms;
+    }
+}
+
+/// Token counts are u64 in the domain; columns are BIGINT. A count past i64::MAX cannot come
+/// from a real record (the parser bounds them), so saturating is only a guard.
+fn token_count(count: u64) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
+}
+
+/// Identifies one histogram bin of one cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BinKey<'a> {
+    pub cell: CellKey<'a>,
+    pub metric: LatencyMetric,
+    pub bin: i16,
+}
+
+/// What a batch of new invocations adds to the rollups: cell totals and histogram counts.
+#[derive(Debug, Default)]
+pub struct RollupDelta<'a> {
+    pub cells: HashMap<CellKey<'a>, CellTotals>,
+    pub bins: HashMap<BinKey<'a>, i64>,
+}
+
+impl<'a> RollupDelta<'a> {
+    /// Adds one invocation to the cells of every granularity.
+    pub fn add(&mut self, invocation: &'a Invocation, cost: CostKind) {
+        for granularity in Granularity::ALL {
+            let cell = CellKey {
+                granularity,
+                bucket_start: granularity.bucket_start(invocation.timestamp_ms),
+                account_id: &invocation.account_id,
+                region: &invocation.region,
+                model_id: &invocation.model.model_id,
+                tier: invocation.tier.served,
+            };
+            self.cells.entry(cell).or_default().add(invocation, cost);
+            let latencies = [
+                (LatencyMetric::Total, invocation.latency_ms),
+                (LatencyMetric::FirstToken, invocation.time_to_first_token_ms),
+            ];
+            for (metric, value) in latencies {
+                if let Some(ms) = value {
+                    let key = BinKey {
+                        cell,
+                        metric,
+                        bin: latency::bin(ms),
+                    };
+                    *self.bins.entry(key).or_default() += 1;
+                }
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
+
+    /// Cells sorted by key, so concurrent writers lock rows in the same order.
+    pub fn sorted_cells(&self) -> Vec<(&CellKey<'a>, &CellTotals)> {
+        let mut cells: Vec<_> = self.cells.iter().collect();
+        cells.sort_unstable_by_key(|(key, _)| **key);
+        cells
+    }
+
+    /// Bins sorted by key, for the same reason.
+    pub fn sorted_bins(&self) -> Vec<(&BinKey<'a>, &i64)> {
+        let mut bins: Vec<_> = self.bins.iter().collect();
+        bins.sort_unstable_by_key(|(key, _)| **key);
+        bins
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ModelRef, Routing, TierResolution, TierSource, TokenCounts};
+
+    fn invocation(timestamp_ms: i64, tier: Tier, latency_ms: Option<u32>) -> Invocation {
+        Invocation {
+            timestamp_ms,
+            account_id: "111122223333".into(),
+            region: "us-east-1".into(),
+            inference_region: None,
+            request_id: format!("req-{timestamp_ms}"),
+            operation: "Converse".into(),
+            model: ModelRef {
+                called: "amazon.nova-pro-v1:0".into(),
+                model_id: "amazon.nova-pro-v1:0".into(),
+                routing: Routing::InRegion,
+                resolved: true,
+            },
+            caller_arn: None,
+            request_metadata: None,
+            tier: TierResolution {
+                requested: Some(tier),
+                served: tier,
+                source: TierSource::ResponseBody,
+            },
+            tokens: TokenCounts {
+                input: Some(100),
+                output: Some(20),
+                cache_read: Some(5),
+                cache_write: None,
+            },
+            latency_ms,
+            time_to_first_token_ms: None,
+            error_code: None,
+        }
+    }
+
+    #[test]
+    fn buckets_are_utc_aligned() {
+        // 2025-11-03T10:17:42.500Z
+        let ts = 1_762_165_062_500;
+        assert_eq!(Granularity::Minute.bucket_start(ts), 1_762_165_020);
+        assert_eq!(Granularity::Hour.bucket_start(ts), 1_762_164_000);
+        assert_eq!(Granularity::Day.bucket_start(ts), 1_762_128_000);
+        // Before the epoch, buckets still round down.
+        assert_eq!(Granularity::Day.bucket_start(-1), -86_400);
+    }
+
+    #[test]
+    fn bins_are_monotonic_and_representatives_within_five_percent() {
+        let mut previous = 0;
+        for ms in 1..200_000u32 {
+            let bin = latency::bin(ms);
+            assert!(bin >= previous, "bin went down at {ms}");
+            previous = bin;
+            let error = (latency::representative_ms(bin) - f64::from(ms)).abs() / f64::from(ms);
+            // The first bins hold single integers whose middle can be off by < 0.5 ms.
+            assert!(error < 0.05 || ms < 12, "{ms} ms → bin {bin}, error {error}");
+        }
+        assert_eq!(latency::bin(0), 0);
+        assert_eq!(latency::bin(u32::MAX), 256);
+    }
+
+    #[test]
+    fn quantiles_use_nearest_rank_over_merged_bins() {
+        // 100 ms falls in the bin [97.0, 105.8) whose middle is 103 ms; 1000 ms in the bin
+        // whose middle is 981 ms.
+        let bins = [(latency::bin(1000), 10), (latency::bin(100), 90)];
+        assert_eq!(latency::quantile(&bins, 0.5), Some(103));
+        assert_eq!(latency::quantile(&bins, 0.9), Some(103));
+        assert_eq!(latency::quantile(&bins, 0.91), Some(981));
+        assert_eq!(latency::quantile(&bins, 1.0), Some(981));
+        assert_eq!(latency::quantile(&[], 0.5), None);
+    }
+
+    #[test]
+    fn delta_sums_exactly_per_cell_and_granularity() {
+        let base = 1_762_165_062_500; // 10:17:42Z
+        let priced = CostKind::Priced {
+            cost: Money(3_000),
+            standard: Some(Money(2_000)),
+        };
+        let calls = [
+            invocation(base, Tier::Priority, Some(400)),
+            invocation(base + 30_000, Tier::Priority, Some(500)), // next minute, same hour
+            invocation(base, Tier::Flex, None),
+        ];
+        let mut delta = RollupDelta::default();
+        delta.add(&calls[0], priced);
+        delta.add(&calls[1], priced);
+        delta.add(&calls[2], CostKind::Unpriced);
+
+        let hour_priority = CellKey {
+            granularity: Granularity::Hour,
+            bucket_start: Granularity::Hour.bucket_start(base),
+            account_id: "111122223333",
+            region: "us-east-1",
+            model_id: "amazon.nova-pro-v1:0",
+            tier: Tier::Priority,
+        };
+        let totals = delta.cells[&hour_priority];
+        assert_eq!(totals.invocations, 2);
+        assert_eq!(totals.input_tokens, 200);
+        assert_eq!(totals.cache_read_tokens, 10);
+        assert_eq!(totals.cost_pico, 6_000);
+        assert_eq!(totals.standard_cost_pico, 4_000);
+        assert_eq!(totals.compared_cost_pico, 6_000);
+        assert_eq!(totals.latency_sum_ms, 900);
+        // Two minute cells + one hour + one day for Priority, three for Flex.
+        assert_eq!(delta.cells.len(), 4 + 3);
+        let flex_day = CellKey {
+            granularity: Granularity::Day,
+            tier: Tier::Flex,
+            bucket_start: Granularity::Day.bucket_start(base),
+            ..hour_priority
+        };
+        assert_eq!(delta.cells[&flex_day].unpriced_invocations, 1);
+        assert_eq!(delta.cells[&flex_day].cost_pico, 0);
+        // Each Priority latency lands in one bin per granularity.
+        assert_eq!(delta.bins.values().sum::<i64>(), 6);
+    }
+
+    #[test]
+    fn merge_adds_every_field() {
+        let mut a = CellTotals::default();
+        a.add(
+            &invocation(0, Tier::Standard, Some(10)),
+            CostKind::Priced {
+                cost: Money(7),
+                standard: Some(Money(7)),
+            },
+        );
+        let mut b = a;
+        b.merge(&a);
+        assert_eq!(b.invocations, 2);
+        assert_eq!(b.cost_pico, 14);
+        assert_eq!(b.latency_count, 2);
+        assert_eq!(b.cache_read_tokens, 10);
+    }
+}

@@ -1,0 +1,518 @@
+//! Storage: Postgres (production) or an embedded SQLite file (the zero-setup default).
+//!
+//! Only this module knows SQL. Its surface is shaped by the domain, not by tables: write a
+//! batch (invocations + rollups + quarantine + checkpoint in one transaction), read rollup
+//! cells and histograms for a range, reprice a range. Both backends run the same algorithm
+//! (below, generic over [`WriteTx`]); each dialect file holds only its statements.
+//!
+//! Idempotency: invocations are unique on (account, region, request id). Rollups are
+//! incremented only for rows that were actually inserted, in the same transaction, so
+//! re-importing data or replaying a batch after a crash counts nothing twice.
+
+mod postgres;
+mod rows;
+mod sqlite;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::model::{Invocation, Money};
+use crate::rollup::{CellTotals, CostKind, Granularity, LatencyMetric, RollupDelta};
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// Errors from the database, with what tierwatch was doing.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open database {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("unsupported database URL {0:?}: expected postgres://… or sqlite://…")]
+    UnsupportedUrl(String),
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error while {context}: {source}")]
+    Query {
+        context: &'static str,
+        source: sqlx::Error,
+    },
+    #[error("stored data is inconsistent: {0}")]
+    Inconsistent(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Adds "while doing X" to sqlx errors.
+pub(crate) trait QueryContext<T> {
+    fn context(self, context: &'static str) -> Result<T>;
+}
+
+impl<T> QueryContext<T> for std::result::Result<T, sqlx::Error> {
+    fn context(self, context: &'static str) -> Result<T> {
+        self.map_err(|source| StoreError::Query { context, source })
+    }
+}
+
+/// How a stored invocation was priced, with the ids of the price rows that made the cost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredPricing {
+    Priced {
+        price_id: i64,
+        cost: Money,
+        standard: Option<StandardCost>,
+    },
+    NotBilled,
+    Unpriced {
+        reason: String,
+    },
+}
+
+/// What the same tokens cost on Standard, and the Standard price row that says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StandardCost {
+    pub price_id: i64,
+    pub cost: Money,
+}
+
+impl StoredPricing {
+    /// The `pricing_status` column value.
+    pub fn status(&self) -> &'static str {
+        match self {
+            StoredPricing::Priced { .. } => "priced",
+            StoredPricing::NotBilled => "not_billed",
+            StoredPricing::Unpriced { .. } => "unpriced",
+        }
+    }
+
+    pub fn cost_kind(&self) -> CostKind {
+        match self {
+            StoredPricing::Priced { cost, standard, .. } => CostKind::Priced {
+                cost: *cost,
+                standard: standard.map(|standard| standard.cost),
+            },
+            StoredPricing::NotBilled => CostKind::NotBilled,
+            StoredPricing::Unpriced { .. } => CostKind::Unpriced,
+        }
+    }
+
+    fn price_id(&self) -> Option<i64> {
+        match self {
+            StoredPricing::Priced { price_id, .. } => Some(*price_id),
+            _ => None,
+        }
+    }
+
+    fn cost_pico(&self) -> Option<i64> {
+        match self {
+            StoredPricing::Priced { cost, .. } => Some(cost.picodollars()),
+            _ => None,
+        }
+    }
+
+    fn standard(&self) -> Option<StandardCost> {
+        match self {
+            StoredPricing::Priced { standard, .. } => *standard,
+            _ => None,
+        }
+    }
+
+    fn unpriced_reason(&self) -> Option<&str> {
+        match self {
+            StoredPricing::Unpriced { reason } => Some(reason),
+            _ => None,
+        }
+    }
+}
+
+/// An invocation ready to store: parsed, priced, and tagged with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredInvocation {
+    pub invocation: Invocation,
+    pub pricing: StoredPricing,
+    pub source_id: i64,
+}
+
+/// A record that could not be imported, kept with why and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuarantinedRecord {
+    pub source_id: i64,
+    /// Where in the source: "line 12", a log event id, ...
+    pub location: String,
+    /// A stable reason name (see `ingest::record::RejectReason`).
+    pub reason: String,
+    pub detail: String,
+    /// The first bytes of the record, for a human to recognise it.
+    pub excerpt: String,
+}
+
+/// How far a continuous source has read, saved with the data it covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub source_id: i64,
+    pub position: String,
+}
+
+/// Everything one transaction writes.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub invocations: Vec<StoredInvocation>,
+    pub quarantined: Vec<QuarantinedRecord>,
+    pub checkpoint: Option<Checkpoint>,
+}
+
+/// What a batch changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Invocations stored for the first time.
+    pub inserted: u64,
+    /// Invocations already stored (or repeated within the batch): counted once, ignored now.
+    pub duplicates: u64,
+    /// Quarantine rows added (a record quarantined before is not added again).
+    pub quarantined: u64,
+    /// Of the inserted invocations, how many are unpriced.
+    pub inserted_unpriced: u64,
+}
+
+/// A price row to record as the provenance of stored costs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriceRowRecord {
+    /// Canonical text of every field below: equal fingerprints mean the same price.
+    pub fingerprint: String,
+    pub region: String,
+    pub model_id: String,
+    pub tier: String,
+    pub routing: String,
+    /// `YYYY-MM-DD`.
+    pub effective_from: String,
+    /// Micro-dollars per 1M tokens.
+    pub input_rate: Option<i64>,
+    pub output_rate: Option<i64>,
+    pub cache_read_rate: Option<i64>,
+    pub cache_write_rate: Option<i64>,
+    pub derivation: Option<String>,
+    pub source: Option<String>,
+}
+
+/// One rollup cell as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellRow {
+    pub bucket_start: i64,
+    pub account_id: String,
+    pub region: String,
+    pub model_id: String,
+    pub tier: String,
+    pub totals: CellTotals,
+}
+
+/// One histogram bin of one cell, as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BinRow {
+    pub bucket_start: i64,
+    pub account_id: String,
+    pub region: String,
+    pub model_id: String,
+    pub tier: String,
+    pub bin: i16,
+    pub count: i64,
+}
+
+/// Unpriced invocations in a range, grouped by cause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnpricedGroup {
+    pub model_id: String,
+    pub region: String,
+    pub tier: String,
+    pub reason: String,
+    pub invocations: i64,
+}
+
+/// Quarantined records grouped by reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuarantineGroup {
+    pub reason: String,
+    pub records: i64,
+}
+
+/// An open database of either kind.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Postgres(PgStore),
+    Sqlite(SqliteStore),
+}
+
+/// Runs the same expression against whichever backend is open.
+macro_rules! on_backend {
+    ($store:expr, $backend:ident => $body:expr) => {
+        match $store {
+            Store::Postgres($backend) => $body,
+            Store::Sqlite($backend) => $body,
+        }
+    };
+}
+
+impl Store {
+    /// Opens `url` (`postgres://…`, `postgresql://…` or `sqlite://PATH`), creating a SQLite
+    /// file and its directory when missing.
+    pub async fn open(url: &str) -> Result<Store> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Store::Postgres(PgStore::open(url).await?))
+        } else if let Some(path) = url.strip_prefix("sqlite://") {
+            Ok(Store::Sqlite(SqliteStore::open(Path::new(path)).await?))
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_string()))
+        }
+    }
+
+    /// Brings the schema up to date. Safe to run on every start.
+    pub async fn migrate(&self) -> Result<()> {
+        on_backend!(self, store => store.migrate().await)
+    }
+
+    /// "postgres" or "sqlite".
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Store::Postgres(_) => "postgres",
+            Store::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// The id of a source (a file, a log group), created on first use.
+    pub async fn source_id(&self, kind: &str, name: &str) -> Result<i64> {
+        on_backend!(self, store => store.source_id(kind, name).await)
+    }
+
+    /// The id of a price row, recorded on first use.
+    pub async fn register_price(&self, price: &PriceRowRecord) -> Result<i64> {
+        let now = now_ms();
+        on_backend!(self, store => {
+            let mut tx = store.begin_write().await?;
+            let id = tx.register_price(price, now).await?;
+            tx.commit().await?;
+            Ok(id)
+        })
+    }
+
+    /// Writes a batch in one transaction: new invocations, what they add to the rollups,
+    /// quarantined records and the checkpoint. Either all of it lands or none of it does.
+    pub async fn write_batch(&self, batch: &Batch) -> Result<BatchOutcome> {
+        on_backend!(self, store => write_batch(store.begin_write().await?, batch).await)
+    }
+
+    /// Rollup cells of one granularity with `start ≤ bucket_start < end` (Unix seconds).
+    pub async fn read_cells(
+        &self,
+        granularity: Granularity,
+        start_s: i64,
+        end_s: i64,
+    ) -> Result<Vec<CellRow>> {
+        on_backend!(self, store => store.read_cells(granularity, start_s, end_s).await)
+    }
+
+    /// Histogram bins of one latency metric for the same cells as [`Store::read_cells`].
+    pub async fn read_bins(
+        &self,
+        granularity: Granularity,
+        start_s: i64,
+        end_s: i64,
+        metric: LatencyMetric,
+    ) -> Result<Vec<BinRow>> {
+        on_backend!(self, store => store.read_bins(granularity, start_s, end_s, metric).await)
+    }
+
+    /// Unpriced invocations with `start ≤ ts < end` (Unix milliseconds), grouped by cause.
+    pub async fn unpriced_groups(&self, start_ms: i64, end_ms: i64) -> Result<Vec<UnpricedGroup>> {
+        on_backend!(self, store => store.unpriced_groups(start_ms, end_ms).await)
+    }
+
+    /// Every quarantined record, grouped by reason.
+    pub async fn quarantine_groups(&self) -> Result<Vec<QuarantineGroup>> {
+        on_backend!(self, store => store.quarantine_groups().await)
+    }
+
+    /// Number of stored invocations with `start ≤ ts < end`.
+    pub async fn count_invocations(&self, start_ms: i64, end_ms: i64) -> Result<i64> {
+        on_backend!(self, store => store.count_invocations(start_ms, end_ms).await)
+    }
+
+    /// Recomputes the cost of every invocation with `start ≤ ts < end` and rebuilds the
+    /// rollups of that range, in one transaction. `start` and `end` must be whole UTC days so
+    /// that every rollup cell of the range is rebuilt from all of its invocations.
+    pub async fn reprice<F>(&self, start_ms: i64, end_ms: i64, reprice: F) -> Result<RepriceOutcome>
+    where
+        F: FnMut(&Invocation) -> RepriceDecision + Send,
+    {
+        let day_ms = Granularity::Day.seconds() * 1000;
+        if start_ms.rem_euclid(day_ms) != 0 || end_ms.rem_euclid(day_ms) != 0 {
+            return Err(StoreError::Inconsistent(format!(
+                "reprice range {start_ms}..{end_ms} is not whole UTC days"
+            )));
+        }
+        on_backend!(self, store => reprice_range(store.begin_exclusive().await?, start_ms, end_ms, reprice).await)
+    }
+}
+
+/// The price an invocation should now carry, as decided by the caller of [`Store::reprice`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum RepriceDecision {
+    Priced {
+        price: Arc<PriceRowRecord>,
+        cost: Money,
+        standard: Option<(Arc<PriceRowRecord>, Money)>,
+    },
+    NotBilled,
+    Unpriced {
+        reason: String,
+    },
+}
+
+/// What a reprice changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RepriceOutcome {
+    pub invocations: u64,
+    pub changed: u64,
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// The statements one backend runs inside a write transaction. The algorithms that use them
+/// ([`write_batch`], [`reprice_range`]) are written once, for both backends.
+pub(crate) trait WriteTx: Send {
+    /// Inserts invocations that are not stored yet; returns, for each row, whether it was new.
+    /// Rows repeated within `rows` are new at most once.
+    async fn insert_invocations(&mut self, rows: &[StoredInvocation]) -> Result<Vec<bool>>;
+    /// Adds a delta to the rollup cells and histogram bins.
+    async fn add_rollups(&mut self, delta: &RollupDelta<'_>) -> Result<()>;
+    /// Adds quarantined records not seen before; returns how many were added.
+    async fn insert_quarantine(&mut self, rows: &[QuarantinedRecord], now_ms: i64) -> Result<u64>;
+    async fn save_checkpoint(&mut self, checkpoint: &Checkpoint, now_ms: i64) -> Result<()>;
+    async fn register_price(&mut self, price: &PriceRowRecord, now_ms: i64) -> Result<i64>;
+    /// Invocations with `start ≤ ts < end`, with their row ids.
+    async fn load_invocations(&mut self, start_ms: i64, end_ms: i64) -> Result<Vec<(i64, StoredInvocation)>>;
+    /// Overwrites the pricing of stored invocations, by row id.
+    async fn update_pricing(&mut self, rows: &[(i64, StoredPricing)]) -> Result<()>;
+    /// Deletes rollup cells and bins with `start ≤ bucket_start < end` (seconds).
+    async fn delete_rollups(&mut self, start_s: i64, end_s: i64) -> Result<()>;
+    async fn commit(self) -> Result<()>;
+}
+
+async fn write_batch<T: WriteTx>(mut tx: T, batch: &Batch) -> Result<BatchOutcome> {
+    let now = now_ms();
+    let is_new = tx.insert_invocations(&batch.invocations).await?;
+    let mut delta = RollupDelta::default();
+    let mut inserted_unpriced = 0;
+    for (row, _) in batch.invocations.iter().zip(&is_new).filter(|(_, new)| **new) {
+        delta.add(&row.invocation, row.pricing.cost_kind());
+        inserted_unpriced += u64::from(matches!(row.pricing, StoredPricing::Unpriced { .. }));
+    }
+    if !delta.is_empty() {
+        tx.add_rollups(&delta).await?;
+    }
+    let quarantined = tx.insert_quarantine(&batch.quarantined, now).await?;
+    if let Some(checkpoint) = &batch.checkpoint {
+        tx.save_checkpoint(checkpoint, now).await?;
+    }
+    tx.commit().await?;
+    let inserted = is_new.iter().filter(|new| **new).count() as u64;
+    Ok(BatchOutcome {
+        inserted,
+        duplicates: batch.invocations.len() as u64 - inserted,
+        quarantined,
+        inserted_unpriced,
+    })
+}
+
+/// Reprices and rebuilds a whole-day range one hour at a time, so memory stays bounded by an
+/// hour of invocations whatever the size of the month.
+async fn reprice_range<T, F>(mut tx: T, start_ms: i64, end_ms: i64, mut decide: F) -> Result<RepriceOutcome>
+where
+    T: WriteTx,
+    F: FnMut(&Invocation) -> RepriceDecision + Send,
+{
+    let now = now_ms();
+    let hour_ms = Granularity::Hour.seconds() * 1000;
+    tx.delete_rollups(start_ms / 1000, end_ms / 1000).await?;
+    let mut price_ids = std::collections::HashMap::<String, i64>::new();
+    let mut outcome = RepriceOutcome::default();
+    let mut hour_start = start_ms;
+    while hour_start < end_ms {
+        let hour_end = (hour_start + hour_ms).min(end_ms);
+        let mut rows = tx.load_invocations(hour_start, hour_end).await?;
+        let mut changed = Vec::new();
+        for (id, row) in &mut rows {
+            let decision = decide(&row.invocation);
+            let pricing = resolve_decision(&mut tx, &mut price_ids, decision, now).await?;
+            if pricing != row.pricing {
+                changed.push((*id, pricing.clone()));
+                row.pricing = pricing;
+            }
+        }
+        if !changed.is_empty() {
+            tx.update_pricing(&changed).await?;
+        }
+        let mut delta = RollupDelta::default();
+        for (_, row) in &rows {
+            delta.add(&row.invocation, row.pricing.cost_kind());
+        }
+        if !delta.is_empty() {
+            tx.add_rollups(&delta).await?;
+        }
+        outcome.invocations += rows.len() as u64;
+        outcome.changed += changed.len() as u64;
+        hour_start = hour_end;
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+async fn resolve_decision<T: WriteTx>(
+    tx: &mut T,
+    price_ids: &mut std::collections::HashMap<String, i64>,
+    decision: RepriceDecision,
+    now: i64,
+) -> Result<StoredPricing> {
+    Ok(match decision {
+        RepriceDecision::Priced {
+            price,
+            cost,
+            standard,
+        } => {
+            let price_id = price_id_for(tx, price_ids, &price, now).await?;
+            let standard = match standard {
+                Some((standard_price, standard_cost)) => Some(StandardCost {
+                    price_id: price_id_for(tx, price_ids, &standard_price, now).await?,
+                    cost: standard_cost,
+                }),
+                None => None,
+            };
+            StoredPricing::Priced {
+                price_id,
+                cost,
+                standard,
+            }
+        }
+        RepriceDecision::NotBilled => StoredPricing::NotBilled,
+        RepriceDecision::Unpriced { reason } => StoredPricing::Unpriced { reason },
+    })
+}
+
+async fn price_id_for<T: WriteTx>(
+    tx: &mut T,
+    price_ids: &mut std::collections::HashMap<String, i64>,
+    price: &PriceRowRecord,
+    now: i64,
+) -> Result<i64> {
+    if let Some(id) = price_ids.get(&price.fingerprint) {
+        return Ok(*id);
+    }
+    let id = tx.register_price(price, now).await?;
+    price_ids.insert(price.fingerprint.clone(), id);
+    Ok(id)
+}

@@ -1,0 +1,441 @@
+//! Postgres statements. Batches go in as arrays through `UNNEST`, one statement per table,
+//! so a batch of thousands of invocations is a handful of round trips.
+
+use sqlx::postgres::{PgBindIterExt, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+
+use super::rows::{
+    self, CellRowRaw, InvocationRow, bin_row, count_column, first_occurrences, mark_inserted,
+    unpriced_group,
+};
+use super::{
+    BinRow, CellRow, Checkpoint, PriceRowRecord, QuarantineGroup, QuarantinedRecord,
+    QueryContext, Result, StoreError, StoredInvocation, StoredPricing, UnpricedGroup, WriteTx,
+};
+use crate::rollup::{Granularity, LatencyMetric, RollupDelta};
+
+/// Advisory lock that keeps a reprice from interleaving with ingestion: ingest transactions
+/// hold it shared, a reprice holds it exclusively.
+const INGEST_LOCK_KEY: i64 = 0x7469_6572_7761_7463; // "tierwatc"
+
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+pub(super) struct PgTx {
+    tx: Transaction<'static, Postgres>,
+}
+
+impl PgStore {
+    pub(super) async fn open(url: &str) -> Result<PgStore> {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .connect(url)
+            .await
+            .map_err(|source| StoreError::Connect {
+                url: redact_password(url),
+                source,
+            })?;
+        Ok(PgStore { pool })
+    }
+
+    pub(super) async fn migrate(&self) -> Result<()> {
+        sqlx::migrate!("migrations/postgres").run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub(super) async fn begin_write(&self) -> Result<PgTx> {
+        self.begin_locked("SELECT pg_advisory_xact_lock_shared($1)").await
+    }
+
+    pub(super) async fn begin_exclusive(&self) -> Result<PgTx> {
+        self.begin_locked("SELECT pg_advisory_xact_lock($1)").await
+    }
+
+    async fn begin_locked(&self, lock: &'static str) -> Result<PgTx> {
+        let mut tx = self.pool.begin().await.context("starting a transaction")?;
+        sqlx::query(lock)
+            .bind(INGEST_LOCK_KEY)
+            .execute(&mut *tx)
+            .await
+            .context("taking the ingest lock")?;
+        Ok(PgTx { tx })
+    }
+
+    pub(super) async fn source_id(&self, kind: &str, name: &str) -> Result<i64> {
+        sqlx::query("INSERT INTO ingest_sources (kind, name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(kind)
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .context("registering a source")?;
+        sqlx::query_scalar(rows::SOURCE_ID)
+            .bind(kind)
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await
+            .context("reading a source id")
+    }
+
+    pub(super) async fn read_cells(
+        &self,
+        granularity: Granularity,
+        start_s: i64,
+        end_s: i64,
+    ) -> Result<Vec<CellRow>> {
+        let raw: Vec<CellRowRaw> = sqlx::query_as(rows::READ_CELLS)
+            .bind(granularity.seconds() as i32)
+            .bind(start_s)
+            .bind(end_s)
+            .fetch_all(&self.pool)
+            .await
+            .context("reading rollups")?;
+        Ok(raw.into_iter().map(CellRow::from).collect())
+    }
+
+    pub(super) async fn read_bins(
+        &self,
+        granularity: Granularity,
+        start_s: i64,
+        end_s: i64,
+        metric: LatencyMetric,
+    ) -> Result<Vec<BinRow>> {
+        let raw: Vec<(i64, String, String, String, String, i16, i64)> =
+            sqlx::query_as(rows::READ_BINS)
+                .bind(granularity.seconds() as i32)
+                .bind(start_s)
+                .bind(end_s)
+                .bind(metric.code())
+                .fetch_all(&self.pool)
+                .await
+                .context("reading latency histograms")?;
+        Ok(raw.into_iter().map(bin_row).collect())
+    }
+
+    pub(super) async fn unpriced_groups(&self, start_ms: i64, end_ms: i64) -> Result<Vec<UnpricedGroup>> {
+        let raw: Vec<(String, String, String, String, i64)> = sqlx::query_as(rows::UNPRICED_GROUPS)
+            .bind(start_ms)
+            .bind(end_ms)
+            .fetch_all(&self.pool)
+            .await
+            .context("listing unpriced invocations")?;
+        Ok(raw.into_iter().map(unpriced_group).collect())
+    }
+
+    pub(super) async fn quarantine_groups(&self) -> Result<Vec<QuarantineGroup>> {
+        let raw: Vec<(String, i64)> = sqlx::query_as(rows::QUARANTINE_GROUPS)
+            .fetch_all(&self.pool)
+            .await
+            .context("listing quarantined records")?;
+        Ok(raw
+            .into_iter()
+            .map(|(reason, records)| QuarantineGroup { reason, records })
+            .collect())
+    }
+
+    pub(super) async fn count_invocations(&self, start_ms: i64, end_ms: i64) -> Result<i64> {
+        sqlx::query_scalar(rows::COUNT_INVOCATIONS)
+            .bind(start_ms)
+            .bind(end_ms)
+            .fetch_one(&self.pool)
+            .await
+            .context("counting invocations")
+    }
+}
+
+/// Hides the password of a connection URL in messages.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((credentials, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+const INSERT_INVOCATIONS: &str = "INSERT INTO invocations (account_id, region, request_id, \
+    ts_ms, inference_region, operation, model_called, model_id, routing, model_resolved, \
+    caller_arn, request_metadata, requested_tier, tier, tier_source, input_tokens, \
+    output_tokens, cache_read_tokens, cache_write_tokens, latency_ms, first_token_ms, \
+    error_code, pricing_status, price_id, cost_pico, standard_price_id, standard_cost_pico, \
+    unpriced_reason, source_id) \
+    SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], \
+    $6::text[], $7::text[], $8::text[], $9::text[], $10::bool[], $11::text[], $12::text[], \
+    $13::text[], $14::text[], $15::text[], $16::int8[], $17::int8[], $18::int8[], $19::int8[], \
+    $20::int8[], $21::int8[], $22::text[], $23::text[], $24::int8[], $25::int8[], $26::int8[], \
+    $27::int8[], $28::text[], $29::int8[]) \
+    ON CONFLICT (account_id, region, request_id) DO NOTHING \
+    RETURNING account_id, region, request_id";
+
+const UPSERT_ROLLUPS: &str = "INSERT INTO rollups (granularity, bucket_start, account_id, \
+    region, model_id, tier, invocations, errors, input_tokens, output_tokens, \
+    cache_read_tokens, cache_write_tokens, priced_invocations, unpriced_invocations, cost_pico, \
+    standard_cost_pico, compared_cost_pico, latency_count, latency_sum_ms, first_token_count, \
+    first_token_sum_ms) \
+    SELECT * FROM UNNEST($1::int4[], $2::int8[], $3::text[], $4::text[], $5::text[], \
+    $6::text[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], \
+    $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::int8[], $18::int8[], $19::int8[], \
+    $20::int8[], $21::int8[]) \
+    ON CONFLICT (granularity, bucket_start, account_id, region, model_id, tier) DO UPDATE SET \
+    invocations = rollups.invocations + excluded.invocations, \
+    errors = rollups.errors + excluded.errors, \
+    input_tokens = rollups.input_tokens + excluded.input_tokens, \
+    output_tokens = rollups.output_tokens + excluded.output_tokens, \
+    cache_read_tokens = rollups.cache_read_tokens + excluded.cache_read_tokens, \
+    cache_write_tokens = rollups.cache_write_tokens + excluded.cache_write_tokens, \
+    priced_invocations = rollups.priced_invocations + excluded.priced_invocations, \
+    unpriced_invocations = rollups.unpriced_invocations + excluded.unpriced_invocations, \
+    cost_pico = rollups.cost_pico + excluded.cost_pico, \
+    standard_cost_pico = rollups.standard_cost_pico + excluded.standard_cost_pico, \
+    compared_cost_pico = rollups.compared_cost_pico + excluded.compared_cost_pico, \
+    latency_count = rollups.latency_count + excluded.latency_count, \
+    latency_sum_ms = rollups.latency_sum_ms + excluded.latency_sum_ms, \
+    first_token_count = rollups.first_token_count + excluded.first_token_count, \
+    first_token_sum_ms = rollups.first_token_sum_ms + excluded.first_token_sum_ms";
+
+const UPSERT_BINS: &str = "INSERT INTO latency_bins (granularity, bucket_start, account_id, \
+    region, model_id, tier, metric, bin, count) \
+    SELECT * FROM UNNEST($1::int4[], $2::int8[], $3::text[], $4::text[], $5::text[], \
+    $6::text[], $7::int2[], $8::int2[], $9::int8[]) \
+    ON CONFLICT (granularity, bucket_start, account_id, region, model_id, tier, metric, bin) \
+    DO UPDATE SET count = latency_bins.count + excluded.count";
+
+const INSERT_QUARANTINE: &str = "INSERT INTO quarantine (source_id, location, reason, detail, \
+    excerpt, first_seen_ms) \
+    SELECT s, l, r, d, e, $6 FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], \
+    $5::text[]) AS q(s, l, r, d, e) \
+    ON CONFLICT (source_id, location) DO NOTHING";
+
+const SAVE_CHECKPOINT: &str = "INSERT INTO checkpoints (source_id, position, updated_ms) \
+    VALUES ($1, $2, $3) ON CONFLICT (source_id) DO UPDATE SET position = excluded.position, \
+    updated_ms = excluded.updated_ms";
+
+const INSERT_PRICE: &str = "INSERT INTO price_rows (fingerprint, region, model_id, tier, \
+    routing, effective_from, input_rate, output_rate, cache_read_rate, cache_write_rate, \
+    derivation, source, first_used_ms) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+    ON CONFLICT (fingerprint) DO NOTHING RETURNING id";
+
+const UPDATE_PRICING: &str = "UPDATE invocations SET pricing_status = u.status, \
+    price_id = u.price_id, cost_pico = u.cost, standard_price_id = u.standard_price_id, \
+    standard_cost_pico = u.standard_cost, unpriced_reason = u.reason \
+    FROM UNNEST($1::int8[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], \
+    $7::text[]) AS u(id, status, price_id, cost, standard_price_id, standard_cost, reason) \
+    WHERE invocations.id = u.id";
+
+impl WriteTx for PgTx {
+    async fn insert_invocations(&mut self, rows: &[StoredInvocation]) -> Result<Vec<bool>> {
+        let candidates = first_occurrences(rows);
+        let new_rows = || {
+            rows.iter()
+                .zip(&candidates)
+                .filter(|(_, candidate)| **candidate)
+                .map(|(row, _)| row)
+        };
+        let inv = || new_rows().map(|row| &row.invocation);
+        let inserted: Vec<(String, String, String)> = sqlx::query_as(INSERT_INVOCATIONS)
+            .bind(inv().map(|i| i.account_id.as_str()).bind_iter())
+            .bind(inv().map(|i| i.region.as_str()).bind_iter())
+            .bind(inv().map(|i| i.request_id.as_str()).bind_iter())
+            .bind(inv().map(|i| i.timestamp_ms).bind_iter())
+            .bind(inv().map(|i| i.inference_region.as_deref()).bind_iter())
+            .bind(inv().map(|i| i.operation.as_str()).bind_iter())
+            .bind(inv().map(|i| i.model.called.as_str()).bind_iter())
+            .bind(inv().map(|i| i.model.model_id.as_str()).bind_iter())
+            .bind(inv().map(|i| i.model.routing.as_str()).bind_iter())
+            .bind(inv().map(|i| i.model.resolved).bind_iter())
+            .bind(inv().map(|i| i.caller_arn.as_deref()).bind_iter())
+            .bind(inv().map(|i| i.request_metadata.as_deref()).bind_iter())
+            .bind(inv().map(|i| i.tier.requested.map(|t| t.as_str())).bind_iter())
+            .bind(inv().map(|i| i.tier.served.as_str()).bind_iter())
+            .bind(inv().map(|i| i.tier.source.as_str()).bind_iter())
+            .bind(inv().map(|i| count_column(i.tokens.input)).bind_iter())
+            .bind(inv().map(|i| count_column(i.tokens.output)).bind_iter())
+            .bind(inv().map(|i| count_column(i.tokens.cache_read)).bind_iter())
+            .bind(inv().map(|i| count_column(i.tokens.cache_write)).bind_iter())
+            .bind(inv().map(|i| i.latency_ms.map(i64::from)).bind_iter())
+            .bind(inv().map(|i| i.time_to_first_token_ms.map(i64::from)).bind_iter())
+            .bind(inv().map(|i| i.error_code.as_deref()).bind_iter())
+            .bind(new_rows().map(|r| r.pricing.status()).bind_iter())
+            .bind(new_rows().map(|r| r.pricing.price_id()).bind_iter())
+            .bind(new_rows().map(|r| r.pricing.cost_pico()).bind_iter())
+            .bind(new_rows().map(|r| r.pricing.standard().map(|s| s.price_id)).bind_iter())
+            .bind(new_rows().map(|r| r.pricing.standard().map(|s| s.cost.picodollars())).bind_iter())
+            .bind(new_rows().map(|r| r.pricing.unpriced_reason()).bind_iter())
+            .bind(new_rows().map(|r| r.source_id).bind_iter())
+            .fetch_all(&mut *self.tx)
+            .await
+            .context("inserting invocations")?;
+        Ok(mark_inserted(rows, &candidates, &inserted))
+    }
+
+    async fn add_rollups(&mut self, delta: &RollupDelta<'_>) -> Result<()> {
+        let cells = delta.sorted_cells();
+        let keys = || cells.iter().map(|(key, _)| *key);
+        let totals = || cells.iter().map(|(_, totals)| *totals);
+        sqlx::query(UPSERT_ROLLUPS)
+            .bind(keys().map(|k| k.granularity.seconds() as i32).bind_iter())
+            .bind(keys().map(|k| k.bucket_start).bind_iter())
+            .bind(keys().map(|k| k.account_id).bind_iter())
+            .bind(keys().map(|k| k.region).bind_iter())
+            .bind(keys().map(|k| k.model_id).bind_iter())
+            .bind(keys().map(|k| k.tier.as_str()).bind_iter())
+            .bind(totals().map(|t| t.invocations).bind_iter())
+            .bind(totals().map(|t| t.errors).bind_iter())
+            .bind(totals().map(|t| t.input_tokens).bind_iter())
+            .bind(totals().map(|t| t.output_tokens).bind_iter())
+            .bind(totals().map(|t| t.cache_read_tokens).bind_iter())
+            .bind(totals().map(|t| t.cache_write_tokens).bind_iter())
+            .bind(totals().map(|t| t.priced_invocations).bind_iter())
+            .bind(totals().map(|t| t.unpriced_invocations).bind_iter())
+            .bind(totals().map(|t| t.cost_pico).bind_iter())
+            .bind(totals().map(|t| t.standard_cost_pico).bind_iter())
+            .bind(totals().map(|t| t.compared_cost_pico).bind_iter())
+            .bind(totals().map(|t| t.latency_count).bind_iter())
+            .bind(totals().map(|t| t.latency_sum_ms).bind_iter())
+            .bind(totals().map(|t| t.first_token_count).bind_iter())
+            .bind(totals().map(|t| t.first_token_sum_ms).bind_iter())
+            .execute(&mut *self.tx)
+            .await
+            .context("updating rollups")?;
+
+        let bins = delta.sorted_bins();
+        let keys = || bins.iter().map(|(key, _)| *key);
+        sqlx::query(UPSERT_BINS)
+            .bind(keys().map(|k| k.cell.granularity.seconds() as i32).bind_iter())
+            .bind(keys().map(|k| k.cell.bucket_start).bind_iter())
+            .bind(keys().map(|k| k.cell.account_id).bind_iter())
+            .bind(keys().map(|k| k.cell.region).bind_iter())
+            .bind(keys().map(|k| k.cell.model_id).bind_iter())
+            .bind(keys().map(|k| k.cell.tier.as_str()).bind_iter())
+            .bind(keys().map(|k| k.metric.code()).bind_iter())
+            .bind(keys().map(|k| k.bin).bind_iter())
+            .bind(bins.iter().map(|(_, count)| **count).bind_iter())
+            .execute(&mut *self.tx)
+            .await
+            .context("updating latency histograms")?;
+        Ok(())
+    }
+
+    async fn insert_quarantine(&mut self, rows: &[QuarantinedRecord], now_ms: i64) -> Result<u64> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let result = sqlx::query(INSERT_QUARANTINE)
+            .bind(rows.iter().map(|r| r.source_id).bind_iter())
+            .bind(rows.iter().map(|r| r.location.as_str()).bind_iter())
+            .bind(rows.iter().map(|r| r.reason.as_str()).bind_iter())
+            .bind(rows.iter().map(|r| r.detail.as_str()).bind_iter())
+            .bind(rows.iter().map(|r| r.excerpt.as_str()).bind_iter())
+            .bind(now_ms)
+            .execute(&mut *self.tx)
+            .await
+            .context("quarantining records")?;
+        Ok(result.rows_affected())
+    }
+
+    async fn save_checkpoint(&mut self, checkpoint: &Checkpoint, now_ms: i64) -> Result<()> {
+        sqlx::query(SAVE_CHECKPOINT)
+            .bind(checkpoint.source_id)
+            .bind(&checkpoint.position)
+            .bind(now_ms)
+            .execute(&mut *self.tx)
+            .await
+            .context("saving a checkpoint")?;
+        Ok(())
+    }
+
+    async fn register_price(&mut self, price: &PriceRowRecord, now_ms: i64) -> Result<i64> {
+        let inserted: Option<i64> = sqlx::query_scalar(INSERT_PRICE)
+            .bind(&price.fingerprint)
+            .bind(&price.region)
+            .bind(&price.model_id)
+            .bind(&price.tier)
+            .bind(&price.routing)
+            .bind(&price.effective_from)
+            .bind(price.input_rate)
+            .bind(price.output_rate)
+            .bind(price.cache_read_rate)
+            .bind(price.cache_write_rate)
+            .bind(&price.derivation)
+            .bind(&price.source)
+            .bind(now_ms)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .context("recording a price row")?;
+        match inserted {
+            Some(id) => Ok(id),
+            None => sqlx::query_scalar(rows::PRICE_ID)
+                .bind(&price.fingerprint)
+                .fetch_one(&mut *self.tx)
+                .await
+                .context("reading a price row id"),
+        }
+    }
+
+    async fn load_invocations(&mut self, start_ms: i64, end_ms: i64) -> Result<Vec<(i64, StoredInvocation)>> {
+        let raw: Vec<InvocationRow> = sqlx::query_as(rows::LOAD_INVOCATIONS)
+            .bind(start_ms)
+            .bind(end_ms)
+            .fetch_all(&mut *self.tx)
+            .await
+            .context("loading invocations")?;
+        raw.into_iter().map(InvocationRow::into_stored).collect()
+    }
+
+    async fn update_pricing(&mut self, rows: &[(i64, StoredPricing)]) -> Result<()> {
+        sqlx::query(UPDATE_PRICING)
+            .bind(rows.iter().map(|(id, _)| *id).bind_iter())
+            .bind(rows.iter().map(|(_, p)| p.status()).bind_iter())
+            .bind(rows.iter().map(|(_, p)| p.price_id()).bind_iter())
+            .bind(rows.iter().map(|(_, p)| p.cost_pico()).bind_iter())
+            .bind(rows.iter().map(|(_, p)| p.standard().map(|s| s.price_id)).bind_iter())
+            .bind(rows.iter().map(|(_, p)| p.standard().map(|s| s.cost.picodollars())).bind_iter())
+            .bind(rows.iter().map(|(_, p)| p.unpriced_reason()).bind_iter())
+            .execute(&mut *self.tx)
+            .await
+            .context("updating invocation prices")?;
+        Ok(())
+    }
+
+    async fn delete_rollups(&mut self, start_s: i64, end_s: i64) -> Result<()> {
+        for statement in [
+            "DELETE FROM rollups WHERE bucket_start >= $1 AND bucket_start < $2",
+            "DELETE FROM latency_bins WHERE bucket_start >= $1 AND bucket_start < $2",
+        ] {
+            sqlx::query(statement)
+                .bind(start_s)
+                .bind(end_s)
+                .execute(&mut *self.tx)
+                .await
+                .context("deleting rollups to rebuild")?;
+        }
+        Ok(())
+    }
+
+    async fn commit(self) -> Result<()> {
+        self.tx.commit().await.context("committing")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_password;
+
+    #[test]
+    fn passwords_are_hidden_in_messages() {
+        assert_eq!(
+            redact_password("postgres://tw:secret@db:5432/tierwatch"),
+            "postgres://tw:***@db:5432/tierwatch"
+        );
+        assert_eq!(
+            redact_password("postgres://root@127.0.0.1/test"),
+            "postgres://root@127.0.0.1/test"
+        );
+    }
+}

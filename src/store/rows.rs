@@ -1,0 +1,293 @@
+//! Row shapes and read queries shared by both backends.
+//!
+//! Read queries are plain SQL that Postgres and SQLite both accept (`$N` parameters work in
+//! SQLite too); sums are done in Rust, in i128 where money can grow, so no dialect's SUM
+//! overflow or NUMERIC type gets in the way.
+
+use crate::model::{
+    Invocation, ModelRef, Money, Routing, Tier, TierResolution, TierSource, TokenCounts,
+};
+use crate::rollup::CellTotals;
+
+use std::collections::HashSet;
+
+use super::{
+    BinRow, CellRow, StandardCost, StoreError, StoredInvocation, StoredPricing, UnpricedGroup,
+};
+
+pub(super) const READ_CELLS: &str = "SELECT bucket_start, account_id, region, model_id, tier, \
+    invocations, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, \
+    priced_invocations, unpriced_invocations, cost_pico, standard_cost_pico, compared_cost_pico, \
+    latency_count, latency_sum_ms, first_token_count, first_token_sum_ms \
+    FROM rollups WHERE granularity = $1 AND bucket_start >= $2 AND bucket_start < $3";
+
+pub(super) const READ_BINS: &str = "SELECT bucket_start, account_id, region, model_id, tier, bin, count \
+    FROM latency_bins WHERE granularity = $1 AND bucket_start >= $2 AND bucket_start < $3 AND metric = $4";
+
+pub(super) const UNPRICED_GROUPS: &str = "SELECT model_id, region, tier, \
+    COALESCE(unpriced_reason, '') AS reason, COUNT(*) AS invocations FROM invocations \
+    WHERE pricing_status = 'unpriced' AND ts_ms >= $1 AND ts_ms < $2 \
+    GROUP BY model_id, region, tier, unpriced_reason ORDER BY model_id, region, tier, reason";
+
+pub(super) const QUARANTINE_GROUPS: &str =
+    "SELECT reason, COUNT(*) AS records FROM quarantine GROUP BY reason ORDER BY reason";
+
+pub(super) const COUNT_INVOCATIONS: &str =
+    "SELECT COUNT(*) FROM invocations WHERE ts_ms >= $1 AND ts_ms < $2";
+
+pub(super) const LOAD_INVOCATIONS: &str = "SELECT id, account_id, region, request_id, ts_ms, \
+    inference_region, operation, model_called, model_id, routing, model_resolved, caller_arn, \
+    request_metadata, requested_tier, tier, tier_source, input_tokens, output_tokens, \
+    cache_read_tokens, cache_write_tokens, latency_ms, first_token_ms, error_code, \
+    pricing_status, price_id, cost_pico, standard_price_id, standard_cost_pico, unpriced_reason, \
+    source_id FROM invocations WHERE ts_ms >= $1 AND ts_ms < $2 ORDER BY ts_ms, id";
+
+pub(super) const SOURCE_ID: &str = "SELECT id FROM ingest_sources WHERE kind = $1 AND name = $2";
+
+pub(super) const PRICE_ID: &str = "SELECT id FROM price_rows WHERE fingerprint = $1";
+
+#[derive(sqlx::FromRow)]
+pub(super) struct CellRowRaw {
+    bucket_start: i64,
+    account_id: String,
+    region: String,
+    model_id: String,
+    tier: String,
+    invocations: i64,
+    errors: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+    cache_read_tokens: i64,
+    cache_write_tokens: i64,
+    priced_invocations: i64,
+    unpriced_invocations: i64,
+    cost_pico: i64,
+    standard_cost_pico: i64,
+    compared_cost_pico: i64,
+    latency_count: i64,
+    latency_sum_ms: i64,
+    first_token_count: i64,
+    first_token_sum_ms: i64,
+}
+
+impl From<CellRowRaw> for CellRow {
+    fn from(raw: CellRowRaw) -> CellRow {
+        CellRow {
+            bucket_start: raw.bucket_start,
+            account_id: raw.account_id,
+            region: raw.region,
+            model_id: raw.model_id,
+            tier: raw.tier,
+            totals: CellTotals {
+                invocations: raw.invocations,
+                errors: raw.errors,
+                input_tokens: raw.input_tokens,
+                output_tokens: raw.output_tokens,
+                cache_read_tokens: raw.cache_read_tokens,
+                cache_write_tokens: raw.cache_write_tokens,
+                priced_invocations: raw.priced_invocations,
+                unpriced_invocations: raw.unpriced_invocations,
+                cost_pico: raw.cost_pico,
+                standard_cost_pico: raw.standard_cost_pico,
+                compared_cost_pico: raw.compared_cost_pico,
+                latency_count: raw.latency_count,
+                latency_sum_ms: raw.latency_sum_ms,
+                first_token_count: raw.first_token_count,
+                first_token_sum_ms: raw.first_token_sum_ms,
+            },
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct InvocationRow {
+    id: i64,
+    account_id: String,
+    region: String,
+    request_id: String,
+    ts_ms: i64,
+    inference_region: Option<String>,
+    operation: String,
+    model_called: String,
+    model_id: String,
+    routing: String,
+    model_resolved: bool,
+    caller_arn: Option<String>,
+    request_metadata: Option<String>,
+    requested_tier: Option<String>,
+    tier: String,
+    tier_source: String,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    cache_read_tokens: Option<i64>,
+    cache_write_tokens: Option<i64>,
+    latency_ms: Option<i64>,
+    first_token_ms: Option<i64>,
+    error_code: Option<String>,
+    pricing_status: String,
+    price_id: Option<i64>,
+    cost_pico: Option<i64>,
+    standard_price_id: Option<i64>,
+    standard_cost_pico: Option<i64>,
+    unpriced_reason: Option<String>,
+    source_id: i64,
+}
+
+fn inconsistent(id: i64, what: &str, value: &str) -> StoreError {
+    StoreError::Inconsistent(format!("invocation row {id}: unknown {what} {value:?}"))
+}
+
+impl InvocationRow {
+    pub(super) fn into_stored(self) -> Result<(i64, StoredInvocation), StoreError> {
+        let id = self.id;
+        let tier = |name: &str| Tier::from_stored(name).ok_or_else(|| inconsistent(id, "tier", name));
+        let served = tier(&self.tier)?;
+        let requested = self.requested_tier.as_deref().map(tier).transpose()?;
+        let source = TierSource::from_stored(&self.tier_source)
+            .ok_or_else(|| inconsistent(id, "tier source", &self.tier_source))?;
+        let routing = Routing::from_stored(&self.routing)
+            .ok_or_else(|| inconsistent(id, "routing", &self.routing))?;
+        let pricing = self.pricing()?;
+        let count = |value: Option<i64>| value.and_then(|v| u64::try_from(v).ok());
+        let millis = |value: Option<i64>| value.and_then(|v| u32::try_from(v).ok());
+        let invocation = Invocation {
+            timestamp_ms: self.ts_ms,
+            account_id: self.account_id,
+            region: self.region,
+            inference_region: self.inference_region,
+            request_id: self.request_id,
+            operation: self.operation,
+            model: ModelRef {
+                called: self.model_called,
+                model_id: self.model_id,
+                routing,
+                resolved: self.model_resolved,
+            },
+            caller_arn: self.caller_arn,
+            request_metadata: self.request_metadata,
+            tier: TierResolution {
+                requested,
+                served,
+                source,
+            },
+            tokens: TokenCounts {
+                input: count(self.input_tokens),
+                output: count(self.output_tokens),
+                cache_read: count(self.cache_read_tokens),
+                cache_write: count(self.cache_write_tokens),
+            },
+            latency_ms: millis(self.latency_ms),
+            time_to_first_token_ms: millis(self.first_token_ms),
+            error_code: self.error_code,
+        };
+        let stored = StoredInvocation {
+            invocation,
+            pricing,
+            source_id: self.source_id,
+        };
+        Ok((id, stored))
+    }
+
+    fn pricing(&self) -> Result<StoredPricing, StoreError> {
+        let id = self.id;
+        match self.pricing_status.as_str() {
+            "priced" => {
+                let (Some(price_id), Some(cost)) = (self.price_id, self.cost_pico) else {
+                    return Err(inconsistent(id, "priced row without price", "priced"));
+                };
+                let standard = match (self.standard_price_id, self.standard_cost_pico) {
+                    (Some(price_id), Some(cost)) => Some(StandardCost {
+                        price_id,
+                        cost: Money(cost),
+                    }),
+                    _ => None,
+                };
+                Ok(StoredPricing::Priced {
+                    price_id,
+                    cost: Money(cost),
+                    standard,
+                })
+            }
+            "not_billed" => Ok(StoredPricing::NotBilled),
+            "unpriced" => Ok(StoredPricing::Unpriced {
+                reason: self.unpriced_reason.clone().unwrap_or_default(),
+            }),
+            other => Err(inconsistent(id, "pricing status", other)),
+        }
+    }
+}
+
+/// Converts a token count for a BIGINT column. Counts past i64::MAX cannot come from a real
+/// record; saturating is only a guard against overflow.
+pub(super) fn count_column(value: Option<u64>) -> Option<i64> {
+    value.map(|v| i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+pub(super) fn bin_row(raw: (i64, String, String, String, String, i16, i64)) -> BinRow {
+    let (bucket_start, account_id, region, model_id, tier, bin, count) = raw;
+    BinRow {
+        bucket_start,
+        account_id,
+        region,
+        model_id,
+        tier,
+        bin,
+        count,
+    }
+}
+
+pub(super) fn unpriced_group(raw: (String, String, String, String, i64)) -> UnpricedGroup {
+    let (model_id, region, tier, reason, invocations) = raw;
+    UnpricedGroup {
+        model_id,
+        region,
+        tier,
+        reason,
+        invocations,
+    }
+}
+
+/// Keys of rows that are candidates for insertion: the first occurrence of each key.
+pub(super) fn first_occurrences(rows: &[StoredInvocation]) -> Vec<bool> {
+    let mut seen = HashSet::with_capacity(rows.len());
+    rows.iter()
+        .map(|row| {
+            let inv = &row.invocation;
+            seen.insert((
+                inv.account_id.as_str(),
+                inv.region.as_str(),
+                inv.request_id.as_str(),
+            ))
+        })
+        .collect()
+}
+
+/// Marks which candidates the database reported as inserted. When every candidate was
+/// inserted (the common case) no key matching is needed.
+pub(super) fn mark_inserted(
+    rows: &[StoredInvocation],
+    candidates: &[bool],
+    inserted: &[(String, String, String)],
+) -> Vec<bool> {
+    let candidate_count = candidates.iter().filter(|c| **c).count();
+    if inserted.len() == candidate_count {
+        return candidates.to_vec();
+    }
+    let inserted: HashSet<(&str, &str, &str)> = inserted
+        .iter()
+        .map(|(a, r, q)| (a.as_str(), r.as_str(), q.as_str()))
+        .collect();
+    rows.iter()
+        .zip(candidates)
+        .map(|(row, candidate)| {
+            let inv = &row.invocation;
+            *candidate
+                && inserted.contains(&(
+                    inv.account_id.as_str(),
+                    inv.region.as_str(),
+                    inv.request_id.as_str(),
+                ))
+        })
+        .collect()
+}
+

@@ -1,0 +1,520 @@
+//! SQLite statements for the embedded default. SQLite has no array parameters, so batches go
+//! in as multi-row `VALUES` lists, chunked below SQLite's limit on bound parameters. Writes
+//! start with `BEGIN IMMEDIATE` so two writers queue instead of failing mid-transaction.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Sqlite, Transaction};
+
+use super::rows::{
+    self, CellRowRaw, InvocationRow, bin_row, count_column, first_occurrences, mark_inserted,
+    unpriced_group,
+};
+use super::{
+    BinRow, CellRow, Checkpoint, PriceRowRecord, QuarantineGroup, QuarantinedRecord,
+    QueryContext, Result, StoreError, StoredInvocation, StoredPricing, UnpricedGroup, WriteTx,
+};
+use crate::rollup::{Granularity, LatencyMetric, RollupDelta};
+
+/// Bound parameters per statement: well below SQLite's default limit of 32,766.
+const MAX_PARAMETERS: usize = 16_000;
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+pub(super) struct SqliteTx {
+    tx: Transaction<'static, Sqlite>,
+}
+
+impl SqliteStore {
+    pub(super) async fn open(path: &Path) -> Result<SqliteStore> {
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        // WAL lets the dashboard read while an import writes; NORMAL sync in WAL mode never
+        // corrupts the file and loses at most the last commits on power loss, not on a crash.
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Connect {
+                url: format!("sqlite://{}", path.display()),
+                source,
+            })?;
+        Ok(SqliteStore { pool })
+    }
+
+    pub(super) async fn migrate(&self) -> Result<()> {
+        sqlx::migrate!("migrations/sqlite").run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub(super) async fn begin_write(&self) -> Result<SqliteTx> {
+        let tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("starting a transaction")?;
+        Ok(SqliteTx { tx })
+    }
+
+    /// SQLite has one writer at a time: an immediate transaction is already exclusive.
+    pub(super) async fn begin_exclusive(&self) -> Result<SqliteTx> {
+        self.begin_write().await
+    }
+
+    pub(super) async fn source_id(&self, kind: &str, name: &str) -> Result<i64> {
+        sqlx::query("INSERT INTO ingest_sources (kind, name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(kind)
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .context("registering a source")?;
+        sqlx::query_scalar(rows::SOURCE_ID)
+            .bind(kind)
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await
+            .context("reading a source id")
+    }
+
+    pub(super) async fn read_cells(
+        &self,
+        granularity: Granularity,
+        start_s: i64,
+        end_s: i64,
+    ) -> Result<Vec<CellRow>> {
+        let raw: Vec<CellRowRaw> = sqlx::query_as(rows::READ_CELLS)
+            .bind(granularity.seconds())
+            .bind(start_s)
+            .bind(end_s)
+            .fetch_all(&self.pool)
+            .await
+            .context("reading rollups")?;
+        Ok(raw.into_iter().map(CellRow::from).collect())
+    }
+
+    pub(super) async fn read_bins(
+        &self,
+        granularity: Granularity,
+        start_s: i64,
+        end_s: i64,
+        metric: LatencyMetric,
+    ) -> Result<Vec<BinRow>> {
+        let raw: Vec<(i64, String, String, String, String, i16, i64)> =
+            sqlx::query_as(rows::READ_BINS)
+                .bind(granularity.seconds())
+                .bind(start_s)
+                .bind(end_s)
+                .bind(metric.code())
+                .fetch_all(&self.pool)
+                .await
+                .context("reading latency histograms")?;
+        Ok(raw.into_iter().map(bin_row).collect())
+    }
+
+    pub(super) async fn unpriced_groups(&self, start_ms: i64, end_ms: i64) -> Result<Vec<UnpricedGroup>> {
+        let raw: Vec<(String, String, String, String, i64)> = sqlx::query_as(rows::UNPRICED_GROUPS)
+            .bind(start_ms)
+            .bind(end_ms)
+            .fetch_all(&self.pool)
+            .await
+            .context("listing unpriced invocations")?;
+        Ok(raw.into_iter().map(unpriced_group).collect())
+    }
+
+    pub(super) async fn quarantine_groups(&self) -> Result<Vec<QuarantineGroup>> {
+        let raw: Vec<(String, i64)> = sqlx::query_as(rows::QUARANTINE_GROUPS)
+            .fetch_all(&self.pool)
+            .await
+            .context("listing quarantined records")?;
+        Ok(raw
+            .into_iter()
+            .map(|(reason, records)| QuarantineGroup { reason, records })
+            .collect())
+    }
+
+    pub(super) async fn count_invocations(&self, start_ms: i64, end_ms: i64) -> Result<i64> {
+        sqlx::query_scalar(rows::COUNT_INVOCATIONS)
+            .bind(start_ms)
+            .bind(end_ms)
+            .fetch_one(&self.pool)
+            .await
+            .context("counting invocations")
+    }
+}
+
+/// `head VALUES (?, ?), (?, ?) tail` for `rows` rows of `columns` parameters.
+fn multi_row_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    let mut sql = String::with_capacity(head.len() + tail.len() + rows * (row.len() + 2) + 8);
+    sql.push_str(head);
+    sql.push_str(" VALUES ");
+    for index in 0..rows {
+        if index > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&row);
+    }
+    sql.push(' ');
+    sql.push_str(tail);
+    sql
+}
+
+/// Rows per statement for a table of `columns` columns.
+fn chunk_rows(columns: usize) -> usize {
+    MAX_PARAMETERS / columns
+}
+
+const INVOCATION_COLUMNS: usize = 29;
+const INSERT_INVOCATIONS_HEAD: &str = "INSERT INTO invocations (account_id, region, request_id, \
+    ts_ms, inference_region, operation, model_called, model_id, routing, model_resolved, \
+    caller_arn, request_metadata, requested_tier, tier, tier_source, input_tokens, \
+    output_tokens, cache_read_tokens, cache_write_tokens, latency_ms, first_token_ms, \
+    error_code, pricing_status, price_id, cost_pico, standard_price_id, standard_cost_pico, \
+    unpriced_reason, source_id)";
+const INSERT_INVOCATIONS_TAIL: &str =
+    "ON CONFLICT (account_id, region, request_id) DO NOTHING RETURNING account_id, region, request_id";
+
+const ROLLUP_COLUMNS: usize = 21;
+const UPSERT_ROLLUPS_HEAD: &str = "INSERT INTO rollups (granularity, bucket_start, account_id, \
+    region, model_id, tier, invocations, errors, input_tokens, output_tokens, \
+    cache_read_tokens, cache_write_tokens, priced_invocations, unpriced_invocations, cost_pico, \
+    standard_cost_pico, compared_cost_pico, latency_count, latency_sum_ms, first_token_count, \
+    first_token_sum_ms)";
+const UPSERT_ROLLUPS_TAIL: &str = "ON CONFLICT (granularity, bucket_start, account_id, region, \
+    model_id, tier) DO UPDATE SET \
+    invocations = invocations + excluded.invocations, \
+    errors = errors + excluded.errors, \
+    input_tokens = input_tokens + excluded.input_tokens, \
+    output_tokens = output_tokens + excluded.output_tokens, \
+    cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, \
+    cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, \
+    priced_invocations = priced_invocations + excluded.priced_invocations, \
+    unpriced_invocations = unpriced_invocations + excluded.unpriced_invocations, \
+    cost_pico = cost_pico + excluded.cost_pico, \
+    standard_cost_pico = standard_cost_pico + excluded.standard_cost_pico, \
+    compared_cost_pico = compared_cost_pico + excluded.compared_cost_pico, \
+    latency_count = latency_count + excluded.latency_count, \
+    latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms, \
+    first_token_count = first_token_count + excluded.first_token_count, \
+    first_token_sum_ms = first_token_sum_ms + excluded.first_token_sum_ms";
+
+const BIN_COLUMNS: usize = 9;
+const UPSERT_BINS_HEAD: &str = "INSERT INTO latency_bins (granularity, bucket_start, account_id, \
+    region, model_id, tier, metric, bin, count)";
+const UPSERT_BINS_TAIL: &str = "ON CONFLICT (granularity, bucket_start, account_id, region, \
+    model_id, tier, metric, bin) DO UPDATE SET count = count + excluded.count";
+
+const QUARANTINE_COLUMNS: usize = 6;
+const INSERT_QUARANTINE_HEAD: &str =
+    "INSERT INTO quarantine (source_id, location, reason, detail, excerpt, first_seen_ms)";
+const INSERT_QUARANTINE_TAIL: &str = "ON CONFLICT (source_id, location) DO NOTHING";
+
+/// Runs a multi-row statement over `items`, chunked, binding each item with `bind`.
+async fn execute_chunked<T>(
+    tx: &mut Transaction<'static, Sqlite>,
+    (head, columns, tail): (&str, usize, &str),
+    items: &[T],
+    bind: impl Fn(&mut SqliteArguments, &T),
+    context: &'static str,
+) -> Result<u64> {
+    let mut affected = 0;
+    for chunk in items.chunks(chunk_rows(columns)) {
+        let sql = multi_row_sql(head, columns, chunk.len(), tail);
+        let mut arguments = SqliteArguments::default();
+        for item in chunk {
+            bind(&mut arguments, item);
+        }
+        let result = sqlx::query_with(AssertSqlSafe(sql), arguments)
+            .execute(&mut **tx)
+            .await
+            .context(context)?;
+        affected += result.rows_affected();
+    }
+    Ok(affected)
+}
+
+/// Adds one bound value; encoding integers and strings into SQLite arguments cannot fail.
+fn push<'q, T>(arguments: &mut SqliteArguments, value: T)
+where
+    T: sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite>,
+{
+    use sqlx::Arguments;
+    // `add` only fails when a value's encoder fails, which the types used here never do.
+    let _ = arguments.add(value);
+}
+
+fn bind_invocation(arguments: &mut SqliteArguments, row: &StoredInvocation) {
+    let inv = &row.invocation;
+    push(arguments, inv.account_id.clone());
+    push(arguments, inv.region.clone());
+    push(arguments, inv.request_id.clone());
+    push(arguments, inv.timestamp_ms);
+    push(arguments, inv.inference_region.clone());
+    push(arguments, inv.operation.clone());
+    push(arguments, inv.model.called.clone());
+    push(arguments, inv.model.model_id.clone());
+    push(arguments, inv.model.routing.as_str());
+    push(arguments, inv.model.resolved);
+    push(arguments, inv.caller_arn.clone());
+    push(arguments, inv.request_metadata.clone());
+    push(arguments, inv.tier.requested.map(|t| t.as_str()));
+    push(arguments, inv.tier.served.as_str());
+    push(arguments, inv.tier.source.as_str());
+    push(arguments, count_column(inv.tokens.input));
+    push(arguments, count_column(inv.tokens.output));
+    push(arguments, count_column(inv.tokens.cache_read));
+    push(arguments, count_column(inv.tokens.cache_write));
+    push(arguments, inv.latency_ms.map(i64::from));
+    push(arguments, inv.time_to_first_token_ms.map(i64::from));
+    push(arguments, inv.error_code.clone());
+    push(arguments, row.pricing.status());
+    push(arguments, row.pricing.price_id());
+    push(arguments, row.pricing.cost_pico());
+    push(arguments, row.pricing.standard().map(|s| s.price_id));
+    push(arguments, row.pricing.standard().map(|s| s.cost.picodollars()));
+    push(arguments, row.pricing.unpriced_reason().map(str::to_string));
+    push(arguments, row.source_id);
+}
+
+impl WriteTx for SqliteTx {
+    async fn insert_invocations(&mut self, rows: &[StoredInvocation]) -> Result<Vec<bool>> {
+        let candidates = first_occurrences(rows);
+        let new_rows: Vec<&StoredInvocation> = rows
+            .iter()
+            .zip(&candidates)
+            .filter(|(_, candidate)| **candidate)
+            .map(|(row, _)| row)
+            .collect();
+        let mut inserted = Vec::with_capacity(new_rows.len());
+        for chunk in new_rows.chunks(chunk_rows(INVOCATION_COLUMNS)) {
+            let sql = multi_row_sql(
+                INSERT_INVOCATIONS_HEAD,
+                INVOCATION_COLUMNS,
+                chunk.len(),
+                INSERT_INVOCATIONS_TAIL,
+            );
+            let mut arguments = SqliteArguments::default();
+            for row in chunk {
+                bind_invocation(&mut arguments, row);
+            }
+            let keys: Vec<(String, String, String)> =
+                sqlx::query_as_with(AssertSqlSafe(sql), arguments)
+                    .fetch_all(&mut *self.tx)
+                    .await
+                    .context("inserting invocations")?;
+            inserted.extend(keys);
+        }
+        Ok(mark_inserted(rows, &candidates, &inserted))
+    }
+
+    async fn add_rollups(&mut self, delta: &RollupDelta<'_>) -> Result<()> {
+        let cells = delta.sorted_cells();
+        let statement = (UPSERT_ROLLUPS_HEAD, ROLLUP_COLUMNS, UPSERT_ROLLUPS_TAIL);
+        execute_chunked(
+            &mut self.tx,
+            statement,
+            &cells,
+            |arguments, (key, totals)| {
+                push(arguments, key.granularity.seconds());
+                push(arguments, key.bucket_start);
+                push(arguments, key.account_id.to_string());
+                push(arguments, key.region.to_string());
+                push(arguments, key.model_id.to_string());
+                push(arguments, key.tier.as_str());
+                for value in [
+                    totals.invocations,
+                    totals.errors,
+                    totals.input_tokens,
+                    totals.output_tokens,
+                    totals.cache_read_tokens,
+                    totals.cache_write_tokens,
+                    totals.priced_invocations,
+                    totals.unpriced_invocations,
+                    totals.cost_pico,
+                    totals.standard_cost_pico,
+                    totals.compared_cost_pico,
+                    totals.latency_count,
+                    totals.latency_sum_ms,
+                    totals.first_token_count,
+                    totals.first_token_sum_ms,
+                ] {
+                    push(arguments, value);
+                }
+            },
+            "updating rollups",
+        )
+        .await?;
+
+        let bins = delta.sorted_bins();
+        let statement = (UPSERT_BINS_HEAD, BIN_COLUMNS, UPSERT_BINS_TAIL);
+        execute_chunked(
+            &mut self.tx,
+            statement,
+            &bins,
+            |arguments, (key, count)| {
+                push(arguments, key.cell.granularity.seconds());
+                push(arguments, key.cell.bucket_start);
+                push(arguments, key.cell.account_id.to_string());
+                push(arguments, key.cell.region.to_string());
+                push(arguments, key.cell.model_id.to_string());
+                push(arguments, key.cell.tier.as_str());
+                push(arguments, key.metric.code());
+                push(arguments, key.bin);
+                push(arguments, **count);
+            },
+            "updating latency histograms",
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_quarantine(&mut self, rows: &[QuarantinedRecord], now_ms: i64) -> Result<u64> {
+        let statement = (INSERT_QUARANTINE_HEAD, QUARANTINE_COLUMNS, INSERT_QUARANTINE_TAIL);
+        execute_chunked(
+            &mut self.tx,
+            statement,
+            rows,
+            |arguments, row| {
+                push(arguments, row.source_id);
+                push(arguments, row.location.clone());
+                push(arguments, row.reason.clone());
+                push(arguments, row.detail.clone());
+                push(arguments, row.excerpt.clone());
+                push(arguments, now_ms);
+            },
+            "quarantining records",
+        )
+        .await
+    }
+
+    async fn save_checkpoint(&mut self, checkpoint: &Checkpoint, now_ms: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO checkpoints (source_id, position, updated_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (source_id) DO UPDATE SET position = excluded.position, \
+             updated_ms = excluded.updated_ms",
+        )
+        .bind(checkpoint.source_id)
+        .bind(&checkpoint.position)
+        .bind(now_ms)
+        .execute(&mut *self.tx)
+        .await
+        .context("saving a checkpoint")?;
+        Ok(())
+    }
+
+    async fn register_price(&mut self, price: &PriceRowRecord, now_ms: i64) -> Result<i64> {
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO price_rows (fingerprint, region, model_id, tier, routing, \
+             effective_from, input_rate, output_rate, cache_read_rate, cache_write_rate, \
+             derivation, source, first_used_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             ON CONFLICT (fingerprint) DO NOTHING RETURNING id",
+        )
+        .bind(&price.fingerprint)
+        .bind(&price.region)
+        .bind(&price.model_id)
+        .bind(&price.tier)
+        .bind(&price.routing)
+        .bind(&price.effective_from)
+        .bind(price.input_rate)
+        .bind(price.output_rate)
+        .bind(price.cache_read_rate)
+        .bind(price.cache_write_rate)
+        .bind(&price.derivation)
+        .bind(&price.source)
+        .bind(now_ms)
+        .fetch_optional(&mut *self.tx)
+        .await
+        .context("recording a price row")?;
+        match inserted {
+            Some(id) => Ok(id),
+            None => sqlx::query_scalar(rows::PRICE_ID)
+                .bind(&price.fingerprint)
+                .fetch_one(&mut *self.tx)
+                .await
+                .context("reading a price row id"),
+        }
+    }
+
+    async fn load_invocations(&mut self, start_ms: i64, end_ms: i64) -> Result<Vec<(i64, StoredInvocation)>> {
+        let raw: Vec<InvocationRow> = sqlx::query_as(rows::LOAD_INVOCATIONS)
+            .bind(start_ms)
+            .bind(end_ms)
+            .fetch_all(&mut *self.tx)
+            .await
+            .context("loading invocations")?;
+        raw.into_iter().map(InvocationRow::into_stored).collect()
+    }
+
+    async fn update_pricing(&mut self, rows: &[(i64, StoredPricing)]) -> Result<()> {
+        for (id, pricing) in rows {
+            sqlx::query(
+                "UPDATE invocations SET pricing_status = $1, price_id = $2, cost_pico = $3, \
+                 standard_price_id = $4, standard_cost_pico = $5, unpriced_reason = $6 \
+                 WHERE id = $7",
+            )
+            .bind(pricing.status())
+            .bind(pricing.price_id())
+            .bind(pricing.cost_pico())
+            .bind(pricing.standard().map(|s| s.price_id))
+            .bind(pricing.standard().map(|s| s.cost.picodollars()))
+            .bind(pricing.unpriced_reason())
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await
+            .context("updating invocation prices")?;
+        }
+        Ok(())
+    }
+
+    async fn delete_rollups(&mut self, start_s: i64, end_s: i64) -> Result<()> {
+        for statement in [
+            "DELETE FROM rollups WHERE bucket_start >= $1 AND bucket_start < $2",
+            "DELETE FROM latency_bins WHERE bucket_start >= $1 AND bucket_start < $2",
+        ] {
+            sqlx::query(statement)
+                .bind(start_s)
+                .bind(end_s)
+                .execute(&mut *self.tx)
+                .await
+                .context("deleting rollups to rebuild")?;
+        }
+        Ok(())
+    }
+
+    async fn commit(self) -> Result<()> {
+        self.tx.commit().await.context("committing")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::multi_row_sql;
+
+    #[test]
+    fn multi_row_sql_lists_one_group_per_row() {
+        assert_eq!(
+            multi_row_sql("INSERT INTO t (a, b)", 2, 3, "ON CONFLICT DO NOTHING"),
+            "INSERT INTO t (a, b) VALUES (?, ?), (?, ?), (?, ?) ON CONFLICT DO NOTHING"
+        );
+    }
+}

@@ -399,8 +399,12 @@ impl PriceTable {
         tier: Tier,
         routing: PriceRouting,
     ) -> String {
-        let has_reserved_price = matches!(miss, Miss::BeforeFirstPrice);
-        if tier == Tier::Reserved && !has_reserved_price {
+        // Reserved usage is normally paid for by the reservation; only a table that has
+        // reserved rows for this model and region prices it per token.
+        let has_reserved_rows = [PriceRouting::Regional, PriceRouting::Global]
+            .into_iter()
+            .any(|any_routing| self.has_prices(region, model_id, Tier::Reserved, any_routing));
+        if tier == Tier::Reserved && !has_reserved_rows {
             return "reserved capacity is billed per reservation, not per token".to_string();
         }
         let tier_and_routing = TierAndRouting(tier, routing);

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 
 use super::amount::{ScaleError, Usd};
-use super::table_file::{Declarations, PriceRow, RegionFallback, TierMultiplier};
+use super::table_file::{Declarations, ModelFilter, PriceRow, RegionFallback, TierMultiplier};
 use super::{
     Dated, GlobalRouting, ModelPrices, PriceRouting, PriceTable, Problem, Rates, ResolvedPrice,
     slot,
@@ -260,7 +260,7 @@ fn apply_fallback(
         problems.push(fallback.at.problem("use", message));
         return;
     }
-    if let super::table_file::ModelFilter::Only(models) = &fallback.models {
+    if let ModelFilter::Only(models) = &fallback.models {
         for model in models {
             if !rows
                 .keys()
@@ -363,13 +363,13 @@ fn check_multipliers(rows: &Rows, multipliers: &[TierMultiplier], problems: &mut
         }
         let (base, tier) = (multiplier.base, multiplier.tier);
         match &multiplier.models {
-            super::table_file::ModelFilter::All => {
+            ModelFilter::All => {
                 if !rows.keys().any(|key| key.tier == base) {
                     let message = format!("the table has no {base} prices to derive {tier} from");
                     problems.push(multiplier.at.problem("base", message));
                 }
             }
-            super::table_file::ModelFilter::Only(models) => {
+            ModelFilter::Only(models) => {
                 for model in models {
                     if !rows
                         .keys()

@@ -752,6 +752,29 @@ fn reserved_is_priced_only_from_reserved_rows() {
         cost.standard_equivalent.unwrap().cost,
         Money(80 * DOLLAR / 100)
     );
+    // With reserved rows, the usual lookup reasons apply.
+    let early = call(
+        NOVA_PRO,
+        Tier::Reserved,
+        "us-east-1",
+        "2025-01-01",
+        tokens(1, 0),
+    );
+    assert_eq!(
+        reason(table.price(&early)),
+        "no reserved price for amazon.nova-pro-v1:0 in us-east-1 before its first effective date"
+    );
+    let elsewhere = call(
+        NOVA_PRO,
+        Tier::Reserved,
+        "us-west-2",
+        "2025-12-01",
+        tokens(1, 0),
+    );
+    assert_eq!(
+        reason(table.price(&elsewhere)),
+        "reserved capacity is billed per reservation, not per token"
+    );
 }
 
 // --- units and number forms ----------------------------------------------------------------
@@ -1164,6 +1187,63 @@ fn the_shipped_table_matches_the_reference_for_key_rows() {
         Some("global profile at regional price (no global row)")
     );
     assert_eq!(global.price.rates.input, Some(400_000));
+}
+
+/// `key = value` with a bare lowercase key, as opposed to prose that contains " = ".
+fn is_assignment(line: &str) -> bool {
+    line.split_once(" = ").is_some_and(|(key, _)| {
+        key.bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte == b'_')
+    })
+}
+
+#[test]
+fn the_shipped_tables_commented_examples_are_valid_and_compose() {
+    let shipped =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/pricing.toml"))
+            .unwrap();
+    // Uncomment every example line after the fallback section starts ("# [[..." or "# key =").
+    let examples_start = shipped.find("# Region fallbacks").unwrap();
+    let (rows, examples) = shipped.split_at(examples_start);
+    let uncommented: Vec<&str> = examples
+        .lines()
+        .map(|line| match line.strip_prefix("# ") {
+            Some(toml) if toml.starts_with("[[") || is_assignment(toml) => toml,
+            _ => line,
+        })
+        .collect();
+    let text = format!("{rows}{}", uncommented.join("\n"));
+    let table = PriceTable::parse(&text, "pricing.toml with examples").unwrap();
+    let counts = TokenCounts {
+        input: Some(1_000_000),
+        cache_read: Some(1_000_000),
+        ..TokenCounts::default()
+    };
+    let priority = priced(table.price(&call(
+        NOVA_PRO,
+        Tier::Priority,
+        "us-east-2",
+        "2026-01-15",
+        counts,
+    )));
+    // $1.40 + 1.75 × $0.20.
+    assert_eq!(priority.cost, Money(1_400_000_000_000 + 350_000_000_000));
+    assert_eq!(
+        priority.price.derivation.as_deref(),
+        Some("region fallback us-east-2 → us-east-1; priority cache_read = 1.75 × standard")
+    );
+    let flex = priced(table.price(&call(
+        NOVA_PRO,
+        Tier::Flex,
+        "us-east-1",
+        "2026-01-15",
+        counts,
+    )));
+    assert_eq!(flex.price.rates.cache_read, Some(100_000));
+    assert_eq!(
+        flex.price.derivation.as_deref(),
+        Some("flex cache_read = 0.5 × standard")
+    );
 }
 
 /// Cost of `price()` per call, release mode:

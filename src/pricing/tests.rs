@@ -1111,8 +1111,12 @@ fn the_shipped_table_prices_every_launch_model_in_every_on_demand_tier() {
                     .is_some_and(|source| !source.is_empty()),
                 "{model}"
             );
-            assert_eq!(price.effective_from, date("2025-11-18"));
         }
+        // Priority and Flex start when the tiers launched; Standard earlier, at the
+        // model's launch on Bedrock.
+        assert_eq!(priority.effective_from, date("2025-11-18"), "{model}");
+        assert_eq!(flex.effective_from, date("2025-11-18"), "{model}");
+        assert!(standard.effective_from < date("2025-11-18"), "{model}");
         // Data-entry check: Priority = 1.75 × Standard and Flex = 0.5 × Standard, rate by
         // rate, wherever both tiers have the rate (integer µ$: 4 × priority = 7 × standard).
         for kind in TokenKind::ALL {

@@ -1,0 +1,3 @@
+//! Integration tests: one binary, real Postgres and real SQLite files.
+
+mod support;

@@ -1,0 +1,130 @@
+//! Shared test helpers: a fresh database of each kind per test, and paths to fixtures.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::Connection;
+use tierwatch::store::Store;
+
+/// The two backends every storage test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+pub const BACKENDS: [Backend; 2] = [Backend::Postgres, Backend::Sqlite];
+
+/// A fresh, migrated database that is removed when the test is done with it.
+pub struct TestDb {
+    pub store: Store,
+    pub url: String,
+    cleanup: Cleanup,
+    _dir: Option<tempfile::TempDir>,
+}
+
+enum Cleanup {
+    DropPostgres { admin_url: String, name: String },
+    Nothing,
+}
+
+/// The Postgres server tests use; `scripts/test` makes sure it answers.
+pub fn postgres_admin_url() -> String {
+    std::env::var("TIERWATCH_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".to_string())
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Postgres => TestDb::postgres().await,
+            Backend::Sqlite => TestDb::sqlite().await,
+        }
+    }
+
+    async fn postgres() -> TestDb {
+        let admin_url = postgres_admin_url();
+        let name = format!(
+            "tw_test_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|error| {
+                panic!("Postgres is required for the tests ({admin_url}): {error}")
+            });
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .expect("creating a test database");
+        let url = database_url(&admin_url, &name);
+        let store = Store::open(&url).await.expect("opening the test database");
+        store.migrate().await.expect("migrating the test database");
+        TestDb {
+            store,
+            url,
+            cleanup: Cleanup::DropPostgres { admin_url, name },
+            _dir: None,
+        }
+    }
+
+    async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("test.sqlite").display());
+        let store = Store::open(&url).await.expect("opening the SQLite file");
+        store.migrate().await.expect("migrating the SQLite file");
+        TestDb {
+            store,
+            url,
+            cleanup: Cleanup::Nothing,
+            _dir: Some(dir),
+        }
+    }
+
+    /// Closes the store and drops a Postgres test database. Call at the end of a test; a
+    /// test that panics leaves its database behind for inspection.
+    pub async fn finish(self) {
+        let TestDb { store, cleanup, .. } = self;
+        drop(store);
+        if let Cleanup::DropPostgres { admin_url, name } = cleanup {
+            let mut admin = sqlx::PgConnection::connect(&admin_url)
+                .await
+                .expect("connecting to drop the test database");
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut admin)
+            .await
+            .expect("dropping the test database");
+        }
+    }
+}
+
+/// The URL of database `name` on the server of `admin_url`.
+fn database_url(admin_url: &str, name: &str) -> String {
+    let (base, query) = match admin_url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (admin_url, None),
+    };
+    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+    match query {
+        Some(query) => format!("{server}/{name}?{query}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
+pub fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path)
+}
+
+/// The shipped price table, as of the fixtures' writing, kept apart from config/ so hand
+/// computed expectations don't move when the shipped table is updated.
+pub fn test_prices() -> tierwatch::pricing::PriceTable {
+    tierwatch::pricing::PriceTable::load(&fixture("pricing/launch-us-east-1.toml"))
+        .expect("the test price table loads")
+}

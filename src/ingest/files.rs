@@ -209,10 +209,7 @@ fn has_log_extension(name: &str) -> bool {
 /// Opens a file for reading, decompressing it when it is gzip (told by its magic bytes, not
 /// its name; several gzip members in a row are read as one stream). When `bytes_read` is
 /// given, the number of raw file bytes read is added to it as reading goes on.
-pub fn open(
-    path: &Path,
-    bytes_read: Option<Arc<AtomicU64>>,
-) -> io::Result<Box<dyn Read + Send>> {
+pub fn open(path: &Path, bytes_read: Option<Arc<AtomicU64>>) -> io::Result<Box<dyn Read + Send>> {
     let file = File::open(path)?;
     let mut buffered = BufReader::with_capacity(
         READ_BUFFER_BYTES,
@@ -242,5 +239,183 @@ impl<R: Read> Read for CountingReader<R> {
             counter.fetch_add(read as u64, Ordering::Relaxed);
         }
         Ok(read)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::Compression;
+    use flate2::write::GzEncoder;
+    use std::io::Write;
+
+    fn write_file(path: &Path, contents: &[u8]) {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, contents).unwrap();
+    }
+
+    fn gzip(contents: &[u8]) -> Vec<u8> {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+        encoder.write_all(contents).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    fn read_to_string(path: &Path) -> String {
+        let mut text = String::new();
+        open(path, None).unwrap().read_to_string(&mut text).unwrap();
+        text
+    }
+
+    const REQUEST_ID: &str = "f3ae32b1-ae22-48f1-ba9c-d8075737f52a";
+
+    #[test]
+    fn discovery_over_an_s3_like_layout() {
+        let root = tempfile::tempdir().unwrap();
+        let hour = root
+            .path()
+            .join("AWSLogs/111122223333/BedrockModelInvocationLogs/us-east-1/2026/04/20/00");
+        let batch_b = hour.join("20260420T001733123Z_9b86bf4994c4ab1c.json.gz");
+        let batch_a = hour.join("20260420T000102000Z_0a1b2c3d4e5f6a7b.json.gz");
+        let body_in = hour.join(format!("data/{REQUEST_ID}_input.json.gz"));
+        let body_out = hour.join(format!("data/{REQUEST_ID}_output.json.gz"));
+        let media = hour.join(format!("data/{REQUEST_ID}_input_media_00.pdf"));
+        let stray_body = root
+            .path()
+            .join(format!("copied/{REQUEST_ID}_output.json.gz"));
+        let notes = root.path().join("notes.md");
+        let local_data = root.path().join("exports/data/records.jsonl");
+        let plain_log = root.path().join("exports/cloudwatch.LOG");
+        for path in [
+            &batch_b,
+            &batch_a,
+            &body_in,
+            &body_out,
+            &media,
+            &stray_body,
+            &notes,
+            &local_data,
+            &plain_log,
+        ] {
+            write_file(path, b"{}\n");
+        }
+
+        let discovery = discover(&[root.path().to_path_buf()]).unwrap();
+        let files: Vec<&Path> = discovery
+            .files
+            .iter()
+            .map(|file| file.path.as_path())
+            .collect();
+        // Sorted by name at each level: "AWSLogs" < "exports" (uppercase first).
+        assert_eq!(
+            files,
+            [
+                batch_a.as_path(),
+                batch_b.as_path(),
+                plain_log.as_path(),
+                local_data.as_path(),
+            ]
+        );
+        assert!(discovery.files.iter().all(|file| file.size == 3));
+        assert_eq!(
+            discovery.skipped,
+            [
+                (body_in.clone(), SkipReason::BodyObject),
+                (media.clone(), SkipReason::BodyObject),
+                (body_out.clone(), SkipReason::BodyObject),
+                (stray_body.clone(), SkipReason::BodyObject),
+                (notes.clone(), SkipReason::NotALogFile),
+            ]
+        );
+
+        // Files named explicitly are taken whatever their name; duplicates are read once.
+        let explicit = discover(&[notes.clone(), body_in.clone(), notes.clone()]).unwrap();
+        let files: Vec<&Path> = explicit
+            .files
+            .iter()
+            .map(|file| file.path.as_path())
+            .collect();
+        assert_eq!(files, [notes.as_path(), body_in.as_path()]);
+        assert!(explicit.skipped.is_empty());
+    }
+
+    #[test]
+    fn a_missing_path_is_an_error_naming_it() {
+        let root = tempfile::tempdir().unwrap();
+        let missing = root.path().join("nope.json");
+        let error = discover(std::slice::from_ref(&missing)).unwrap_err();
+        assert!(matches!(&error, DiscoverError::Unreadable { path, .. } if path == &missing));
+        assert!(error.to_string().contains("nope.json"), "{error}");
+    }
+
+    #[test]
+    fn name_rules() {
+        for (name, expected) in [
+            ("20241120T164851056Z_9b86bf4994c4ab1c.json.gz", None),
+            ("records.JSONL", None),
+            ("x.ndjson.gz", None),
+            ("app.txt", None),
+            (".json", Some(SkipReason::NotALogFile)),
+            ("archive.tar.gz", Some(SkipReason::NotALogFile)),
+            ("my_input.json", None),
+            (
+                "F3AE32B1-AE22-48F1-BA9C-D8075737F52A_input.json",
+                Some(SkipReason::BodyObject),
+            ),
+            (
+                "f3ae32b1-ae22-48f1-ba9c-d8075737f52a_output_media_03.png",
+                Some(SkipReason::BodyObject),
+            ),
+        ] {
+            assert_eq!(skip_reason(Path::new(name)), expected, "{name}");
+        }
+        assert_eq!(SkipReason::BodyObject.as_str(), "body_object");
+        assert_eq!(SkipReason::NotALogFile.as_str(), "not_a_log_file");
+    }
+
+    #[test]
+    fn gzip_and_plain_files_read_the_same_and_count_raw_bytes() {
+        let root = tempfile::tempdir().unwrap();
+        let text = "{\"a\":1}\n".repeat(10_000);
+        // Misleading names: the content decides.
+        let plain = root.path().join("plain.json.gz");
+        let zipped = root.path().join("zipped.json");
+        write_file(&plain, text.as_bytes());
+        let compressed = gzip(text.as_bytes());
+        write_file(&zipped, &compressed);
+
+        assert_eq!(read_to_string(&plain), text);
+        assert_eq!(read_to_string(&zipped), text);
+
+        let counter = Arc::new(AtomicU64::new(0));
+        let mut reader = open(&zipped, Some(Arc::clone(&counter))).unwrap();
+        io::copy(&mut reader, &mut io::sink()).unwrap();
+        assert_eq!(counter.load(Ordering::Relaxed), compressed.len() as u64);
+    }
+
+    #[test]
+    fn multi_member_gzip_is_read_whole() {
+        let root = tempfile::tempdir().unwrap();
+        let path = root.path().join("batch.json.gz");
+        let mut members = gzip(b"{\"a\":1}\n");
+        members.extend(gzip(b"{\"b\":2}\n"));
+        members.extend(gzip(b"{\"c\":3}\n"));
+        write_file(&path, &members);
+        assert_eq!(read_to_string(&path), "{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n");
+    }
+
+    #[test]
+    fn empty_and_tiny_files_open() {
+        let root = tempfile::tempdir().unwrap();
+        let empty = root.path().join("empty.json");
+        let one_byte = root.path().join("one.json");
+        write_file(&empty, b"");
+        write_file(&one_byte, &[0x1f]);
+        assert_eq!(read_to_string(&empty), "");
+        let mut bytes = Vec::new();
+        open(&one_byte, None)
+            .unwrap()
+            .read_to_end(&mut bytes)
+            .unwrap();
+        assert_eq!(bytes, [0x1f]);
     }
 }

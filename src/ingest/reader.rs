@@ -339,7 +339,8 @@ impl<R: Read> RecordReader<R> {
                     self.consume(line_bytes + 1);
                     return Ok(self.too_large_line(location, line_bytes));
                 }
-                let range = self.start..self.start + trimmed_len(&self.buf[self.start..][..line_bytes]);
+                let range =
+                    self.start..self.start + trimmed_len(&self.buf[self.start..][..line_bytes]);
                 self.consume(line_bytes + 1);
                 return Ok(Found::Record { range, location });
             }
@@ -727,5 +728,492 @@ impl Scanner {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// An item as a test sees it.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Got {
+        Record {
+            text: String,
+            line: u64,
+            offset: u64,
+        },
+        Rejected {
+            reason: RejectReason,
+            excerpt: String,
+            line: u64,
+        },
+    }
+
+    fn record(text: &str, line: u64, offset: u64) -> Got {
+        Got::Record {
+            text: text.to_string(),
+            line,
+            offset,
+        }
+    }
+
+    /// A record found at the first occurrence of `text` in `input`.
+    fn record_in(input: &str, text: &str, line: u64) -> Got {
+        let offset = input.find(text).unwrap() as u64;
+        record(text, line, offset)
+    }
+
+    fn rejected(reason: RejectReason, excerpt: &str, line: u64) -> Got {
+        Got::Rejected {
+            reason,
+            excerpt: excerpt.to_string(),
+            line,
+        }
+    }
+
+    fn read_all_with(input: &[u8], chunk_bytes: usize, max_record_bytes: usize) -> Vec<Got> {
+        let mut reader = RecordReader::new(input)
+            .with_chunk_bytes(chunk_bytes)
+            .with_max_record_bytes(max_record_bytes);
+        let mut items = Vec::new();
+        while let Some(item) = reader.next_item().unwrap() {
+            items.push(match item {
+                Item::Record { bytes, location } => Got::Record {
+                    text: String::from_utf8(bytes.to_vec()).unwrap(),
+                    line: location.line,
+                    offset: location.byte_offset,
+                },
+                Item::Rejected {
+                    excerpt,
+                    location,
+                    rejection,
+                } => Got::Rejected {
+                    reason: rejection.reason,
+                    excerpt: String::from_utf8_lossy(excerpt).into_owned(),
+                    line: location.line,
+                },
+            });
+        }
+        items
+    }
+
+    /// Reads `input` with the default chunk size and again with tiny chunks, which must agree.
+    fn read_all(input: &str) -> Vec<Got> {
+        let whole = read_all_with(
+            input.as_bytes(),
+            DEFAULT_CHUNK_BYTES,
+            DEFAULT_MAX_RECORD_BYTES,
+        );
+        for chunk_bytes in [1, 2, 3, 5, 8, 13] {
+            let chunked = read_all_with(input.as_bytes(), chunk_bytes, DEFAULT_MAX_RECORD_BYTES);
+            assert_eq!(chunked, whole, "chunk size {chunk_bytes}");
+        }
+        whole
+    }
+
+    fn rejection_details(input: &str, max_record_bytes: usize) -> Vec<String> {
+        let mut reader = RecordReader::new(input.as_bytes())
+            .with_chunk_bytes(7)
+            .with_max_record_bytes(max_record_bytes);
+        let mut details = Vec::new();
+        while let Some(item) = reader.next_item().unwrap() {
+            if let Item::Rejected { rejection, .. } = item {
+                details.push(rejection.detail);
+            }
+        }
+        details
+    }
+
+    #[test]
+    fn json_lines() {
+        let input = "{\"a\":1}\n{\"b\":\"x\"}\n\n{\"c\":[1,{\"d\":2}]}\n";
+        assert_eq!(
+            read_all(input),
+            [
+                record("{\"a\":1}", 1, 0),
+                record("{\"b\":\"x\"}", 2, 8),
+                record("{\"c\":[1,{\"d\":2}]}", 4, 19),
+            ]
+        );
+    }
+
+    #[test]
+    fn concatenated_pretty_records_with_any_whitespace() {
+        let first = "{\n  \"a\": {\n    \"b\": 1\n  }\n}";
+        let second = "{\n\t\"c\": 2\n}";
+        let input = format!("\n  {first}  \n\n{second}{{\"d\":3}}");
+        assert_eq!(
+            read_all(&input),
+            [
+                record(first, 2, 3),
+                record_in(&input, second, 8),
+                record_in(&input, "{\"d\":3}", 10),
+            ]
+        );
+    }
+
+    #[test]
+    fn single_record_file_without_trailing_newline() {
+        assert_eq!(read_all("{\"a\":1}"), [record("{\"a\":1}", 1, 0)]);
+        assert_eq!(read_all(""), []);
+        assert_eq!(read_all(" \n\t\r\n"), []);
+    }
+
+    #[test]
+    fn top_level_array_is_streamed_element_by_element() {
+        let input = "[\n  {\"a\": 1},\n  {\"b\": [2, 3]}\n]\n";
+        assert_eq!(
+            read_all(input),
+            [record("{\"a\": 1}", 2, 4), record("{\"b\": [2, 3]}", 3, 16)]
+        );
+        assert_eq!(read_all("[]"), []);
+        assert_eq!(
+            read_all("[{\"a\":1}, 5, {\"b\":2}]"),
+            [
+                record("{\"a\":1}", 1, 1),
+                rejected(RejectReason::UnexpectedText, "5,", 1),
+                record("{\"b\":2}", 1, 13),
+            ]
+        );
+    }
+
+    #[test]
+    fn garbage_between_records_is_one_rejection_per_run() {
+        // Concatenated: text runs up to the next `{`; a bracket in prose stays text.
+        let input = "Slide 10 [see notes] {\"a\":1} and then {\"b\":2} the end";
+        assert_eq!(
+            read_all(input),
+            [
+                rejected(RejectReason::UnexpectedText, "Slide 10 [see notes]", 1),
+                record("{\"a\":1}", 1, 21),
+                rejected(RejectReason::UnexpectedText, "and then", 1),
+                record("{\"b\":2}", 1, 38),
+                rejected(RejectReason::UnexpectedText, "the end", 1),
+            ]
+        );
+        // JSON Lines: consecutive lines that are not records make one run.
+        let input = "{\"a\":1}\nnot json\n# a comment\n\n{\"b\":2}\ntrailing words";
+        assert_eq!(
+            read_all(input),
+            [
+                record("{\"a\":1}", 1, 0),
+                rejected(RejectReason::UnexpectedText, "not json\n# a comment", 2),
+                record("{\"b\":2}", 5, 30),
+                rejected(RejectReason::UnexpectedText, "trailing words", 6),
+            ]
+        );
+        // Markdown fences around pretty fragments.
+        let input = "```json\n{\n  \"a\": 1\n}\n```\n";
+        assert_eq!(
+            read_all(input),
+            [
+                rejected(RejectReason::UnexpectedText, "```json", 1),
+                record("{\n  \"a\": 1\n}", 2, 8),
+                rejected(RejectReason::UnexpectedText, "```", 5),
+            ]
+        );
+    }
+
+    #[test]
+    fn text_details_preview_the_text_and_excerpts_are_capped() {
+        let long_text = "x".repeat(500);
+        let input = format!("{long_text}{{\"a\":1}}");
+        let items = read_all(&input);
+        let Got::Rejected { excerpt, .. } = &items[0] else {
+            panic!("{items:?}")
+        };
+        assert_eq!(excerpt.len(), EXCERPT_BYTES);
+        let details = rejection_details(&input, DEFAULT_MAX_RECORD_BYTES);
+        assert_eq!(
+            details,
+            [format!(
+                "500 bytes of text that is not a JSON record: \"{}…\"",
+                &long_text[..PREVIEW_CHARS]
+            )]
+        );
+    }
+
+    #[test]
+    fn truncated_last_record_is_rejected() {
+        let input = "{\n \"a\": 1\n}\n{\n  \"b\": {\"c\": \"unfinished";
+        assert_eq!(
+            read_all(input),
+            [
+                record("{\n \"a\": 1\n}", 1, 0),
+                rejected(
+                    RejectReason::InvalidJson,
+                    "{\n  \"b\": {\"c\": \"unfinished",
+                    4
+                ),
+            ]
+        );
+        // In JSON Lines the cut last line is a record for the parser to reject.
+        assert_eq!(
+            read_all("{\"a\":1}\n{\"b\":{\"c\":\"unfini"),
+            [
+                record("{\"a\":1}", 1, 0),
+                record("{\"b\":{\"c\":\"unfini", 2, 8)
+            ]
+        );
+        let details = rejection_details("{\n \"b\": {\"c\": 1", DEFAULT_MAX_RECORD_BYTES);
+        assert_eq!(
+            details,
+            ["truncated record at end of input (15 bytes, 2 object(s) still open)"]
+        );
+    }
+
+    #[test]
+    fn truncated_line_in_json_lines_costs_only_that_line() {
+        let input = "{\"a\":1}\n{\"b\":\"cut he\n{\"c\":3}\n{\"d\":{\"e\":\n{\"f\":6}\n";
+        assert_eq!(
+            read_all(input),
+            [
+                record("{\"a\":1}", 1, 0),
+                record("{\"b\":\"cut he", 2, 8),
+                record("{\"c\":3}", 3, 21),
+                record("{\"d\":{\"e\":", 4, 29),
+                record("{\"f\":6}", 5, 40),
+            ]
+        );
+    }
+
+    #[test]
+    fn unclosed_pretty_record_does_not_swallow_the_next_one() {
+        // Cut inside a string: the raw newline gives it away.
+        let input = "{\n  \"a\": \"cut\n{\n  \"b\": 2\n}\n";
+        assert_eq!(
+            read_all(input),
+            [
+                rejected(RejectReason::InvalidJson, "{\n  \"a\": \"cut\n", 1),
+                record_in(input, "{\n  \"b\": 2\n}", 3),
+            ]
+        );
+        // Cut after a value: a `{` cannot follow a number inside JSON.
+        let input = "{\n  \"a\": {\"x\": 1\n}{\"b\":2}";
+        let items = read_all(input);
+        assert_eq!(
+            items.last(),
+            Some(&record_in(input, "{\"b\":2}", 3)),
+            "{items:?}"
+        );
+        assert_eq!(
+            rejection_details("{\"a\": 1 {\"b\":2}", DEFAULT_MAX_RECORD_BYTES),
+            ["record not closed before the next record starts at line 1"]
+        );
+    }
+
+    #[test]
+    fn crlf_and_bom() {
+        let input = "\u{feff}{\"a\":1}\r\n{\"b\":2}\r\n";
+        assert_eq!(
+            read_all(input),
+            [record("{\"a\":1}", 1, 3), record("{\"b\":2}", 2, 12)]
+        );
+        let pretty = "\u{feff}{\r\n  \"a\": 1\r\n}\r\n{\r\n  \"b\": 2\r\n}\r\n";
+        assert_eq!(
+            read_all(pretty),
+            [
+                record_in(pretty, "{\r\n  \"a\": 1\r\n}", 1),
+                record_in(pretty, "{\r\n  \"b\": 2\r\n}", 4),
+            ]
+        );
+    }
+
+    #[test]
+    fn strings_with_braces_and_escaped_quotes() {
+        let tricky = r#"{"a":"}{ \"quoted\" [","b":"back\\","c":"\\\"}","d":{"e":"{"}}"#;
+        let input = format!("{tricky}\n{{\"z\":0}}\n");
+        assert_eq!(
+            read_all(&input),
+            [
+                record(tricky, 1, 0),
+                record("{\"z\":0}", 2, tricky.len() as u64 + 1)
+            ]
+        );
+        let pretty = format!("{{\n \"s\": \"a \\\" }} b\"\n}}{tricky}");
+        let items = read_all(&pretty);
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[1], record_in(&pretty, tricky, 3));
+    }
+
+    #[test]
+    fn record_larger_than_the_limit_is_skipped_without_buffering_it() {
+        let huge_value = "x".repeat(200_000);
+        let big = format!("{{\"big\":\"{huge_value}\"}}");
+        let max = 1000;
+        let chunk = 64;
+
+        // JSON Lines.
+        let input = format!("{{\"a\":1}}\n{big}\n{{\"b\":2}}\n");
+        let mut reader = RecordReader::new(input.as_bytes())
+            .with_chunk_bytes(chunk)
+            .with_max_record_bytes(max);
+        let mut kinds = Vec::new();
+        while let Some(item) = reader.next_item().unwrap() {
+            kinds.push(match item {
+                Item::Record { bytes, location } => {
+                    format!("record {} at {location}", String::from_utf8_lossy(bytes))
+                }
+                Item::Rejected {
+                    rejection, excerpt, ..
+                } => {
+                    assert_eq!(excerpt, &big.as_bytes()[..EXCERPT_BYTES]);
+                    rejection.to_string()
+                }
+            });
+        }
+        assert_eq!(
+            kinds,
+            [
+                "record {\"a\":1} at line 1".to_string(),
+                format!(
+                    "record_too_large: record of {} bytes is larger than the limit of 1000 bytes; \
+                     skipped to the end of its line",
+                    big.len()
+                ),
+                "record {\"b\":2} at line 3".to_string(),
+            ]
+        );
+        assert!(
+            reader.buf.len() <= 4 * (max + chunk),
+            "buffer grew to {}",
+            reader.buf.len()
+        );
+
+        // Concatenated, pretty.
+        let input = format!("{{\n \"a\": 1\n}}\n{big}{{\"b\":2}}");
+        let mut reader = RecordReader::new(input.as_bytes())
+            .with_chunk_bytes(chunk)
+            .with_max_record_bytes(max);
+        let mut details = Vec::new();
+        while let Some(item) = reader.next_item().unwrap() {
+            details.push(match item {
+                Item::Record { bytes, .. } => String::from_utf8_lossy(bytes).into_owned(),
+                Item::Rejected { rejection, .. } => rejection.to_string(),
+            });
+        }
+        assert_eq!(
+            details,
+            [
+                "{\n \"a\": 1\n}".to_string(),
+                format!(
+                    "record_too_large: record of {} bytes is larger than the limit of 1000 bytes; \
+                     skipped",
+                    big.len()
+                ),
+                "{\"b\":2}".to_string(),
+            ]
+        );
+        assert!(
+            reader.buf.len() <= 4 * (max + chunk),
+            "buffer grew to {}",
+            reader.buf.len()
+        );
+    }
+
+    #[test]
+    fn records_straddling_chunk_boundaries_come_back_whole() {
+        let input = "{\"a\":\"\\\\\\\"\"}\n{\"b\":[{\"c\":\"}\"}]}\nnoise\n{\"d\":1}";
+        for chunk_bytes in 1..=40 {
+            let items = read_all_with(input.as_bytes(), chunk_bytes, DEFAULT_MAX_RECORD_BYTES);
+            assert_eq!(
+                items,
+                [
+                    record("{\"a\":\"\\\\\\\"\"}", 1, 0),
+                    record("{\"b\":[{\"c\":\"}\"}]}", 2, 13),
+                    rejected(RejectReason::UnexpectedText, "noise", 3),
+                    record("{\"d\":1}", 4, 37),
+                ],
+                "chunk size {chunk_bytes}"
+            );
+        }
+    }
+
+    #[test]
+    fn location_displays_as_a_line() {
+        let location = Location {
+            line: 12,
+            byte_offset: 400,
+        };
+        assert_eq!(location.to_string(), "line 12");
+    }
+
+    /// JSON values whose strings are full of what confuses a boundary scanner.
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let text = "[a-z{}\\[\\]\"\\\\:,\n\t é“”]{0,12}";
+        let leaf = prop_oneof![
+            text.prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<bool>().prop_map(serde_json::Value::from),
+            Just(serde_json::Value::Null),
+        ];
+        leaf.prop_recursive(3, 24, 4, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(text, inner, 0..4)
+                    .prop_map(|map| serde_json::Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn json_record() -> impl Strategy<Value = serde_json::Value> {
+        // At least one key, so that a pretty-printed record spans several lines.
+        prop::collection::btree_map("[a-z\"{]{1,6}", json_value(), 1..5)
+            .prop_map(|map| serde_json::Value::Object(map.into_iter().collect()))
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    enum Layout {
+        JsonLines,
+        JsonLinesCrlf,
+        Compact,
+        Pretty,
+        Array,
+    }
+
+    fn layout() -> impl Strategy<Value = Layout> {
+        prop_oneof![
+            Just(Layout::JsonLines),
+            Just(Layout::JsonLinesCrlf),
+            Just(Layout::Compact),
+            Just(Layout::Pretty),
+            Just(Layout::Array),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn random_records_come_back_exactly_in_every_layout(
+            records in prop::collection::vec(json_record(), 1..6),
+            layout in layout(),
+            chunk_bytes in 1usize..64,
+            gap in "[ \t\r\n]{0,3}",
+        ) {
+            let texts: Vec<String> = records
+                .iter()
+                .map(|value| match layout {
+                    Layout::Pretty => serde_json::to_string_pretty(value).unwrap(),
+                    _ => value.to_string(),
+                })
+                .collect();
+            let input = match layout {
+                Layout::JsonLines => texts.join("\n") + "\n",
+                Layout::JsonLinesCrlf => texts.join("\r\n") + "\r\n",
+                Layout::Compact => texts.join(&gap),
+                Layout::Pretty => format!("{gap}{}", texts.join(&format!("\n{gap}"))),
+                Layout::Array => format!("[{gap}{}{gap}]", texts.join(&format!(",{gap}"))),
+            };
+            let items = read_all_with(input.as_bytes(), chunk_bytes, DEFAULT_MAX_RECORD_BYTES);
+            let got: Vec<String> = items
+                .into_iter()
+                .map(|item| match item {
+                    Got::Record { text, .. } => text,
+                    other => format!("{other:?}"),
+                })
+                .collect();
+            prop_assert_eq!(got, texts);
+        }
     }
 }

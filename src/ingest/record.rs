@@ -255,7 +255,10 @@ fn trailing_comma_before(bytes: &[u8], at: usize) -> Option<u8> {
 // Building the invocation from what was read
 // ---------------------------------------------------------------------------------------------
 
-fn build_invocation(envelope: Envelope<'_>, options: &ParseOptions) -> Result<Invocation, Rejection> {
+fn build_invocation(
+    envelope: Envelope<'_>,
+    options: &ParseOptions,
+) -> Result<Invocation, Rejection> {
     check_is_invocation_log(&envelope)?;
 
     let timestamp = required_text(&envelope.timestamp, "timestamp")?;
@@ -459,21 +462,19 @@ fn token_counts(envelope: &Envelope<'_>) -> Result<TokenCounts, Rejection> {
             ],
         )?,
     };
-    let cache_read = match envelope_count(
-        &envelope.input.cache_read,
-        "input.cacheReadInputTokenCount",
-    )? {
-        Some(count) => Some(count),
-        None => first_body_count(
-            body,
-            &[
-                Slot::UsageCacheReadInputTokens,
-                Slot::InvocationMetricsCacheReadInputTokenCount,
-                Slot::AnthropicCacheReadInputTokens,
-                Slot::OpenAiCachedTokens,
-            ],
-        )?,
-    };
+    let cache_read =
+        match envelope_count(&envelope.input.cache_read, "input.cacheReadInputTokenCount")? {
+            Some(count) => Some(count),
+            None => first_body_count(
+                body,
+                &[
+                    Slot::UsageCacheReadInputTokens,
+                    Slot::InvocationMetricsCacheReadInputTokenCount,
+                    Slot::AnthropicCacheReadInputTokens,
+                    Slot::OpenAiCachedTokens,
+                ],
+            )?,
+        };
     let cache_write = match envelope_count(
         &envelope.input.cache_write,
         "input.cacheWriteInputTokenCount",
@@ -521,7 +522,10 @@ fn body_input_tokens(body: &Facts<'_>) -> Result<Option<u64>, Rejection> {
 fn latencies(body: &Facts<'_>) -> Result<(Option<u32>, Option<u32>), Rejection> {
     let latency = first_millis(
         body,
-        &[Slot::MetricsLatencyMs, Slot::InvocationMetricsInvocationLatency],
+        &[
+            Slot::MetricsLatencyMs,
+            Slot::InvocationMetricsInvocationLatency,
+        ],
     )?;
     let first_token = first_millis(
         body,
@@ -557,7 +561,10 @@ fn first_millis(body: &Facts<'_>, slots: &[Slot]) -> Result<Option<u32>, Rejecti
 }
 
 /// See "Service tier" in the module docs.
-fn resolve_tier(envelope: &Envelope<'_>, options: &ParseOptions) -> Result<TierResolution, Rejection> {
+fn resolve_tier(
+    envelope: &Envelope<'_>,
+    options: &ParseOptions,
+) -> Result<TierResolution, Rejection> {
     let from_request_body = first_tier(
         &envelope.input.body,
         REQUEST_BODY,
@@ -569,8 +576,11 @@ fn resolve_tier(envelope: &Envelope<'_>, options: &ParseOptions) -> Result<TierR
     )?;
     let requested = match from_request_body {
         Some(tier) => Some((tier, TierSource::RequestBody)),
-        None => metadata_tier(envelope.request_metadata.as_ref(), &options.tier_metadata_key)?
-            .map(|tier| (tier, TierSource::RequestMetadata)),
+        None => metadata_tier(
+            envelope.request_metadata.as_ref(),
+            &options.tier_metadata_key,
+        )?
+        .map(|tier| (tier, TierSource::RequestMetadata)),
     };
     let served = first_tier(
         &envelope.output.body,
@@ -637,7 +647,10 @@ fn parse_tier(name: &str, path: &dyn fmt::Display) -> Result<Option<Tier>, Rejec
     })
 }
 
-fn metadata_tier(metadata: Option<&serde_json::Value>, key: &str) -> Result<Option<Tier>, Rejection> {
+fn metadata_tier(
+    metadata: Option<&serde_json::Value>,
+    key: &str,
+) -> Result<Option<Tier>, Rejection> {
     let Some(serde_json::Value::Object(map)) = metadata else {
         return Ok(None);
     };
@@ -653,19 +666,21 @@ fn metadata_tier(metadata: Option<&serde_json::Value>, key: &str) -> Result<Opti
 }
 
 /// `requestMetadata` as compact JSON with sorted keys; an empty map counts as absent.
-fn request_metadata_text(metadata: Option<&serde_json::Value>) -> Result<Option<String>, Rejection> {
+fn request_metadata_text(
+    metadata: Option<&serde_json::Value>,
+) -> Result<Option<String>, Rejection> {
     match metadata {
         None | Some(serde_json::Value::Null) => Ok(None),
         Some(serde_json::Value::Object(map)) if map.is_empty() => Ok(None),
         // serde_json's map is a BTreeMap here (no `preserve_order`), so keys come out sorted.
-        Some(value @ serde_json::Value::Object(_)) => serde_json::to_string(value)
-            .map(Some)
-            .map_err(|error| {
+        Some(value @ serde_json::Value::Object(_)) => {
+            serde_json::to_string(value).map(Some).map_err(|error| {
                 Rejection::new(
                     RejectReason::InvalidField,
                     format!("requestMetadata: cannot be re-serialized: {error}"),
                 )
-            }),
+            })
+        }
         Some(other) => Err(Rejection::new(
             RejectReason::InvalidField,
             format!(
@@ -979,7 +994,11 @@ impl<'de> Visitor<'de> for PickSeed {
     type Value = Picked<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "an object with a {:?} field, or a plain value", self.field)
+        write!(
+            f,
+            "an object with a {:?} field, or a plain value",
+            self.field
+        )
     }
 
     visit_scalars!(Picked::Plain);
@@ -1586,5 +1605,1381 @@ impl<'de> Visitor<'de> for GroupSeed<'_, 'de> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::reader::{Item, RecordReader};
+    use std::path::{Path, PathBuf};
+
+    fn fixture_path(folder: &str, name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(folder)
+            .join(name)
+    }
+
+    fn record_fixture(name: &str) -> Vec<u8> {
+        std::fs::read(fixture_path("records", name)).unwrap()
+    }
+
+    fn parse_fixture(name: &str) -> Result<Invocation, Rejection> {
+        parse_record(&record_fixture(name), &ParseOptions::default())
+    }
+
+    fn parse_str(json: &str) -> Result<Invocation, Rejection> {
+        parse_record(json.as_bytes(), &ParseOptions::default())
+    }
+
+    fn model(called: &str, model_id: &str, routing: Routing) -> ModelRef {
+        ModelRef {
+            called: called.to_string(),
+            model_id: model_id.to_string(),
+            routing,
+            resolved: true,
+        }
+    }
+
+    fn tokens(
+        input: Option<u64>,
+        output: Option<u64>,
+        cache_read: Option<u64>,
+        cache_write: Option<u64>,
+    ) -> TokenCounts {
+        TokenCounts {
+            input,
+            output,
+            cache_read,
+            cache_write,
+        }
+    }
+
+    const ASSUMED_STANDARD: TierResolution = TierResolution {
+        requested: None,
+        served: Tier::Standard,
+        source: TierSource::Assumed,
+    };
+
+    /// A minimal valid record with `extra` spliced in as more top-level keys.
+    fn minimal_record(extra: &str) -> String {
+        let separator = if extra.is_empty() { "" } else { "," };
+        format!(
+            r#"{{"timestamp":"2026-01-01T00:00:00Z","accountId":"111122223333","region":"us-east-1","requestId":"r-1","modelId":"amazon.nova-lite-v1:0"{separator}{extra}}}"#
+        )
+    }
+
+    fn rejection(reason: RejectReason, detail: &str) -> Rejection {
+        Rejection {
+            reason,
+            detail: detail.to_string(),
+        }
+    }
+
+    // ---- one fixture per record shape ----
+
+    #[test]
+    fn converse_record() {
+        let invocation = parse_fixture("converse.json").unwrap();
+        assert_eq!(
+            invocation,
+            Invocation {
+                timestamp_ms: 1_772_460_309_250,
+                account_id: "111122223333".into(),
+                region: "us-east-1".into(),
+                inference_region: None,
+                request_id: "3f1c2a9e-7b4d-4e0a-9c51-2d8e6f0a1b23".into(),
+                operation: "Converse".into(),
+                model: model(
+                    "amazon.nova-pro-v1:0",
+                    "amazon.nova-pro-v1:0",
+                    Routing::InRegion
+                ),
+                caller_arn: Some(
+                    "arn:aws:sts::111122223333:assumed-role/evals-runner/session-42".into()
+                ),
+                request_metadata: None,
+                tier: ASSUMED_STANDARD,
+                tokens: tokens(Some(1350), Some(41), Some(2048), Some(0)),
+                latency_ms: Some(1874),
+                time_to_first_token_ms: None,
+                error_code: None,
+            }
+        );
+    }
+
+    #[test]
+    fn converse_stream_record_in_cloudwatch_key_order() {
+        let invocation = parse_fixture("converse-stream.json").unwrap();
+        assert_eq!(
+            invocation,
+            Invocation {
+                timestamp_ms: 1_772_460_464_000,
+                account_id: "111122223333".into(),
+                region: "us-west-2".into(),
+                inference_region: Some("us-east-2".into()),
+                request_id: "a6e0c7d2-51f8-4b9e-8d3a-0c4b2e7f9a10".into(),
+                operation: "ConverseStream".into(),
+                model: model(
+                    "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+                    "anthropic.claude-haiku-4-5-20251001-v1:0",
+                    Routing::Geo
+                ),
+                caller_arn: Some("arn:aws:iam::111122223333:user/poet".into()),
+                request_metadata: None,
+                tier: ASSUMED_STANDARD,
+                tokens: tokens(Some(22), Some(27), Some(0), Some(0)),
+                latency_ms: Some(912),
+                time_to_first_token_ms: None,
+                error_code: None,
+            }
+        );
+    }
+
+    #[test]
+    fn invoke_model_anthropic_takes_cache_counts_from_the_body_when_the_envelope_lacks_them() {
+        let invocation = parse_fixture("invoke-model-anthropic.json").unwrap();
+        assert_eq!(
+            invocation,
+            Invocation {
+                timestamp_ms: 1_772_463_601_000,
+                account_id: "111122223333".into(),
+                region: "eu-central-1".into(),
+                inference_region: Some("eu-west-3".into()),
+                request_id: "0b7d9e21-4c3a-4f6b-a8e2-9d1c0f5e7a34".into(),
+                operation: "InvokeModel".into(),
+                model: model(
+                    "arn:aws:bedrock:eu-central-1:111122223333:inference-profile/eu.anthropic.claude-sonnet-4-20250514-v1:0",
+                    "anthropic.claude-sonnet-4-20250514-v1:0",
+                    Routing::Geo
+                ),
+                caller_arn: Some(
+                    "arn:aws:sts::111122223333:assumed-role/support-bot/lambda".into()
+                ),
+                request_metadata: None,
+                tier: ASSUMED_STANDARD,
+                // input and output from the envelope, cache counts from the native usage.
+                tokens: tokens(Some(18), Some(12), Some(4096), Some(1536)),
+                latency_ms: None,
+                time_to_first_token_ms: None,
+                error_code: None,
+            }
+        );
+    }
+
+    #[test]
+    fn invoke_model_with_response_stream_reads_the_invocation_metrics_chunk() {
+        let invocation = parse_fixture("invoke-model-with-response-stream.json").unwrap();
+        assert_eq!(
+            invocation,
+            Invocation {
+                // 15:10:30.5 at +02:00 is 13:10:30.5 UTC.
+                timestamp_ms: 1_772_457_030_500,
+                account_id: "111122223333".into(),
+                region: "us-east-1".into(),
+                inference_region: None,
+                request_id: "c2f8a4b6-9e1d-4a7c-b3f0-5d6e8a9b0c12".into(),
+                operation: "InvokeModelWithResponseStream".into(),
+                model: model(
+                    "anthropic.claude-3-5-haiku-20241022-v1:0",
+                    "anthropic.claude-3-5-haiku-20241022-v1:0",
+                    Routing::InRegion
+                ),
+                caller_arn: Some("arn:aws:iam::111122223333:user/dev".into()),
+                request_metadata: None,
+                tier: ASSUMED_STANDARD,
+                tokens: tokens(Some(8), Some(5), Some(640), Some(128)),
+                latency_ms: Some(1210),
+                time_to_first_token_ms: Some(385),
+                error_code: None,
+            }
+        );
+    }
+
+    #[test]
+    fn openai_chat_completions_subtracts_cached_tokens_and_reads_service_tier() {
+        let invocation = parse_fixture("openai-chat-completions.json").unwrap();
+        assert_eq!(
+            invocation,
+            Invocation {
+                timestamp_ms: 1_772_524_800_000,
+                account_id: "111122223333".into(),
+                region: "us-west-2".into(),
+                inference_region: None,
+                request_id: "5e3a1f7c-2d9b-4c8e-a6f0-1b2c3d4e5f60".into(),
+                operation: "ChatCompletions".into(),
+                model: model(
+                    "openai.gpt-oss-120b-1:0",
+                    "openai.gpt-oss-120b-1:0",
+                    Routing::InRegion
+                ),
+                caller_arn: Some(
+                    "arn:aws:sts::111122223333:assumed-role/batch-summarizer/job-7".into()
+                ),
+                request_metadata: None,
+                tier: TierResolution {
+                    requested: Some(Tier::Flex),
+                    served: Tier::Flex,
+                    source: TierSource::ResponseBody,
+                },
+                // prompt_tokens 1200 includes the 1000 cached ones.
+                tokens: tokens(Some(200), Some(300), Some(1000), None),
+                latency_ms: None,
+                time_to_first_token_ms: None,
+                error_code: None,
+            }
+        );
+    }
+
+    #[test]
+    fn failed_call_with_empty_input_and_output_is_imported_with_its_error_code() {
+        let invocation = parse_fixture("error-record.json").unwrap();
+        assert!(invocation.is_error());
+        assert_eq!(
+            invocation,
+            Invocation {
+                timestamp_ms: 1_788_869_462_000,
+                account_id: "111111111111".into(),
+                region: "ap-northeast-1".into(),
+                inference_region: None,
+                request_id: "7a9c0e2b-3d4f-4a5b-8c6d-9e0f1a2b3c4d".into(),
+                operation: "Converse".into(),
+                model: model(
+                    "jp.anthropic.claude-haiku-4-5-20251001-v1:0",
+                    "anthropic.claude-haiku-4-5-20251001-v1:0",
+                    Routing::Geo
+                ),
+                caller_arn: Some("arn:aws:sts::111111111111:assumed-role/app/probe".into()),
+                request_metadata: None,
+                tier: ASSUMED_STANDARD,
+                tokens: TokenCounts::default(),
+                latency_ms: None,
+                time_to_first_token_ms: None,
+                error_code: Some("ResourceNotFoundException".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn bodies_offloaded_to_s3_are_normal() {
+        let invocation = parse_fixture("s3-offloaded-bodies.json").unwrap();
+        assert_eq!(
+            invocation,
+            Invocation {
+                timestamp_ms: 1_776_644_253_000,
+                account_id: "111122223333".into(),
+                region: "us-west-2".into(),
+                inference_region: Some("us-east-1".into()),
+                request_id: "f3ae32b1-ae22-48f1-ba9c-d8075737f52b".into(),
+                operation: "InvokeModelWithResponseStream".into(),
+                model: model(
+                    "arn:aws:bedrock:us-west-2:111122223333:inference-profile/global.anthropic.claude-opus-4-7",
+                    "anthropic.claude-opus-4-7",
+                    Routing::Global
+                ),
+                caller_arn: Some("arn:aws:iam::111122223333:user/claude-code".into()),
+                request_metadata: None,
+                tier: ASSUMED_STANDARD,
+                tokens: tokens(Some(6), Some(167), Some(0), Some(225_913)),
+                latency_ms: None,
+                time_to_first_token_ms: None,
+                error_code: None,
+            }
+        );
+    }
+
+    #[test]
+    fn embedding_without_output_count_keeps_output_unknown() {
+        let invocation = parse_fixture("embedding-no-output-count.json").unwrap();
+        assert_eq!(
+            invocation,
+            Invocation {
+                timestamp_ms: 1_772_619_630_000,
+                account_id: "111122223333".into(),
+                region: "ap-northeast-1".into(),
+                inference_region: None,
+                request_id: "e93dcaa4-5b52-495f-aa9a-34ab3ab99ab5".into(),
+                operation: "InvokeModel".into(),
+                model: model(
+                    "arn:aws:bedrock:ap-northeast-1::foundation-model/amazon.titan-embed-text-v2:0",
+                    "amazon.titan-embed-text-v2:0",
+                    Routing::InRegion
+                ),
+                caller_arn: Some(
+                    "arn:aws:sts::111122223333:assumed-role/knowledge-base-role/BKB-Retrieve-QPGBOSBBNG"
+                        .into()
+                ),
+                request_metadata: None,
+                tier: ASSUMED_STANDARD,
+                tokens: tokens(Some(6), None, None, None),
+                latency_ms: None,
+                time_to_first_token_ms: None,
+                error_code: None,
+            }
+        );
+    }
+
+    #[test]
+    fn image_model_without_token_counts_has_unknown_tokens() {
+        let invocation = parse_fixture("image-model-no-tokens.json").unwrap();
+        assert!(invocation.tokens.is_unknown());
+        assert_eq!(
+            invocation,
+            Invocation {
+                timestamp_ms: 1_772_622_000_000,
+                account_id: "111122223333".into(),
+                region: "us-east-1".into(),
+                inference_region: None,
+                request_id: "9d8c7b6a-5f4e-4d3c-b2a1-0f9e8d7c6b5a".into(),
+                operation: "InvokeModel".into(),
+                model: model(
+                    "amazon.nova-canvas-v1:0",
+                    "amazon.nova-canvas-v1:0",
+                    Routing::InRegion
+                ),
+                caller_arn: Some("arn:aws:iam::111122223333:user/designer".into()),
+                request_metadata: None,
+                tier: ASSUMED_STANDARD,
+                tokens: TokenCounts::default(),
+                latency_ms: None,
+                time_to_first_token_ms: None,
+                error_code: None,
+            }
+        );
+    }
+
+    #[test]
+    fn converse_response_service_tier_object_is_the_served_tier() {
+        let invocation = parse_fixture("tier-converse-response-flex.json").unwrap();
+        assert_eq!(
+            invocation,
+            Invocation {
+                timestamp_ms: 1_772_703_000_000,
+                account_id: "111122223333".into(),
+                region: "us-east-1".into(),
+                inference_region: None,
+                request_id: "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d".into(),
+                operation: "Converse".into(),
+                model: model(
+                    "qwen.qwen3-32b-v1:0",
+                    "qwen.qwen3-32b-v1:0",
+                    Routing::InRegion
+                ),
+                caller_arn: Some("arn:aws:sts::111122223333:assumed-role/batch/eval-run".into()),
+                request_metadata: None,
+                tier: TierResolution {
+                    requested: Some(Tier::Flex),
+                    served: Tier::Flex,
+                    source: TierSource::ResponseBody,
+                },
+                tokens: tokens(Some(9), Some(2), None, None),
+                latency_ms: Some(4210),
+                time_to_first_token_ms: None,
+                error_code: None,
+            }
+        );
+    }
+
+    #[test]
+    fn tier_named_only_in_the_request_body_is_assumed_served() {
+        let invocation = parse_fixture("tier-request-body-only.json").unwrap();
+        assert_eq!(
+            invocation,
+            Invocation {
+                timestamp_ms: 1_772_703_060_000,
+                account_id: "111122223333".into(),
+                region: "us-east-1".into(),
+                inference_region: None,
+                request_id: "2b3c4d5e-6f7a-4b8c-9d0e-1f2a3b4c5d6e".into(),
+                operation: "Converse".into(),
+                model: model("deepseek.v3-v1:0", "deepseek.v3-v1:0", Routing::InRegion),
+                caller_arn: Some("arn:aws:sts::111122223333:assumed-role/chat-frontend/web".into()),
+                request_metadata: None,
+                tier: TierResolution {
+                    requested: Some(Tier::Priority),
+                    served: Tier::Priority,
+                    source: TierSource::RequestBody,
+                },
+                tokens: tokens(Some(5), Some(3), None, None),
+                latency_ms: Some(380),
+                time_to_first_token_ms: None,
+                error_code: None,
+            }
+        );
+    }
+
+    #[test]
+    fn tier_named_only_in_request_metadata() {
+        let invocation = parse_fixture("tier-request-metadata-only.json").unwrap();
+        assert_eq!(
+            invocation,
+            Invocation {
+                timestamp_ms: 1_772_703_120_000,
+                account_id: "111122223333".into(),
+                region: "us-east-1".into(),
+                inference_region: None,
+                request_id: "3c4d5e6f-7a8b-4c9d-0e1f-2a3b4c5d6e7f".into(),
+                operation: "InvokeModel".into(),
+                model: model(
+                    "openai.gpt-oss-20b-1:0",
+                    "openai.gpt-oss-20b-1:0",
+                    Routing::InRegion
+                ),
+                caller_arn: Some("arn:aws:sts::111122223333:assumed-role/evals/nightly".into()),
+                // Compact, keys sorted.
+                request_metadata: Some(
+                    r#"{"batch":"2026-03-05","service_tier":"flex","team":"evals"}"#.into()
+                ),
+                tier: TierResolution {
+                    requested: Some(Tier::Flex),
+                    served: Tier::Flex,
+                    source: TierSource::RequestMetadata,
+                },
+                tokens: tokens(Some(4), Some(2), None, None),
+                latency_ms: None,
+                time_to_first_token_ms: None,
+                error_code: None,
+            }
+        );
+    }
+
+    #[test]
+    fn default_tier_is_standard_and_named() {
+        let invocation = parse_fixture("tier-default.json").unwrap();
+        assert_eq!(
+            invocation.tier,
+            TierResolution {
+                requested: Some(Tier::Standard),
+                served: Tier::Standard,
+                source: TierSource::ResponseBody,
+            }
+        );
+        assert_eq!(invocation.timestamp_ms, 1_772_703_180_000);
+        assert_eq!(invocation.tokens, tokens(Some(5), Some(2), None, None));
+        assert_eq!(invocation.latency_ms, Some(250));
+    }
+
+    #[test]
+    fn unknown_tier_value_is_rejected_naming_value_and_place() {
+        assert_eq!(
+            parse_fixture("tier-unknown.json"),
+            Err(rejection(
+                RejectReason::UnknownTier,
+                "unknown service tier \"scale\" in output.outputBodyJson.serviceTier (expected \
+                 priority, default, standard, flex, reserved or auto)"
+            ))
+        );
+    }
+
+    #[test]
+    fn application_inference_profile_mapped_by_arn_or_by_id_and_unmapped() {
+        let bytes = record_fixture("application-inference-profile.json");
+        let arn =
+            "arn:aws:bedrock:us-east-2:111122223333:application-inference-profile/k8qz2mx4pl7r";
+
+        let unmapped = parse_record(&bytes, &ParseOptions::default()).unwrap();
+        assert_eq!(
+            unmapped.model,
+            ModelRef {
+                called: arn.into(),
+                model_id: arn.into(),
+                routing: Routing::InRegion,
+                resolved: false,
+            }
+        );
+        assert_eq!(unmapped.timestamp_ms, 1_754_534_903_000);
+        assert_eq!(unmapped.inference_region.as_deref(), Some("us-east-2"));
+        assert_eq!(
+            unmapped.tokens,
+            tokens(Some(3), Some(142), Some(0), Some(28_857))
+        );
+        assert_eq!(unmapped.latency_ms, Some(5120));
+        assert_eq!(unmapped.time_to_first_token_ms, Some(1490));
+        assert_eq!(
+            unmapped.caller_arn.as_deref(),
+            Some("arn:aws:sts::111122223333:assumed-role/claude-code-action/repo-frontend")
+        );
+
+        for key in [arn, "k8qz2mx4pl7r"] {
+            let options = ParseOptions {
+                application_profiles: HashMap::from([(
+                    key.to_string(),
+                    "us.anthropic.claude-sonnet-4-20250514-v1:0".to_string(),
+                )]),
+                ..ParseOptions::default()
+            };
+            let mapped = parse_record(&bytes, &options).unwrap();
+            assert_eq!(
+                mapped.model,
+                ModelRef {
+                    called: arn.into(),
+                    model_id: "anthropic.claude-sonnet-4-20250514-v1:0".into(),
+                    routing: Routing::Geo,
+                    resolved: true,
+                },
+                "mapped by {key}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_token_count_names_the_field_and_value() {
+        assert_eq!(
+            parse_fixture("malformed-token-count.json"),
+            Err(rejection(
+                RejectReason::InvalidField,
+                "input.inputTokenCount: expected a non-negative integer, got \"abc\""
+            ))
+        );
+    }
+
+    #[test]
+    fn malformed_json_names_position_and_problem() {
+        assert_eq!(
+            parse_fixture("malformed-json.json"),
+            Err(rejection(
+                RejectReason::InvalidJson,
+                "invalid JSON at line 1 column 278: trailing comma before '}'"
+            ))
+        );
+    }
+
+    #[test]
+    fn converse_stream_event_list_with_metadata_event() {
+        let invocation = parse_fixture("converse-stream-events-metadata-tier.json").unwrap();
+        assert_eq!(
+            invocation,
+            Invocation {
+                timestamp_ms: 1_772_780_400_000,
+                account_id: "111122223333".into(),
+                region: "us-east-1".into(),
+                inference_region: None,
+                request_id: "8b9c0d1e-2f3a-4b4c-5d6e-7f8091021324".into(),
+                operation: "ConverseStream".into(),
+                model: model(
+                    "amazon.nova-premier-v1:0",
+                    "amazon.nova-premier-v1:0",
+                    Routing::InRegion
+                ),
+                caller_arn: Some("arn:aws:iam::111122223333:user/dev".into()),
+                request_metadata: None,
+                tier: TierResolution {
+                    requested: Some(Tier::Priority),
+                    served: Tier::Priority,
+                    source: TierSource::ResponseBody,
+                },
+                tokens: tokens(Some(5), Some(2), None, None),
+                latency_ms: Some(640),
+                time_to_first_token_ms: Some(210),
+                error_code: None,
+            }
+        );
+    }
+
+    #[test]
+    fn cloudwatch_insights_row_is_unwrapped() {
+        let invocation = parse_fixture("cloudwatch-insights-row.json").unwrap();
+        assert_eq!(
+            invocation,
+            Invocation {
+                timestamp_ms: 1_772_780_700_000,
+                account_id: "111122223333".into(),
+                region: "us-east-1".into(),
+                inference_region: Some("us-west-2".into()),
+                request_id: "9c0d1e2f-3a4b-4c5d-6e7f-809102132435".into(),
+                operation: "Converse".into(),
+                model: model(
+                    "us.amazon.nova-lite-v1:0",
+                    "amazon.nova-lite-v1:0",
+                    Routing::Geo
+                ),
+                caller_arn: None,
+                request_metadata: Some(r#"{"attempt":2,"traceId":"b956002a"}"#.into()),
+                tier: ASSUMED_STANDARD,
+                tokens: tokens(Some(12), Some(30), None, None),
+                latency_ms: None,
+                time_to_first_token_ms: None,
+                error_code: None,
+            }
+        );
+    }
+
+    // ---- rules ----
+
+    #[test]
+    fn cloudwatch_logs_event_with_message_is_unwrapped_and_inner_errors_say_so() {
+        let inner = minimal_record("");
+        let event = serde_json::json!({"timestamp": 1_767_225_600_000_i64, "message": inner, "eventId": "1"});
+        let invocation = parse_str(&event.to_string()).unwrap();
+        assert_eq!(invocation.request_id, "r-1");
+        assert_eq!(invocation.timestamp_ms, 1_767_225_600_000);
+
+        let broken = serde_json::json!({"@timestamp": "x", "@message": "{\"timestamp\": nope}"});
+        let error = parse_str(&broken.to_string()).unwrap_err();
+        assert_eq!(error.reason, RejectReason::InvalidJson);
+        assert!(
+            error
+                .detail
+                .starts_with("@message: invalid JSON at line 1 column 16: expected ident"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn each_required_field_missing_is_named() {
+        let full = serde_json::json!({
+            "timestamp": "2026-01-01T00:00:00Z", "accountId": "1", "region": "us-east-1",
+            "requestId": "r", "modelId": "m", "schemaType": "ModelInvocationLog"
+        });
+        for field in ["timestamp", "accountId", "region", "requestId", "modelId"] {
+            let mut record = full.clone();
+            record.as_object_mut().unwrap().remove(field);
+            assert_eq!(
+                parse_str(&record.to_string()),
+                Err(rejection(
+                    RejectReason::MissingField,
+                    &format!("missing field \"{field}\"")
+                ))
+            );
+        }
+    }
+
+    #[test]
+    fn required_fields_of_the_wrong_type_or_empty_are_invalid() {
+        let record = r#"{"timestamp":"2026-01-01T00:00:00Z","accountId":111122223333,"region":"us-east-1","requestId":"r","modelId":"m"}"#;
+        assert_eq!(
+            parse_str(record),
+            Err(rejection(
+                RejectReason::InvalidField,
+                "accountId: expected a non-empty string, got 111122223333"
+            ))
+        );
+        let record = r#"{"timestamp":"2026-01-01T00:00:00Z","accountId":"1","region":"us-east-1","requestId":"","modelId":"m"}"#;
+        assert_eq!(
+            parse_str(record),
+            Err(rejection(
+                RejectReason::InvalidField,
+                "requestId: expected a non-empty string, got \"\""
+            ))
+        );
+        let record = r#"{"timestamp":1767225600,"accountId":"1","region":"us-east-1","requestId":"r","modelId":"m"}"#;
+        assert_eq!(
+            parse_str(record).unwrap_err().reason,
+            RejectReason::InvalidField
+        );
+    }
+
+    #[test]
+    fn bad_timestamps_are_rejected_with_the_value() {
+        for (text, expected_ms) in [
+            ("2026-01-01T00:00:00Z", Some(1_767_225_600_000)),
+            ("2026-01-01T00:00:00.123456Z", Some(1_767_225_600_123)),
+            ("2026-01-01T01:00:00+01:00", Some(1_767_225_600_000)),
+            ("2025-04-99T23:00:17Z", None),
+            ("xxxxxxxxxxxx", None),
+            ("2026-01-01", None),
+        ] {
+            let record = minimal_record("").replace("2026-01-01T00:00:00Z", text);
+            match expected_ms {
+                Some(ms) => assert_eq!(parse_str(&record).unwrap().timestamp_ms, ms),
+                None => assert_eq!(
+                    parse_str(&record),
+                    Err(rejection(
+                        RejectReason::InvalidTimestamp,
+                        &format!("invalid timestamp \"{text}\" (expected RFC 3339)")
+                    ))
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn other_schemas_and_non_objects_are_not_invocation_logs() {
+        assert_eq!(
+            parse_str(&minimal_record(r#""schemaType":"ModelInvocationJobLog""#)),
+            Err(rejection(
+                RejectReason::NotInvocationLog,
+                "schemaType is \"ModelInvocationJobLog\", not \"ModelInvocationLog\""
+            ))
+        );
+        assert_eq!(
+            parse_str("[1, 2]"),
+            Err(rejection(
+                RejectReason::NotInvocationLog,
+                "expected a JSON object, got an array"
+            ))
+        );
+        // An offloaded body object, not a record.
+        let body = r#"{"messages":[{"role":"user","content":[{"text":"hi"}]}]}"#;
+        assert_eq!(
+            parse_str(body).unwrap_err().reason,
+            RejectReason::NotInvocationLog
+        );
+    }
+
+    #[test]
+    fn operation_is_optional_and_any_string_goes() {
+        assert_eq!(parse_str(&minimal_record("")).unwrap().operation, "");
+        let with_new_operation = minimal_record(r#""operation":"CreateResponse""#);
+        assert_eq!(
+            parse_str(&with_new_operation).unwrap().operation,
+            "CreateResponse"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_escapes_and_bodies_of_any_shape_are_tolerated() {
+        for body in [
+            r#""plain text body""#,
+            "42",
+            "null",
+            r#"[1, "two", [3], {"usage": {"output_tokens": 9}}]"#,
+            r#"{"usage": null, "metrics": "fast", "serviceTier": null}"#,
+        ] {
+            let record = minimal_record(&format!(
+                r#""futureField":{{"a":[1,2]}},"output":{{"outputBodyJson":{body}}},"input":null"#
+            ));
+            let invocation = parse_str(&record).unwrap();
+            let expected_output = body.contains("output_tokens").then_some(9);
+            assert_eq!(invocation.tokens.output, expected_output, "{body}");
+            assert_eq!(invocation.tier, ASSUMED_STANDARD);
+        }
+        let escaped = minimal_record("").replace("r-1", r"r-\u0041\n");
+        assert_eq!(parse_str(&escaped).unwrap().request_id, "r-A\n");
+    }
+
+    #[test]
+    fn counts_must_be_non_negative_integers() {
+        for (value, shown) in [
+            ("-5", "-5"),
+            ("1.5", "1.5"),
+            ("true", "true"),
+            ("[]", "an array"),
+        ] {
+            let record = minimal_record(&format!(r#""output":{{"outputTokenCount":{value}}}"#));
+            assert_eq!(
+                parse_str(&record),
+                Err(rejection(
+                    RejectReason::InvalidField,
+                    &format!(
+                        "output.outputTokenCount: expected a non-negative integer, got {shown}"
+                    )
+                ))
+            );
+        }
+        let null_count = minimal_record(r#""output":{"outputTokenCount":null}"#);
+        assert_eq!(parse_str(&null_count).unwrap().tokens.output, None);
+    }
+
+    #[test]
+    fn a_bad_count_in_a_stream_chunk_names_the_chunk() {
+        let record = minimal_record(
+            r#""output":{"outputBodyJson":[{"type":"message_start"},{"usage":{"output_tokens":-1}}]}"#,
+        );
+        assert_eq!(
+            parse_str(&record),
+            Err(rejection(
+                RejectReason::InvalidField,
+                "output.outputBodyJson[1].usage.output_tokens: expected a non-negative integer, got -1"
+            ))
+        );
+    }
+
+    #[test]
+    fn later_stream_chunks_override_earlier_ones() {
+        let record = minimal_record(
+            r#""output":{"outputBodyJson":[{"service_tier":"priority","usage":{"output_tokens":1}},"x",{"service_tier":"flex","usage":{"output_tokens":7}}]}"#,
+        );
+        let invocation = parse_str(&record).unwrap();
+        assert_eq!(invocation.tokens.output, Some(7));
+        assert_eq!(invocation.tier.served, Tier::Flex);
+    }
+
+    #[test]
+    fn envelope_counts_win_over_body_counts() {
+        let record = minimal_record(
+            r#""input":{"inputTokenCount":3,"cacheWriteInputTokenCount":24479},"output":{"outputTokenCount":52,"outputBodyJson":{"usage":{"inputTokens":999,"outputTokens":999,"cacheWriteInputTokens":999}}}"#,
+        );
+        assert_eq!(
+            parse_str(&record).unwrap().tokens,
+            tokens(Some(3), Some(52), None, Some(24_479))
+        );
+    }
+
+    #[test]
+    fn body_fallbacks_for_openai_titan_and_llama() {
+        let cases = [
+            // cached_tokens larger than prompt_tokens never underflows.
+            (
+                r#"{"usage":{"prompt_tokens":10,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":50}}}"#,
+                tokens(Some(0), Some(2), Some(50), None),
+            ),
+            (
+                r#"{"embedding":[0.1],"inputTextTokenCount":12}"#,
+                tokens(Some(12), None, None, None),
+            ),
+            (
+                r#"{"generation":"hi","prompt_token_count":20,"generation_token_count":4}"#,
+                tokens(Some(20), Some(4), None, None),
+            ),
+        ];
+        for (body, expected) in cases {
+            let record = minimal_record(&format!(r#""output":{{"outputBodyJson":{body}}}"#));
+            assert_eq!(parse_str(&record).unwrap().tokens, expected, "{body}");
+        }
+    }
+
+    #[test]
+    fn latency_must_fit_in_u32_and_be_a_number() {
+        let record =
+            minimal_record(r#""output":{"outputBodyJson":{"metrics":{"latencyMs":5000000000}}}"#);
+        assert_eq!(
+            parse_str(&record),
+            Err(rejection(
+                RejectReason::InvalidField,
+                "output.outputBodyJson.metrics.latencyMs: 5000000000 ms is beyond the largest \
+                 latency supported (4294967295 ms)"
+            ))
+        );
+        let record =
+            minimal_record(r#""output":{"outputBodyJson":{"metrics":{"latencyMs":"fast"}}}"#);
+        assert_eq!(
+            parse_str(&record).unwrap_err().reason,
+            RejectReason::InvalidField
+        );
+        let record = minimal_record(
+            r#""output":{"outputBodyJson":{"metrics":{"latencyMs":120,"timeToFirstByteMs":40}}}"#,
+        );
+        let invocation = parse_str(&record).unwrap();
+        assert_eq!(
+            (invocation.latency_ms, invocation.time_to_first_token_ms),
+            (Some(120), Some(40))
+        );
+    }
+
+    #[test]
+    fn tier_in_every_documented_place() {
+        let cases = [
+            (
+                r#""input":{"inputBodyJson":{"serviceTier":"Flex"}}"#,
+                Some(Tier::Flex),
+                Tier::Flex,
+                TierSource::RequestBody,
+            ),
+            (
+                r#""input":{"inputBodyJson":{"service_tier":"priority"}}"#,
+                Some(Tier::Priority),
+                Tier::Priority,
+                TierSource::RequestBody,
+            ),
+            (
+                r#""input":{"inputBodyJson":{"additionalModelRequestFields":{"service_tier":"reserved"}}}"#,
+                Some(Tier::Reserved),
+                Tier::Reserved,
+                TierSource::RequestBody,
+            ),
+            // `auto` names no tier: the metadata tier is used.
+            (
+                r#""input":{"inputBodyJson":{"service_tier":"auto"}},"requestMetadata":{"service_tier":"flex"}"#,
+                Some(Tier::Flex),
+                Tier::Flex,
+                TierSource::RequestMetadata,
+            ),
+            (
+                r#""input":{"inputBodyJson":{"serviceTier":{"type":"auto"}}}"#,
+                None,
+                Tier::Standard,
+                TierSource::Assumed,
+            ),
+            // Reserved overflow: asked reserved, served standard.
+            (
+                r#""input":{"inputBodyJson":{"serviceTier":{"type":"reserved"}}},"output":{"outputBodyJson":{"serviceTier":{"type":"default"}}}"#,
+                Some(Tier::Reserved),
+                Tier::Standard,
+                TierSource::ResponseBody,
+            ),
+            (
+                r#""output":{"outputBodyJson":{"service_tier":"flex"}}"#,
+                None,
+                Tier::Flex,
+                TierSource::ResponseBody,
+            ),
+            (
+                r#""requestMetadata":{"service_tier":null,"team":"a"}"#,
+                None,
+                Tier::Standard,
+                TierSource::Assumed,
+            ),
+        ];
+        for (extra, requested, served, source) in cases {
+            let tier = parse_str(&minimal_record(extra)).unwrap().tier;
+            assert_eq!(
+                tier,
+                TierResolution {
+                    requested,
+                    served,
+                    source
+                },
+                "{extra}"
+            );
+        }
+    }
+
+    #[test]
+    fn tier_metadata_key_is_configurable_and_checked() {
+        let record =
+            minimal_record(r#""requestMetadata":{"tier":"priority","service_tier":"flex"}"#);
+        let options = ParseOptions {
+            tier_metadata_key: "tier".into(),
+            ..ParseOptions::default()
+        };
+        let invocation = parse_record(record.as_bytes(), &options).unwrap();
+        assert_eq!(invocation.tier.served, Tier::Priority);
+
+        let record = minimal_record(r#""requestMetadata":{"service_tier":"turbo"}"#);
+        assert_eq!(
+            parse_str(&record),
+            Err(rejection(
+                RejectReason::UnknownTier,
+                "unknown service tier \"turbo\" in requestMetadata.service_tier (expected \
+                 priority, default, standard, flex, reserved or auto)"
+            ))
+        );
+        let record = minimal_record(r#""requestMetadata":{"service_tier":2}"#);
+        assert_eq!(
+            parse_str(&record),
+            Err(rejection(
+                RejectReason::InvalidField,
+                "requestMetadata.service_tier: expected a tier name, got 2"
+            ))
+        );
+        let record = minimal_record(r#""requestMetadata":"team=a""#);
+        assert_eq!(
+            parse_str(&record).unwrap_err().reason,
+            RejectReason::InvalidField
+        );
+        let record =
+            minimal_record(r#""output":{"outputBodyJson":{"serviceTier":{"name":"flex"}}}"#);
+        assert_eq!(
+            parse_str(&record),
+            Err(rejection(
+                RejectReason::InvalidField,
+                "output.outputBodyJson.serviceTier: expected a tier name or {\"type\": <tier name>}, got an object"
+            ))
+        );
+    }
+
+    #[test]
+    fn request_metadata_is_compact_sorted_json() {
+        let record =
+            minimal_record(r#""requestMetadata":{ "z": "last", "a": {"nested": [1, 2]}, "m": 3 }"#);
+        assert_eq!(
+            parse_str(&record).unwrap().request_metadata.as_deref(),
+            Some(r#"{"a":{"nested":[1,2]},"m":3,"z":"last"}"#)
+        );
+        let empty = minimal_record(r#""requestMetadata":{}"#);
+        assert_eq!(parse_str(&empty).unwrap().request_metadata, None);
+    }
+
+    #[test]
+    fn normalize_model_forms() {
+        let options = ParseOptions::default();
+        let cases = [
+            (
+                "amazon.nova-pro-v1:0",
+                "amazon.nova-pro-v1:0",
+                Routing::InRegion,
+            ),
+            (
+                "us.amazon.nova-pro-v1:0",
+                "amazon.nova-pro-v1:0",
+                Routing::Geo,
+            ),
+            (
+                "us-gov.anthropic.claude-3-haiku",
+                "anthropic.claude-3-haiku",
+                Routing::Geo,
+            ),
+            ("eu.x", "x", Routing::Geo),
+            ("apac.x", "x", Routing::Geo),
+            ("jp.x", "x", Routing::Geo),
+            ("au.x", "x", Routing::Geo),
+            ("ca.x", "x", Routing::Geo),
+            (
+                "global.anthropic.claude-opus-4-6-v1",
+                "anthropic.claude-opus-4-6-v1",
+                Routing::Global,
+            ),
+            ("mx.future.model", "mx.future.model", Routing::InRegion),
+            (
+                "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-v2:1",
+                "anthropic.claude-v2:1",
+                Routing::InRegion,
+            ),
+            (
+                "arn:aws-us-gov:bedrock:us-gov-west-1:111122223333:inference-profile/us-gov.anthropic.claude-3-haiku-20240307-v1:0",
+                "anthropic.claude-3-haiku-20240307-v1:0",
+                Routing::Geo,
+            ),
+            (
+                "arn:aws-cn:bedrock:cn-north-1::foundation-model/amazon.titan-embed-text-v2:0",
+                "amazon.titan-embed-text-v2:0",
+                Routing::InRegion,
+            ),
+        ];
+        for (called, model_id, routing) in cases {
+            assert_eq!(
+                normalize_model(called, &options),
+                model(called, model_id, routing),
+                "{called}"
+            );
+        }
+    }
+
+    #[test]
+    fn normalize_model_never_panics_and_leaves_odd_arns_unresolved() {
+        let options = ParseOptions {
+            application_profiles: HashMap::from([(String::new(), "x".to_string())]),
+            ..ParseOptions::default()
+        };
+        for odd in ["", "us.", "global.", ".", "é.ü:ß", "arn:"] {
+            let normalized = normalize_model(odd, &options);
+            assert_eq!(normalized.called, odd);
+        }
+        for unresolved in [
+            "arn:",
+            "arn:aws:bedrock",
+            "arn:aws:bedrock:us-east-1::foundation-model/",
+            "arn:aws:bedrock:us-east-1:1:provisioned-model/abc",
+            "arn:aws:sagemaker:us-east-1:1:endpoint/x",
+            "arn:aws:bedrock:us-east-1:1:application-inference-profile/",
+        ] {
+            let normalized = normalize_model(unresolved, &options);
+            assert!(!normalized.resolved, "{unresolved}");
+            assert_eq!(normalized.model_id, unresolved);
+        }
+    }
+
+    #[test]
+    fn reject_reasons_round_trip_and_details_stay_short() {
+        for reason in RejectReason::ALL {
+            assert_eq!(RejectReason::from_stored(reason.as_str()), Some(reason));
+        }
+        assert_eq!(RejectReason::InvalidJson.as_str(), "invalid_json");
+        assert_eq!(
+            RejectReason::NotInvocationLog.as_str(),
+            "not_invocation_log"
+        );
+        assert_eq!(RejectReason::from_stored("nope"), None);
+
+        let long_value = "x".repeat(10_000);
+        let record = minimal_record(&format!(r#""errorCode":["{long_value}"]"#));
+        let long_model = minimal_record("").replace("amazon.nova-lite-v1:0", &long_value);
+        assert!(parse_str(&long_model).is_ok());
+        let error = parse_str(&record).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid_field: errorCode: expected a string, got an array"
+        );
+        let huge_detail = Rejection::new(RejectReason::InvalidField, "y".repeat(1000));
+        assert_eq!(huge_detail.detail.chars().count(), MAX_DETAIL_CHARS + 1);
+        let quoted = quote(&long_value);
+        assert_eq!(quoted.chars().count(), MAX_QUOTED_CHARS + 3);
+    }
+
+    // ---- every real AWS sample through reader + parser ----
+
+    /// What one item of a file became.
+    #[derive(Debug)]
+    enum Outcome {
+        Imported(Box<Invocation>),
+        Rejected(Rejection),
+    }
+
+    fn outcomes_of(path: &Path) -> Vec<Outcome> {
+        let file = std::fs::File::open(path).unwrap();
+        let mut reader = RecordReader::new(file);
+        let mut outcomes = Vec::new();
+        while let Some(item) = reader.next_item().unwrap() {
+            outcomes.push(match item {
+                Item::Record { bytes, .. } => match parse_record(bytes, &ParseOptions::default()) {
+                    Ok(invocation) => Outcome::Imported(Box::new(invocation)),
+                    Err(rejection) => Outcome::Rejected(rejection),
+                },
+                Item::Rejected { rejection, .. } => Outcome::Rejected(rejection),
+            });
+        }
+        outcomes
+    }
+
+    fn single_import(outcomes: &[Outcome]) -> &Invocation {
+        match outcomes {
+            [Outcome::Imported(invocation)] => invocation,
+            other => panic!("expected one imported record, got {other:?}"),
+        }
+    }
+
+    fn reasons(outcomes: &[Outcome]) -> Vec<RejectReason> {
+        outcomes
+            .iter()
+            .map(|outcome| match outcome {
+                Outcome::Rejected(rejection) => rejection.reason,
+                Outcome::Imported(invocation) => panic!("unexpected import {invocation:?}"),
+            })
+            .collect()
+    }
+
+    fn only_rejection(outcomes: &[Outcome]) -> &Rejection {
+        match outcomes {
+            [Outcome::Rejected(rejection)] => rejection,
+            other => panic!("expected one rejection, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_real_aws_sample_has_its_expected_outcome() {
+        let folder = fixture_path("real-aws", "");
+        let mut names: Vec<String> = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".json") || name.ends_with(".txt"))
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 24, "{names:?}");
+        for name in names {
+            let outcomes = outcomes_of(&folder.join(&name));
+            check_real_sample(&name, &outcomes);
+        }
+    }
+
+    fn check_real_sample(name: &str, outcomes: &[Outcome]) {
+        let number = &name[..2];
+        match number {
+            "01" => {
+                let invocation = single_import(outcomes);
+                assert_eq!(
+                    invocation.model,
+                    model(
+                        "arn:aws:bedrock:us-east-1:111122223333:inference-profile/us.anthropic.claude-sonnet-4-20250514-v1:0",
+                        "anthropic.claude-sonnet-4-20250514-v1:0",
+                        Routing::Geo
+                    )
+                );
+                assert_eq!(invocation.timestamp_ms, 1_755_855_666_000);
+                assert_eq!(invocation.inference_region.as_deref(), Some("us-west-2"));
+                // Cache counts come from the native body's usage (0), not the envelope.
+                assert_eq!(
+                    invocation.tokens,
+                    tokens(Some(219), Some(109), Some(0), Some(0))
+                );
+                assert_eq!(invocation.tier, ASSUMED_STANDARD);
+            }
+            "02" => {
+                let invocation = single_import(outcomes);
+                assert!(invocation.tokens.is_unknown());
+                assert_eq!(invocation.inference_region, None);
+                assert_eq!(invocation.model.routing, Routing::Geo);
+            }
+            "03" => assert_eq!(
+                only_rejection(outcomes),
+                &rejection(
+                    RejectReason::InvalidTimestamp,
+                    "invalid timestamp \"xxxxxxxxxxxxxxxxxxxxxxx\" (expected RFC 3339)"
+                )
+            ),
+            "04" => assert_eq!(
+                only_rejection(outcomes),
+                &rejection(
+                    RejectReason::InvalidTimestamp,
+                    "invalid timestamp \"xxxxxxxxxxxx\" (expected RFC 3339)"
+                )
+            ),
+            "05" => {
+                let invocation = single_import(outcomes);
+                assert_eq!(invocation.account_id, "XXXXXXXXXXXXX");
+                assert_eq!(invocation.operation, "ConverseStream");
+                assert_eq!(
+                    invocation.tokens,
+                    tokens(Some(4), Some(38), Some(0), Some(0))
+                );
+                assert_eq!(invocation.latency_ms, Some(302));
+            }
+            "06" => assert_eq!(
+                only_rejection(outcomes),
+                &rejection(
+                    RejectReason::InvalidJson,
+                    "invalid JSON at line 24 column 13: trailing comma before ']'"
+                )
+            ),
+            "07" => {
+                let invocation = single_import(outcomes);
+                assert_eq!(
+                    invocation.model.model_id,
+                    "anthropic.claude-3-5-sonnet-20240620-v1:0"
+                );
+                assert_eq!(invocation.model.routing, Routing::InRegion);
+                assert_eq!(
+                    invocation.tokens,
+                    tokens(Some(1887), Some(418), Some(0), Some(0))
+                );
+                assert_eq!(invocation.latency_ms, Some(8298));
+            }
+            "08" => {
+                let invocation = single_import(outcomes);
+                assert_eq!(invocation.model.model_id, "amazon.rerank-v1:0");
+                assert_eq!(invocation.tokens.input, None);
+                assert_eq!(invocation.tokens.output, None);
+            }
+            "09" => {
+                let invocation = single_import(outcomes);
+                assert_eq!(invocation.tokens, tokens(Some(16), Some(82), None, None));
+                assert_eq!(invocation.latency_ms, Some(2435));
+            }
+            "10" | "23" => {
+                let invocation = single_import(outcomes);
+                assert_eq!(invocation.tokens, tokens(Some(0), Some(0), None, None));
+            }
+            "11" => {
+                let invocation = single_import(outcomes);
+                assert_eq!(invocation.operation, "InvokeModelWithResponseStream");
+                assert_eq!(invocation.tokens, tokens(Some(0), Some(0), None, None));
+                assert_eq!(invocation.latency_ms, None);
+            }
+            "12" => {
+                let invocation = single_import(outcomes);
+                assert_eq!(invocation.tokens, tokens(Some(3263), Some(300), None, None));
+                assert_eq!(invocation.latency_ms, Some(14079));
+            }
+            "13" => {
+                let invocation = single_import(outcomes);
+                assert_eq!(
+                    invocation.model.model_id,
+                    "anthropic.claude-haiku-4-5-20251001-v1:0"
+                );
+                assert_eq!(invocation.model.routing, Routing::Geo);
+                assert_eq!(invocation.inference_region, None);
+                assert_eq!(invocation.tokens, tokens(Some(62), Some(36), None, None));
+            }
+            "14" => {
+                let invocation = single_import(outcomes);
+                assert_eq!(invocation.model.routing, Routing::Global);
+                assert_eq!(
+                    invocation.tokens,
+                    tokens(Some(255), Some(113), Some(0), Some(0))
+                );
+                assert_eq!(invocation.inference_region.as_deref(), Some("us-east-2"));
+            }
+            "15" => {
+                let invocation = single_import(outcomes);
+                assert_eq!(
+                    invocation,
+                    &Invocation {
+                        timestamp_ms: 1_776_643_021_000,
+                        account_id: "123456789012".into(),
+                        region: "us-west-2".into(),
+                        inference_region: Some("us-east-2".into()),
+                        request_id: "5346af27-8f56-4fb8-a6de-058be7a50818".into(),
+                        operation: "ConverseStream".into(),
+                        model: model(
+                            "global.anthropic.claude-opus-4-6-v1",
+                            "anthropic.claude-opus-4-6-v1",
+                            Routing::Global
+                        ),
+                        caller_arn: Some("arn:aws:iam::123456789012:user/your-br-api-key".into()),
+                        request_metadata: None,
+                        tier: ASSUMED_STANDARD,
+                        tokens: tokens(Some(3), Some(52), Some(0), Some(24_479)),
+                        latency_ms: Some(7460),
+                        time_to_first_token_ms: None,
+                        error_code: None,
+                    }
+                );
+            }
+            "16" => {
+                let invocation = single_import(outcomes);
+                assert_eq!(invocation.model.model_id, "anthropic.claude-opus-4-7");
+                assert_eq!(
+                    invocation.tokens,
+                    tokens(Some(6), Some(167), Some(0), Some(225_913))
+                );
+            }
+            "17" => {
+                let invocation = single_import(outcomes);
+                assert_eq!(invocation.timestamp_ms, 1_776_157_035_000);
+                assert_eq!(invocation.model.routing, Routing::Global);
+                assert_eq!(
+                    invocation.inference_region.as_deref(),
+                    Some("ap-southeast-4")
+                );
+                assert_eq!(
+                    invocation.tokens,
+                    tokens(Some(1), Some(326), Some(129_709), Some(411))
+                );
+            }
+            "18" => {
+                let invocation = single_import(outcomes);
+                assert_eq!(
+                    invocation.model,
+                    model(
+                        "apac.amazon.nova-micro-v1:0",
+                        "amazon.nova-micro-v1:0",
+                        Routing::Geo
+                    )
+                );
+                assert_eq!(invocation.tokens, tokens(Some(1), Some(8), None, None));
+            }
+            "19" => assert_eq!(
+                only_rejection(outcomes),
+                &rejection(
+                    RejectReason::InvalidJson,
+                    "invalid JSON at line 14 column 25: expected value, found '.'"
+                )
+            ),
+            "20" => assert_eq!(
+                only_rejection(outcomes),
+                &rejection(
+                    RejectReason::InvalidJson,
+                    "invalid JSON at line 20 column 23: expected value, found '<'"
+                )
+            ),
+            "21" => {
+                // Slide text, then a record with typographic quotes; the broken quotes make
+                // the reader end it early, and the rest is text and a stray object.
+                assert_eq!(
+                    reasons(outcomes),
+                    [
+                        RejectReason::UnexpectedText,
+                        RejectReason::InvalidJson,
+                        RejectReason::UnexpectedText,
+                        RejectReason::NotInvocationLog,
+                        RejectReason::UnexpectedText,
+                    ]
+                );
+                let Outcome::Rejected(record) = &outcomes[1] else {
+                    unreachable!()
+                };
+                assert_eq!(
+                    record.detail,
+                    "invalid JSON at line 1 column 452: expected value, found '“'"
+                );
+            }
+            "22" => {
+                let invocation = single_import(outcomes);
+                assert_eq!(invocation.tokens, tokens(Some(37), Some(62), None, None));
+                assert_eq!(invocation.latency_ms, Some(2455));
+            }
+            "24" => assert_eq!(
+                reasons(outcomes),
+                [
+                    RejectReason::UnexpectedText,
+                    RejectReason::NotInvocationLog,
+                    RejectReason::UnexpectedText,
+                    RejectReason::NotInvocationLog,
+                    RejectReason::UnexpectedText,
+                ]
+            ),
+            _ => panic!("no expected outcome written for {name}"),
+        }
     }
 }

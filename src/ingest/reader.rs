@@ -4,7 +4,9 @@
 //! Accepted layouts, told apart as the stream is read:
 //! - **JSON Lines** (the S3 delivery format): chosen when the first record of the stream fits
 //!   on one line and a newline follows it. From then on every line starting with `{` is one
-//!   record, found with `memchr` alone, so a truncated line costs exactly that line.
+//!   record, found with `memchr` alone, so a truncated line costs exactly that line. (A
+//!   pretty-printed record further down such a file is then rejected line by line, never
+//!   silently dropped.)
 //! - **Concatenated** records, compact or pretty-printed, with any whitespace between (and a
 //!   file holding one record). A record ends where the brace depth, counted outside strings,
 //!   returns to zero.

@@ -171,17 +171,24 @@ impl fmt::Display for RejectReason {
 
 /// Parses one invocation-log record (or a CloudWatch wrapper around one).
 pub fn parse_record(bytes: &[u8], options: &ParseOptions) -> Result<Invocation, Rejection> {
-    let envelope = read_envelope(bytes)?;
+    // The envelope (a few KB with its body probes) is filled in place, never moved.
+    let mut envelope = Envelope::default();
+    read_envelope(bytes, &mut envelope)?;
     if let Some((key, inner)) = envelope.wrapped_record() {
         // Unwrap once: a record inside a wrapper inside a wrapper is not a shape anyone writes.
-        let inner_envelope = read_envelope(inner.as_bytes()).map_err(|r| r.within(key))?;
-        return build_invocation(inner_envelope, options).map_err(|r| r.within(key));
+        let mut inner_envelope = Envelope::default();
+        read_envelope(inner.as_bytes(), &mut inner_envelope).map_err(|r| r.within(key))?;
+        return build_invocation(&inner_envelope, options).map_err(|r| r.within(key));
     }
-    build_invocation(envelope, options)
+    build_invocation(&envelope, options)
 }
 
-fn read_envelope(bytes: &[u8]) -> Result<Envelope<'_>, Rejection> {
-    serde_json::from_slice(bytes).map_err(|error| invalid_json(&error, bytes))
+fn read_envelope<'de>(bytes: &'de [u8], envelope: &mut Envelope<'de>) -> Result<(), Rejection> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    EnvelopeSeed { envelope }
+        .deserialize(&mut deserializer)
+        .and_then(|()| deserializer.end())
+        .map_err(|error| invalid_json(&error, bytes))
 }
 
 /// Turns a serde_json error (only syntax errors can happen, see the module docs) into a
@@ -256,10 +263,10 @@ fn trailing_comma_before(bytes: &[u8], at: usize) -> Option<u8> {
 // ---------------------------------------------------------------------------------------------
 
 fn build_invocation(
-    envelope: Envelope<'_>,
+    envelope: &Envelope<'_>,
     options: &ParseOptions,
 ) -> Result<Invocation, Rejection> {
-    check_is_invocation_log(&envelope)?;
+    check_is_invocation_log(envelope)?;
 
     let timestamp = required_text(&envelope.timestamp, "timestamp")?;
     let timestamp_ms = parse_timestamp(&timestamp)?;
@@ -271,13 +278,13 @@ fn build_invocation(
     let operation = optional_text(&envelope.operation, "operation")?.unwrap_or_default();
     let inference_region = optional_text(&envelope.inference_region, "inferenceRegion")?;
     let error_code = optional_text(&envelope.error_code, "errorCode")?;
-    let caller_arn = caller_arn(&envelope)?;
+    let caller_arn = caller_arn(envelope)?;
     check_section_shape(&envelope.input, "input")?;
     check_section_shape(&envelope.output, "output")?;
 
-    let tokens = token_counts(&envelope)?;
+    let tokens = token_counts(envelope)?;
     let (latency_ms, time_to_first_token_ms) = latencies(&envelope.output.body)?;
-    let tier = resolve_tier(&envelope, options)?;
+    let tier = resolve_tier(envelope, options)?;
     let request_metadata = request_metadata_text(envelope.request_metadata.as_ref())?;
 
     Ok(Invocation {
@@ -937,8 +944,10 @@ impl<'de> Visitor<'de> for ScalarVisitor {
     }
 }
 
-/// An object key, borrowed unless it contains escapes.
-struct Key<'de>(Cow<'de, str>);
+/// An object key as raw bytes (escapes resolved), borrowed unless it contains escapes.
+/// Keys are only compared with known names, so serde_json's UTF-8 check of every key (a
+/// measurable share of the parse) is skipped by asking for bytes.
+struct Key<'de>(Cow<'de, [u8]>);
 
 impl<'de> Deserialize<'de> for Key<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -948,14 +957,20 @@ impl<'de> Deserialize<'de> for Key<'de> {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("an object key")
             }
-            fn visit_borrowed_str<E: de::Error>(self, value: &'de str) -> Result<Key<'de>, E> {
+            fn visit_borrowed_bytes<E: de::Error>(self, value: &'de [u8]) -> Result<Key<'de>, E> {
                 Ok(Key(Cow::Borrowed(value)))
             }
+            fn visit_bytes<E: de::Error>(self, value: &[u8]) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(value.to_vec())))
+            }
+            fn visit_borrowed_str<E: de::Error>(self, value: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(value.as_bytes())))
+            }
             fn visit_str<E: de::Error>(self, value: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(value.to_string())))
+                Ok(Key(Cow::Owned(value.as_bytes().to_vec())))
             }
         }
-        deserializer.deserialize_str(KeyVisitor)
+        deserializer.deserialize_bytes(KeyVisitor)
     }
 }
 
@@ -1010,7 +1025,7 @@ impl<'de> Visitor<'de> for PickSeed {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut picked = None;
         while let Some(key) = map.next_key::<Key<'de>>()? {
-            if key.0 == self.field {
+            if *key.0 == *self.field.as_bytes() {
                 picked = Some(map.next_value::<Scalar<'de>>()?);
             } else {
                 map.next_value::<IgnoredAny>()?;
@@ -1058,65 +1073,86 @@ impl<'de> Envelope<'de> {
     }
 }
 
-impl<'de> Deserialize<'de> for Envelope<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(EnvelopeVisitor)
+/// Fills an [`Envelope`] from a record.
+struct EnvelopeSeed<'e, 'de> {
+    envelope: &'e mut Envelope<'de>,
+}
+
+impl<'de> DeserializeSeed<'de> for EnvelopeSeed<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
     }
 }
 
-struct EnvelopeVisitor;
-
-impl<'de> Visitor<'de> for EnvelopeVisitor {
-    type Value = Envelope<'de>;
+impl<'de> Visitor<'de> for EnvelopeSeed<'_, 'de> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a model invocation log record")
     }
 
-    visit_scalars!(|scalar| Envelope {
-        not_an_object: Some(scalar),
-        ..Envelope::default()
-    });
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        drain_seq(seq)?;
-        Ok(Envelope {
-            not_an_object: Some(Scalar::Array),
-            ..Envelope::default()
-        })
+    fn visit_bool<E: de::Error>(self, value: bool) -> Result<(), E> {
+        self.envelope.not_an_object = Some(Scalar::Bool(value));
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<(), E> {
+        self.envelope.not_an_object = Some(Scalar::Signed(value));
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<(), E> {
+        self.envelope.not_an_object = Some(Scalar::Unsigned(value));
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<(), E> {
+        self.envelope.not_an_object = Some(Scalar::Float(value));
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<(), E> {
+        self.envelope.not_an_object = Some(Scalar::Str(Cow::Owned(value.to_string())));
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.envelope.not_an_object = Some(Scalar::Null);
+        Ok(())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut envelope = Envelope::default();
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        self.envelope.not_an_object = Some(Scalar::Array);
+        drain_seq(seq)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let envelope = self.envelope;
         while let Some(key) = map.next_key::<Key<'de>>()? {
             let field = match key.0.as_ref() {
-                "schemaType" => &mut envelope.schema_type,
-                "timestamp" => &mut envelope.timestamp,
-                "accountId" => &mut envelope.account_id,
-                "region" => &mut envelope.region,
-                "requestId" => &mut envelope.request_id,
-                "operation" => &mut envelope.operation,
-                "modelId" => &mut envelope.model_id,
-                "inferenceRegion" => &mut envelope.inference_region,
-                "errorCode" => &mut envelope.error_code,
-                "@message" => &mut envelope.at_message,
-                "message" => &mut envelope.message,
-                "identity" => {
+                b"schemaType" => &mut envelope.schema_type,
+                b"timestamp" => &mut envelope.timestamp,
+                b"accountId" => &mut envelope.account_id,
+                b"region" => &mut envelope.region,
+                b"requestId" => &mut envelope.request_id,
+                b"operation" => &mut envelope.operation,
+                b"modelId" => &mut envelope.model_id,
+                b"inferenceRegion" => &mut envelope.inference_region,
+                b"errorCode" => &mut envelope.error_code,
+                b"@message" => &mut envelope.at_message,
+                b"message" => &mut envelope.message,
+                b"identity" => {
                     envelope.identity = Some(map.next_value_seed(PickSeed { field: "arn" })?);
                     continue;
                 }
-                "requestMetadata" => {
+                b"requestMetadata" => {
                     envelope.request_metadata = Some(map.next_value()?);
                     continue;
                 }
-                "input" => {
+                b"input" => {
                     map.next_value_seed(SectionSeed {
                         section: &mut envelope.input,
                         kind: SectionKind::Input,
                     })?;
                     continue;
                 }
-                "output" => {
+                b"output" => {
                     map.next_value_seed(SectionSeed {
                         section: &mut envelope.output,
                         kind: SectionKind::Output,
@@ -1130,7 +1166,7 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
             };
             *field = Some(map.next_value()?);
         }
-        Ok(envelope)
+        Ok(())
     }
 }
 
@@ -1207,11 +1243,12 @@ impl<'de> Visitor<'de> for SectionSeed<'_, 'de> {
         let section = self.section;
         while let Some(key) = map.next_key::<Key<'de>>()? {
             let field = match (self.kind, key.0.as_ref()) {
-                (SectionKind::Input, "inputTokenCount") => &mut section.token_count,
-                (SectionKind::Input, "cacheReadInputTokenCount") => &mut section.cache_read,
-                (SectionKind::Input, "cacheWriteInputTokenCount") => &mut section.cache_write,
-                (SectionKind::Output, "outputTokenCount") => &mut section.token_count,
-                (SectionKind::Input, "inputBodyJson") | (SectionKind::Output, "outputBodyJson") => {
+                (SectionKind::Input, b"inputTokenCount") => &mut section.token_count,
+                (SectionKind::Input, b"cacheReadInputTokenCount") => &mut section.cache_read,
+                (SectionKind::Input, b"cacheWriteInputTokenCount") => &mut section.cache_write,
+                (SectionKind::Output, b"outputTokenCount") => &mut section.token_count,
+                (SectionKind::Input, b"inputBodyJson")
+                | (SectionKind::Output, b"outputBodyJson") => {
                     map.next_value_seed(BodySeed {
                         facts: &mut section.body,
                         place: Place::default(),
@@ -1309,12 +1346,12 @@ impl Slot {
     }
 
     /// A value directly in a body object (or a stream chunk, or a `metadata` event).
-    fn at_body_level(key: &str) -> Option<Slot> {
+    fn at_body_level(key: &[u8]) -> Option<Slot> {
         Some(match key {
-            "service_tier" => Slot::ServiceTierSnakeCase,
-            "inputTextTokenCount" => Slot::TitanInputTextTokenCount,
-            "prompt_token_count" => Slot::LlamaPromptTokenCount,
-            "generation_token_count" => Slot::LlamaGenerationTokenCount,
+            b"service_tier" => Slot::ServiceTierSnakeCase,
+            b"inputTextTokenCount" => Slot::TitanInputTextTokenCount,
+            b"prompt_token_count" => Slot::LlamaPromptTokenCount,
+            b"generation_token_count" => Slot::LlamaGenerationTokenCount,
             _ => return None,
         })
     }
@@ -1331,58 +1368,60 @@ enum Group {
 }
 
 impl Group {
-    fn at_body_level(key: &str) -> Option<Group> {
+    fn at_body_level(key: &[u8]) -> Option<Group> {
         Some(match key {
-            "usage" => Group::Usage,
-            "amazon-bedrock-invocationMetrics" => Group::InvocationMetrics,
-            "metrics" => Group::Metrics,
-            "additionalModelRequestFields" => Group::AdditionalModelRequestFields,
+            b"usage" => Group::Usage,
+            b"amazon-bedrock-invocationMetrics" => Group::InvocationMetrics,
+            b"metrics" => Group::Metrics,
+            b"additionalModelRequestFields" => Group::AdditionalModelRequestFields,
             _ => return None,
         })
     }
 
-    fn child(self, key: &str) -> Option<Group> {
+    fn child(self, key: &[u8]) -> Option<Group> {
         match (self, key) {
-            (Group::Usage, "prompt_tokens_details") => Some(Group::PromptTokensDetails),
+            (Group::Usage, b"prompt_tokens_details") => Some(Group::PromptTokensDetails),
             _ => None,
         }
     }
 
-    fn slot(self, key: &str) -> Option<Slot> {
+    fn slot(self, key: &[u8]) -> Option<Slot> {
         Some(match (self, key) {
-            (Group::Usage, "inputTokens") => Slot::UsageInputTokens,
-            (Group::Usage, "outputTokens") => Slot::UsageOutputTokens,
-            (Group::Usage, "cacheReadInputTokens") => Slot::UsageCacheReadInputTokens,
-            (Group::Usage, "cacheWriteInputTokens") => Slot::UsageCacheWriteInputTokens,
-            (Group::Usage, "input_tokens") => Slot::AnthropicInputTokens,
-            (Group::Usage, "output_tokens") => Slot::AnthropicOutputTokens,
-            (Group::Usage, "cache_read_input_tokens") => Slot::AnthropicCacheReadInputTokens,
-            (Group::Usage, "cache_creation_input_tokens") => {
+            (Group::Usage, b"inputTokens") => Slot::UsageInputTokens,
+            (Group::Usage, b"outputTokens") => Slot::UsageOutputTokens,
+            (Group::Usage, b"cacheReadInputTokens") => Slot::UsageCacheReadInputTokens,
+            (Group::Usage, b"cacheWriteInputTokens") => Slot::UsageCacheWriteInputTokens,
+            (Group::Usage, b"input_tokens") => Slot::AnthropicInputTokens,
+            (Group::Usage, b"output_tokens") => Slot::AnthropicOutputTokens,
+            (Group::Usage, b"cache_read_input_tokens") => Slot::AnthropicCacheReadInputTokens,
+            (Group::Usage, b"cache_creation_input_tokens") => {
                 Slot::AnthropicCacheCreationInputTokens
             }
-            (Group::Usage, "prompt_tokens") => Slot::OpenAiPromptTokens,
-            (Group::Usage, "completion_tokens") => Slot::OpenAiCompletionTokens,
-            (Group::PromptTokensDetails, "cached_tokens") => Slot::OpenAiCachedTokens,
-            (Group::InvocationMetrics, "inputTokenCount") => Slot::InvocationMetricsInputTokenCount,
-            (Group::InvocationMetrics, "outputTokenCount") => {
+            (Group::Usage, b"prompt_tokens") => Slot::OpenAiPromptTokens,
+            (Group::Usage, b"completion_tokens") => Slot::OpenAiCompletionTokens,
+            (Group::PromptTokensDetails, b"cached_tokens") => Slot::OpenAiCachedTokens,
+            (Group::InvocationMetrics, b"inputTokenCount") => {
+                Slot::InvocationMetricsInputTokenCount
+            }
+            (Group::InvocationMetrics, b"outputTokenCount") => {
                 Slot::InvocationMetricsOutputTokenCount
             }
-            (Group::InvocationMetrics, "cacheReadInputTokenCount") => {
+            (Group::InvocationMetrics, b"cacheReadInputTokenCount") => {
                 Slot::InvocationMetricsCacheReadInputTokenCount
             }
-            (Group::InvocationMetrics, "cacheWriteInputTokenCount") => {
+            (Group::InvocationMetrics, b"cacheWriteInputTokenCount") => {
                 Slot::InvocationMetricsCacheWriteInputTokenCount
             }
-            (Group::InvocationMetrics, "invocationLatency") => {
+            (Group::InvocationMetrics, b"invocationLatency") => {
                 Slot::InvocationMetricsInvocationLatency
             }
-            (Group::InvocationMetrics, "firstByteLatency") => {
+            (Group::InvocationMetrics, b"firstByteLatency") => {
                 Slot::InvocationMetricsFirstByteLatency
             }
-            (Group::Metrics, "latencyMs") => Slot::MetricsLatencyMs,
-            (Group::Metrics, "timeToFirstByteMs") => Slot::MetricsTimeToFirstByteMs,
-            (Group::Metrics, "timeToFirstTokenMs") => Slot::MetricsTimeToFirstTokenMs,
-            (Group::AdditionalModelRequestFields, "service_tier") => Slot::AdditionalServiceTier,
+            (Group::Metrics, b"latencyMs") => Slot::MetricsLatencyMs,
+            (Group::Metrics, b"timeToFirstByteMs") => Slot::MetricsTimeToFirstByteMs,
+            (Group::Metrics, b"timeToFirstTokenMs") => Slot::MetricsTimeToFirstTokenMs,
+            (Group::AdditionalModelRequestFields, b"service_tier") => Slot::AdditionalServiceTier,
             _ => return None,
         })
     }
@@ -1545,10 +1584,10 @@ fn probe_body_object<'de, A: MapAccess<'de>>(
             })?;
         } else if let Some(slot) = Slot::at_body_level(key) {
             facts.set(slot, map.next_value()?, place);
-        } else if key == "serviceTier" {
+        } else if key == b"serviceTier" {
             let picked = map.next_value_seed(PickSeed { field: "type" })?;
             facts.set(Slot::ServiceTier, picked.into_tier_value(), place);
-        } else if key == "metadata" {
+        } else if key == b"metadata" {
             // The final event of a Converse stream carries usage, metrics and the tier.
             let in_event = Place {
                 in_metadata_event: true,
@@ -2981,5 +3020,138 @@ mod tests {
             ),
             _ => panic!("no expected outcome written for {name}"),
         }
+    }
+
+    // ---- throughput ----
+
+    /// Sentences for request/response text, with escapes and non-ASCII like real bodies.
+    const PROSE: &str = "The deploy at 09:12 UTC raised error rates on the \\\"checkout\\\" service. \
+        A config rollback fixed it within minutes.\\nFollow-up: add a canary stage, alert on \
+        p99 latency, and review the runbook — see {ticket} INC-4411. Customer-facing impact was \
+        limited to retries; no data was lost. ";
+
+    fn prose(length: usize) -> String {
+        let mut text = String::new();
+        while text.len() < length {
+            text.push_str(PROSE);
+        }
+        let mut end = length;
+        while !text.is_char_boundary(end) || text[..end].ends_with('\\') {
+            end -= 1;
+        }
+        text.truncate(end);
+        text
+    }
+
+    /// One realistic record (about 2 KB), cycling through four shapes.
+    fn realistic_record(index: usize) -> String {
+        let request_id = format!("{index:08x}-5ace-4a53-94f4-8dd7e551f41a");
+        let second = index % 60;
+        let input_tokens = 100 + index % 900;
+        let output_tokens = 20 + index % 400;
+        match index % 4 {
+            0 => format!(
+                r#"{{"schemaType":"ModelInvocationLog","schemaVersion":"1.0","timestamp":"2026-03-02T14:05:{second:02}Z","accountId":"111122223333","identity":{{"arn":"arn:aws:sts::111122223333:assumed-role/evals-runner/session-42"}},"region":"us-east-1","requestId":"{request_id}","operation":"Converse","modelId":"amazon.nova-pro-v1:0","input":{{"inputContentType":"application/json","inputBodyJson":{{"messages":[{{"role":"user","content":[{{"text":"{}"}}]}}],"inferenceConfig":{{"maxTokens":512,"temperature":0.2}}}},"inputTokenCount":{input_tokens},"cacheReadInputTokenCount":0,"cacheWriteInputTokenCount":0}},"output":{{"outputContentType":"application/json","outputBodyJson":{{"output":{{"message":{{"role":"assistant","content":[{{"text":"{}"}}]}}}},"stopReason":"end_turn","metrics":{{"latencyMs":1874}},"usage":{{"inputTokens":{input_tokens},"outputTokens":{output_tokens},"totalTokens":999}}}},"outputTokenCount":{output_tokens}}}}}"#,
+                prose(560),
+                prose(480)
+            ),
+            1 => format!(
+                r#"{{"timestamp":"2026-03-02T14:07:{second:02}Z","accountId":"111122223333","region":"us-west-2","requestId":"{request_id}","operation":"ConverseStream","modelId":"arn:aws:bedrock:us-west-2:111122223333:inference-profile/us.anthropic.claude-haiku-4-5-20251001-v1:0","input":{{"inputContentType":"application/json","inputBodyJson":{{"messages":[{{"role":"user","content":[{{"text":"{}"}}]}}],"system":[{{"text":"You are a support assistant."}}],"inferenceConfig":{{"maxTokens":2048}},"serviceTier":{{"type":"flex"}}}},"inputTokenCount":{input_tokens},"cacheReadInputTokenCount":4096,"cacheWriteInputTokenCount":0}},"output":{{"outputContentType":"application/json","outputBodyJson":{{"output":{{"message":{{"role":"assistant","content":[{{"text":"{}"}}]}}}},"stopReason":"end_turn","metrics":{{"latencyMs":912}},"usage":{{"inputTokens":{input_tokens},"cacheReadInputTokens":4096,"outputTokens":{output_tokens},"totalTokens":999}},"serviceTier":{{"type":"flex"}}}},"outputTokenCount":{output_tokens}}},"identity":{{"arn":"arn:aws:iam::111122223333:user/poet"}},"requestMetadata":{{"team":"support","service_tier":"flex"}},"inferenceRegion":"us-east-2","schemaType":"ModelInvocationLog","schemaVersion":"1.0"}}"#,
+                prose(480),
+                prose(460)
+            ),
+            2 => format!(
+                r#"{{"timestamp":"2026-03-02T15:00:{second:02}Z","accountId":"111122223333","identity":{{"arn":"arn:aws:sts::111122223333:assumed-role/support-bot/lambda"}},"region":"eu-central-1","requestId":"{request_id}","operation":"InvokeModel","modelId":"eu.anthropic.claude-sonnet-4-20250514-v1:0","input":{{"inputContentType":"application/json","inputBodyJson":{{"anthropic_version":"bedrock-2023-05-31","messages":[{{"role":"user","content":[{{"type":"text","text":"{}"}}]}}],"max_tokens":1024,"temperature":0.7}},"inputTokenCount":{input_tokens}}},"output":{{"outputContentType":"application/json","outputBodyJson":{{"id":"msg_bdrk_01AbCdEf","type":"message","role":"assistant","model":"claude-sonnet-4-20250514","content":[{{"type":"text","text":"{}"}}],"stop_reason":"end_turn","stop_sequence":null,"usage":{{"input_tokens":{input_tokens},"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":{output_tokens}}}}},"outputTokenCount":{output_tokens}}},"inferenceRegion":"eu-west-3","schemaType":"ModelInvocationLog","schemaVersion":"1.0"}}"#,
+                prose(600),
+                prose(440)
+            ),
+            _ => {
+                let chunks: Vec<String> = (0..8)
+                    .map(|chunk| {
+                        format!(
+                            r#"{{"type":"content_block_delta","index":0,"delta":{{"type":"text_delta","text":"{}"}}}}"#,
+                            prose(40 + chunk * 5)
+                        )
+                    })
+                    .collect();
+                format!(
+                    r#"{{"schemaType":"ModelInvocationLog","schemaVersion":"1.0","timestamp":"2026-03-02T15:10:{second:02}Z","accountId":"111122223333","identity":{{"arn":"arn:aws:iam::111122223333:user/dev"}},"region":"us-east-1","requestId":"{request_id}","operation":"InvokeModelWithResponseStream","modelId":"arn:aws:bedrock:us-east-1:111122223333:inference-profile/global.anthropic.claude-opus-4-6-v1","input":{{"inputContentType":"application/json","inputBodyJson":{{"anthropic_version":"bedrock-2023-05-31","messages":[{{"role":"user","content":[{{"type":"text","text":"{}"}}]}}],"max_tokens":300}},"inputTokenCount":{input_tokens},"cacheReadInputTokenCount":129709,"cacheWriteInputTokenCount":411}},"output":{{"outputContentType":"application/json","outputBodyJson":[{{"type":"message_start","message":{{"id":"msg_bdrk_01","type":"message","role":"assistant","content":[],"usage":{{"input_tokens":8,"output_tokens":1}}}}}},{},{{"type":"message_stop","amazon-bedrock-invocationMetrics":{{"inputTokenCount":{input_tokens},"outputTokenCount":{output_tokens},"invocationLatency":1210,"firstByteLatency":385}}}}],"outputTokenCount":{output_tokens}}},"inferenceRegion":"ap-southeast-4"}}"#,
+                    prose(620),
+                    chunks.join(",")
+                )
+            }
+        }
+    }
+
+    /// Hands out the same bytes `remaining` times, so that a big stream needs little memory.
+    struct Repeat<'a> {
+        data: &'a [u8],
+        position: usize,
+        remaining: usize,
+    }
+
+    impl std::io::Read for Repeat<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.position == self.data.len() {
+                if self.remaining <= 1 {
+                    return Ok(0);
+                }
+                self.remaining -= 1;
+                self.position = 0;
+            }
+            let count = buf.len().min(self.data.len() - self.position);
+            buf[..count].copy_from_slice(&self.data[self.position..self.position + count]);
+            self.position += count;
+            Ok(count)
+        }
+    }
+
+    /// Reader + parser on one core over ~200 MB of realistic JSON-lines records. Run with
+    /// `cargo test --release --lib throughput -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "benchmark: run in release mode"]
+    fn throughput_of_reader_and_parser() {
+        const RECORDS_PER_BLOCK: usize = 10_000;
+        const TARGET_BYTES: usize = 200 * 1024 * 1024;
+        let mut block = String::new();
+        for index in 0..RECORDS_PER_BLOCK {
+            block.push_str(&realistic_record(index));
+            block.push('\n');
+        }
+        let repeats = TARGET_BYTES.div_ceil(block.len());
+        let total_bytes = block.len() * repeats;
+        let options = ParseOptions::default();
+
+        let started = std::time::Instant::now();
+        let mut reader = RecordReader::new(Repeat {
+            data: block.as_bytes(),
+            position: 0,
+            remaining: repeats,
+        });
+        let (mut imported, mut output_tokens) = (0_u64, 0_u64);
+        while let Some(item) = reader.next_item().unwrap() {
+            match item {
+                Item::Record { bytes, location } => match parse_record(bytes, &options) {
+                    Ok(invocation) => {
+                        imported += 1;
+                        output_tokens += invocation.tokens.get(crate::model::TokenKind::Output);
+                    }
+                    Err(rejection) => panic!("{location}: {rejection}"),
+                },
+                Item::Rejected { rejection, .. } => panic!("{rejection}"),
+            }
+        }
+        let seconds = started.elapsed().as_secs_f64();
+
+        assert_eq!(imported, (RECORDS_PER_BLOCK * repeats) as u64);
+        assert!(output_tokens > 0);
+        println!(
+            "reader+parser: {imported} records, {:.1} MB ({} bytes/record) in {seconds:.2} s: \
+             {:.0} records/s, {:.0} MB/s on one core",
+            total_bytes as f64 / 1e6,
+            total_bytes / imported as usize,
+            imported as f64 / seconds,
+            total_bytes as f64 / 1e6 / seconds,
+        );
     }
 }

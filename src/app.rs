@@ -43,7 +43,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             month,
             records,
             format,
-        } => demo(&config, seed, month.unwrap_or_else(last_month), records, format).await,
+        } => {
+            demo(
+                &config,
+                seed,
+                month.unwrap_or_else(last_month),
+                records,
+                format,
+            )
+            .await
+        }
         Command::Simulate {
             out,
             seed,
@@ -89,7 +98,9 @@ async fn open_store(url: &str) -> Result<Store> {
 pub fn load_prices(config: &Config) -> Result<PriceTable> {
     let table = match &config.pricing.source {
         PricingSource::File(path) => PriceTable::load(path)?,
-        PricingSource::Builtin => PriceTable::parse(BUILTIN_PRICING, "built-in config/pricing.toml")?,
+        PricingSource::Builtin => {
+            PriceTable::parse(BUILTIN_PRICING, "built-in config/pricing.toml")?
+        }
     };
     Ok(table)
 }
@@ -119,7 +130,12 @@ async fn import(config: &Config, paths: &[PathBuf], progress: bool) -> Result<Ex
     })
 }
 
-async fn report(config: &Config, month: Month, format: Format, out: Option<&Path>) -> Result<ExitCode> {
+async fn report(
+    config: &Config,
+    month: Month,
+    format: Format,
+    out: Option<&Path>,
+) -> Result<ExitCode> {
     let store = open_store(&config.database_url()).await?;
     let report = report::build(&store, month).await?;
     if report.rows.is_empty() {
@@ -135,7 +151,9 @@ fn write_output(text: &str, out: Option<&Path>) -> Result<()> {
             .with_context(|| format!("writing the report to {}", path.display())),
         None => {
             let mut stdout = std::io::stdout().lock();
-            stdout.write_all(text.as_bytes()).context("writing the report")?;
+            stdout
+                .write_all(text.as_bytes())
+                .context("writing the report")?;
             stdout.flush().context("writing the report")
         }
     }
@@ -152,8 +170,10 @@ async fn reprice(config: &Config, month: Month) -> Result<ExitCode> {
             .clone()
     };
     let outcome = store
-        .reprice(month.start_ms(), month.end_ms(), |invocation| {
-            match prices.price(invocation) {
+        .reprice(
+            month.start_ms(),
+            month.end_ms(),
+            |invocation| match prices.price(invocation) {
                 PricingOutcome::Priced(priced) => RepriceDecision::Priced {
                     price: record_of(&priced.price),
                     cost: priced.cost,
@@ -163,8 +183,8 @@ async fn reprice(config: &Config, month: Month) -> Result<ExitCode> {
                 },
                 PricingOutcome::NotBilled => RepriceDecision::NotBilled,
                 PricingOutcome::Unpriced { reason } => RepriceDecision::Unpriced { reason },
-            }
-        })
+            },
+        )
         .await?;
     println!(
         "Repriced {} invocations of {month} with {}: {} changed; rollups rebuilt.",
@@ -182,16 +202,22 @@ async fn migrate(config: &Config) -> Result<ExitCode> {
 }
 
 async fn check_config(config: &Config, connect: bool) -> Result<ExitCode> {
-    let file = config
-        .file
-        .as_ref()
-        .map_or_else(|| "none (defaults and environment)".into(), |f| f.display().to_string());
+    let file = config.file.as_ref().map_or_else(
+        || "none (defaults and environment)".into(),
+        |f| f.display().to_string(),
+    );
     println!("config file:     {file}");
     println!("database:        {}", redacted_url(&config.database_url()));
     println!("pricing table:   {}", describe_pricing(config));
-    println!("tier from requestMetadata key: {:?}", config.ingest.tier_metadata_key);
+    println!(
+        "tier from requestMetadata key: {:?}",
+        config.ingest.tier_metadata_key
+    );
     println!("batch size:      {}", config.ingest.batch_size);
-    println!("application inference profiles mapped: {}", config.ingest.application_profiles.len());
+    println!(
+        "application inference profiles mapped: {}",
+        config.ingest.application_profiles.len()
+    );
     let prices = match load_prices(config) {
         Ok(prices) => prices,
         Err(error) => {
@@ -202,7 +228,10 @@ async fn check_config(config: &Config, connect: bool) -> Result<ExitCode> {
     println!("priced models:   {}", prices.models().count());
     if connect {
         let store = open_store(&config.database_url()).await?;
-        println!("database:        reachable, schema up to date ({})", store.backend_name());
+        println!(
+            "database:        reachable, schema up to date ({})",
+            store.backend_name()
+        );
     }
     println!("OK");
     Ok(ExitCode::SUCCESS)
@@ -222,8 +251,13 @@ fn redacted_url(url: &str) -> String {
 
 /// The month before the current one (UTC).
 fn last_month() -> Month {
-    Month::containing(chrono::Utc::now().timestamp_millis())
-        .map_or(Month { year: 2025, month: 11 }, Month::previous)
+    Month::containing(chrono::Utc::now().timestamp_millis()).map_or(
+        Month {
+            year: 2025,
+            month: 11,
+        },
+        Month::previous,
+    )
 }
 
 fn month_spec(month: Month, records: u64, seed: u64) -> SimulationSpec {
@@ -253,7 +287,13 @@ impl Drop for TempDir {
     }
 }
 
-async fn demo(config: &Config, seed: u64, month: Month, records: u64, format: Format) -> Result<ExitCode> {
+async fn demo(
+    config: &Config,
+    seed: u64,
+    month: Month,
+    records: u64,
+    format: Format,
+) -> Result<ExitCode> {
     if records == 0 {
         bail!("--records must be at least 1");
     }
@@ -264,8 +304,12 @@ async fn demo(config: &Config, seed: u64, month: Month, records: u64, format: Fo
 
     eprintln!("Generating {records} Bedrock invocation log records for {month} (seed {seed})…");
     let layout = S3LayoutOptions::default();
-    let written = write_s3_layout(Simulator::new(month_spec(month, records, seed)), &logs.0, &layout)
-        .context("writing the simulated logs")?;
+    let written = write_s3_layout(
+        Simulator::new(month_spec(month, records, seed)),
+        &logs.0,
+        &layout,
+    )
+    .context("writing the simulated logs")?;
     eprintln!(
         "Importing {} S3-layout .json.gz files into {}…",
         written.files,
@@ -300,7 +344,9 @@ fn remove_sqlite_files(database: &Path) -> Result<()> {
             Ok(()) => {}
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
             Err(error) => {
-                return Err(error).with_context(|| format!("removing the old demo database {}", database.display()));
+                return Err(error).with_context(|| {
+                    format!("removing the old demo database {}", database.display())
+                });
             }
         }
     }

@@ -212,9 +212,8 @@ impl Config {
 }
 
 fn parse_file(text: &str, origin: &str) -> Result<FileConfig, ConfigErrors> {
-    let deserializer = toml::Deserializer::parse(text).map_err(|error| {
-        ConfigErrors(vec![toml_error(text, origin, "(syntax)", &error)])
-    })?;
+    let deserializer = toml::Deserializer::parse(text)
+        .map_err(|error| ConfigErrors(vec![toml_error(text, origin, "(syntax)", &error)]))?;
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let key = error.path().to_string();
         ConfigErrors(vec![toml_error(text, origin, &key, error.inner())])
@@ -273,7 +272,11 @@ impl Layering<'_> {
     fn database(&mut self, file: FileDatabase) -> DatabaseConfig {
         let from_env = self.env.var("TIERWATCH_DATABASE_URL");
         let (url, origin, key) = match from_env {
-            Some(url) => (Some(url), "environment".to_string(), "TIERWATCH_DATABASE_URL"),
+            Some(url) => (
+                Some(url),
+                "environment".to_string(),
+                "TIERWATCH_DATABASE_URL",
+            ),
             None => (file.url, self.origin.to_string(), "database.url"),
         };
         let url = url.filter(|url| !url.trim().is_empty());
@@ -321,7 +324,8 @@ impl Layering<'_> {
             self.errors.push(ConfigError {
                 origin: self.origin.into(),
                 key: "ingest.tier_metadata_key".into(),
-                message: "expected a non-empty requestMetadata key, such as \"service_tier\"".into(),
+                message: "expected a non-empty requestMetadata key, such as \"service_tier\""
+                    .into(),
             });
         }
         let batch_size = self.batch_size(file.batch_size);
@@ -330,7 +334,8 @@ impl Layering<'_> {
                 self.errors.push(ConfigError {
                     origin: self.origin.into(),
                     key: format!("ingest.application_profiles.{profile:?}"),
-                    message: "expected a foundation model id, such as \"amazon.nova-pro-v1:0\"".into(),
+                    message: "expected a foundation model id, such as \"amazon.nova-pro-v1:0\""
+                        .into(),
                 });
             }
         }
@@ -477,7 +482,10 @@ mod tests {
     fn wrong_types_name_the_key() {
         let error = load("[ingest]\nbatch_size = \"many\"\n", &[]).unwrap_err();
         let text = error.to_string();
-        assert!(text.contains("conf/tw.toml:2:14: ingest.batch_size: invalid type"), "{text}");
+        assert!(
+            text.contains("conf/tw.toml:2:14: ingest.batch_size: invalid type"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -493,9 +501,17 @@ mod tests {
         let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
         assert_eq!(
             keys,
-            ["database.url", "ingest.tier_metadata_key", "ingest.batch_size"]
+            [
+                "database.url",
+                "ingest.tier_metadata_key",
+                "ingest.batch_size"
+            ]
         );
-        assert!(errors[0].message.contains("mysql://u:***@h/db"), "{}", errors[0]);
+        assert!(
+            errors[0].message.contains("mysql://u:***@h/db"),
+            "{}",
+            errors[0]
+        );
         assert!(!errors[0].message.contains("pw"));
     }
 

@@ -92,7 +92,9 @@ impl TierSource {
     }
 
     pub fn from_stored(name: &str) -> Option<TierSource> {
-        TierSource::ALL.into_iter().find(|source| source.as_str() == name)
+        TierSource::ALL
+            .into_iter()
+            .find(|source| source.as_str() == name)
     }
 }
 
@@ -189,7 +191,9 @@ impl Routing {
     }
 
     pub fn from_stored(name: &str) -> Option<Routing> {
-        Routing::ALL.into_iter().find(|routing| routing.as_str() == name)
+        Routing::ALL
+            .into_iter()
+            .find(|routing| routing.as_str() == name)
     }
 }
 

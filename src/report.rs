@@ -164,8 +164,7 @@ pub struct RowKey {
 impl RowKey {
     /// Sort order: account, region, model, then tiers from Priority to Reserved.
     fn order(&self) -> (&str, &str, &str, usize) {
-        let tier_rank = Tier::from_stored(&self.tier)
-            .map_or(Tier::ALL.len(), |tier| tier as usize);
+        let tier_rank = Tier::from_stored(&self.tier).map_or(Tier::ALL.len(), |tier| tier as usize);
         (&self.account_id, &self.region, &self.model_id, tier_rank)
     }
 }
@@ -227,7 +226,11 @@ pub async fn build(store: &Store, month: Month) -> Result<MonthlyReport, StoreEr
             tier: bin.tier.clone(),
         };
         let count = u64::try_from(bin.count).unwrap_or(0);
-        *histograms.entry(key).or_default().entry(bin.bin).or_default() += count;
+        *histograms
+            .entry(key)
+            .or_default()
+            .entry(bin.bin)
+            .or_default() += count;
         *all_bins.entry(bin.bin).or_default() += count;
     }
 
@@ -253,8 +256,16 @@ fn make_row(key: RowKey, totals: RowTotals, histogram: Option<&BTreeMap<i16, u64
     let tier = Tier::from_stored(&key.tier);
     let (p50, p95) = percentiles(histogram);
     ReportRow {
-        priority_premium_pico: if tier == Some(Tier::Priority) { difference } else { 0 },
-        flex_savings_pico: if tier == Some(Tier::Flex) { -difference } else { 0 },
+        priority_premium_pico: if tier == Some(Tier::Priority) {
+            difference
+        } else {
+            0
+        },
+        flex_savings_pico: if tier == Some(Tier::Flex) {
+            -difference
+        } else {
+            0
+        },
         key,
         totals,
         p50_latency_ms: p50,
@@ -291,7 +302,10 @@ fn percentiles(histogram: Option<&BTreeMap<i16, u64>>) -> (Option<u64>, Option<u
     let Some(histogram) = histogram else {
         return (None, None);
     };
-    let bins: Vec<(i16, u64)> = histogram.iter().map(|(bin, count)| (*bin, *count)).collect();
+    let bins: Vec<(i16, u64)> = histogram
+        .iter()
+        .map(|(bin, count)| (*bin, *count))
+        .collect();
     (
         latency::quantile(&bins, 0.50),
         latency::quantile(&bins, 0.95),
@@ -429,7 +443,11 @@ impl MonthlyReport {
 
     pub fn to_markdown(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "# Bedrock cost by service tier, {} (UTC)\n", self.month);
+        let _ = writeln!(
+            out,
+            "# Bedrock cost by service tier, {} (UTC)\n",
+            self.month
+        );
         let t = &self.total.totals;
         let _ = writeln!(
             out,
@@ -457,7 +475,11 @@ impl MonthlyReport {
         }
         if !self.unpriced.is_empty() {
             let _ = writeln!(out, "\n## Unpriced invocations\n");
-            let _ = writeln!(out, "Not in the totals above; add prices to the table and run `tierwatch reprice --month {}`.\n", self.month);
+            let _ = writeln!(
+                out,
+                "Not in the totals above; add prices to the table and run `tierwatch reprice --month {}`.\n",
+                self.month
+            );
             let _ = writeln!(out, "| model_id | region | tier | invocations | reason |");
             let _ = writeln!(out, "| --- | --- | --- | ---: | --- |");
             for group in &self.unpriced {
@@ -546,9 +568,17 @@ mod tests {
         assert_eq!(month.to_string(), "2025-11");
         assert_eq!(month.start_ms(), 1_761_955_200_000); // 2025-11-01T00:00:00Z
         assert_eq!(month.end_ms(), 1_764_547_200_000); // 2025-12-01T00:00:00Z
-        assert_eq!("2025-12".parse::<Month>().unwrap().next().to_string(), "2026-01");
-        assert_eq!("2026-01".parse::<Month>().unwrap().previous().to_string(), "2025-12");
-        for bad in ["2025-13", "2025-1", "25-11", "2025/11", "", "2025-00", "abcd-ef"] {
+        assert_eq!(
+            "2025-12".parse::<Month>().unwrap().next().to_string(),
+            "2026-01"
+        );
+        assert_eq!(
+            "2026-01".parse::<Month>().unwrap().previous().to_string(),
+            "2025-12"
+        );
+        for bad in [
+            "2025-13", "2025-1", "25-11", "2025/11", "", "2025-00", "abcd-ef",
+        ] {
             assert!(bad.parse::<Month>().is_err(), "{bad}");
         }
         assert_eq!(Month::containing(1_764_547_199_999), Some(month));
@@ -588,7 +618,10 @@ mod tests {
         assert_eq!(priority.flex_savings_pico, 0);
         assert_eq!(flex.flex_savings_pico, 500);
         assert_eq!(flex.priority_premium_pico, 0);
-        assert_eq!(standard.priority_premium_pico + standard.flex_savings_pico, 0);
+        assert_eq!(
+            standard.priority_premium_pico + standard.flex_savings_pico,
+            0
+        );
         let total = total_row(&[priority, flex, standard], &BTreeMap::new());
         assert_eq!(total.totals.cost_pico, 3_250);
         assert_eq!(total.priority_premium_pico, 750);
@@ -606,9 +639,18 @@ mod tests {
         };
         let csv = report.to_csv();
         let lines: Vec<&str> = csv.lines().collect();
-        assert_eq!(lines[0], "month,account_id,region,model_id,tier,invocations,errors,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,cost_usd,standard_equivalent_usd,priority_premium_usd,flex_savings_usd,unpriced_invocations,p50_latency_ms,p95_latency_ms");
-        assert_eq!(lines[1], "2025-11,111122223333,us-east-1,m,flex,2,0,0,0,0,0,0.000002,0.000003,0.000000,0.000002,0,,");
-        assert_eq!(lines[2], "2025-11,total,,,,2,0,0,0,0,0,0.000002,0.000003,0.000000,0.000002,0,,");
+        assert_eq!(
+            lines[0],
+            "month,account_id,region,model_id,tier,invocations,errors,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,cost_usd,standard_equivalent_usd,priority_premium_usd,flex_savings_usd,unpriced_invocations,p50_latency_ms,p95_latency_ms"
+        );
+        assert_eq!(
+            lines[1],
+            "2025-11,111122223333,us-east-1,m,flex,2,0,0,0,0,0,0.000002,0.000003,0.000000,0.000002,0,,"
+        );
+        assert_eq!(
+            lines[2],
+            "2025-11,total,,,,2,0,0,0,0,0,0.000002,0.000003,0.000000,0.000002,0,,"
+        );
         assert_eq!(lines.len(), 3);
     }
 }

@@ -338,7 +338,10 @@ mod tests {
             previous = bin;
             let error = (latency::representative_ms(bin) - f64::from(ms)).abs() / f64::from(ms);
             // The first bins hold single integers whose middle can be off by < 0.5 ms.
-            assert!(error < 0.05 || ms < 12, "{ms} ms → bin {bin}, error {error}");
+            assert!(
+                error < 0.05 || ms < 12,
+                "{ms} ms → bin {bin}, error {error}"
+            );
         }
         assert_eq!(latency::bin(0), 0);
         assert_eq!(latency::bin(u32::MAX), 256);

@@ -118,7 +118,13 @@ impl BatchBuilder {
         rejection: &Rejection,
         excerpt: &[u8],
     ) {
-        self.push_rejected(source, location, rejection.reason.as_str(), &rejection.detail, excerpt);
+        self.push_rejected(
+            source,
+            location,
+            rejection.reason.as_str(),
+            &rejection.detail,
+            excerpt,
+        );
     }
 
     fn push_rejected(
@@ -235,7 +241,10 @@ impl BatchWriter {
         Ok(id)
     }
 
-    async fn stored_pricing(&mut self, pricing: &PricingOutcome) -> Result<StoredPricing, StoreError> {
+    async fn stored_pricing(
+        &mut self,
+        pricing: &PricingOutcome,
+    ) -> Result<StoredPricing, StoreError> {
         Ok(match pricing {
             PricingOutcome::Priced(priced) => {
                 let standard = match &priced.standard_equivalent {
@@ -362,7 +371,11 @@ impl Display for ImportSummary {
             self.bytes_read as f64 / 1e6 / seconds,
         )?;
         writeln!(f, "  imported     {:>10}", self.imported)?;
-        writeln!(f, "  duplicates   {:>10}  (already stored; counted once)", self.duplicates)?;
+        writeln!(
+            f,
+            "  duplicates   {:>10}  (already stored; counted once)",
+            self.duplicates
+        )?;
         let reasons: Vec<String> = self
             .rejected
             .iter()
@@ -374,7 +387,11 @@ impl Display for ImportSummary {
         } else {
             writeln!(f, "  ({})", reasons.join(", "))?;
         }
-        writeln!(f, "  unpriced     {:>10}  (of the imported; never counted as $0)", self.unpriced_imported)?;
+        writeln!(
+            f,
+            "  unpriced     {:>10}  (of the imported; never counted as $0)",
+            self.unpriced_imported
+        )?;
         if !self.unpriced_causes.is_empty() {
             writeln!(f, "Unpriced records by cause:")?;
             for (cause, count) in &self.unpriced_causes {
@@ -382,9 +399,17 @@ impl Display for ImportSummary {
             }
         }
         if !self.rejected_examples.is_empty() {
-            writeln!(f, "Rejected records (first {}; all are in quarantine):", self.rejected_examples.len())?;
+            writeln!(
+                f,
+                "Rejected records (first {}; all are in quarantine):",
+                self.rejected_examples.len()
+            )?;
             for rejected in &self.rejected_examples {
-                writeln!(f, "  {}: {}: {}: {}", rejected.source, rejected.location, rejected.reason, rejected.detail)?;
+                writeln!(
+                    f,
+                    "  {}: {}: {}: {}",
+                    rejected.source, rejected.location, rejected.reason, rejected.detail
+                )?;
             }
         }
         let bodies = self
@@ -393,9 +418,16 @@ impl Display for ImportSummary {
             .filter(|(_, reason)| matches!(reason, SkipReason::BodyObject))
             .count();
         if bodies > 0 {
-            writeln!(f, "Skipped {bodies} Bedrock body objects (data/ prefix; not log records)")?;
+            writeln!(
+                f,
+                "Skipped {bodies} Bedrock body objects (data/ prefix; not log records)"
+            )?;
         }
-        for (path, reason) in self.skipped.iter().filter(|(_, r)| !matches!(r, SkipReason::BodyObject)) {
+        for (path, reason) in self
+            .skipped
+            .iter()
+            .filter(|(_, r)| !matches!(r, SkipReason::BodyObject))
+        {
             writeln!(f, "Skipped {}: {reason}", path.display())?;
         }
         for (path, error) in &self.file_errors {
@@ -562,7 +594,11 @@ fn read_file(
             }
             Err(error) => return Err(error),
         }
-        if builder.len() >= batch_size && sender.blocking_send(Produced::Batch(builder.take())).is_err() {
+        if builder.len() >= batch_size
+            && sender
+                .blocking_send(Produced::Batch(builder.take()))
+                .is_err()
+        {
             return Ok(false);
         }
     }

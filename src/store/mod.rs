@@ -395,7 +395,11 @@ pub(crate) trait WriteTx: Send {
     async fn save_checkpoint(&mut self, checkpoint: &Checkpoint, now_ms: i64) -> Result<()>;
     async fn register_price(&mut self, price: &PriceRowRecord, now_ms: i64) -> Result<i64>;
     /// Invocations with `start ≤ ts < end`, with their row ids.
-    async fn load_invocations(&mut self, start_ms: i64, end_ms: i64) -> Result<Vec<(i64, StoredInvocation)>>;
+    async fn load_invocations(
+        &mut self,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<(i64, StoredInvocation)>>;
     /// Overwrites the pricing of stored invocations, by row id.
     async fn update_pricing(&mut self, rows: &[(i64, StoredPricing)]) -> Result<()>;
     /// Deletes rollup cells and bins with `start ≤ bucket_start < end` (seconds).
@@ -408,7 +412,12 @@ async fn write_batch<T: WriteTx>(mut tx: T, batch: &Batch) -> Result<BatchOutcom
     let is_new = tx.insert_invocations(&batch.invocations).await?;
     let mut delta = RollupDelta::default();
     let mut inserted_unpriced = 0;
-    for (row, _) in batch.invocations.iter().zip(&is_new).filter(|(_, new)| **new) {
+    for (row, _) in batch
+        .invocations
+        .iter()
+        .zip(&is_new)
+        .filter(|(_, new)| **new)
+    {
         delta.add(&row.invocation, row.pricing.cost_kind());
         inserted_unpriced += u64::from(matches!(row.pricing, StoredPricing::Unpriced { .. }));
     }
@@ -431,7 +440,12 @@ async fn write_batch<T: WriteTx>(mut tx: T, batch: &Batch) -> Result<BatchOutcom
 
 /// Reprices and rebuilds a whole-day range one hour at a time, so memory stays bounded by an
 /// hour of invocations whatever the size of the month.
-async fn reprice_range<T, F>(mut tx: T, start_ms: i64, end_ms: i64, mut decide: F) -> Result<RepriceOutcome>
+async fn reprice_range<T, F>(
+    mut tx: T,
+    start_ms: i64,
+    end_ms: i64,
+    mut decide: F,
+) -> Result<RepriceOutcome>
 where
     T: WriteTx,
     F: FnMut(&Invocation) -> RepriceDecision + Send,

@@ -9,8 +9,8 @@ use super::rows::{
     unpriced_group,
 };
 use super::{
-    BinRow, CellRow, Checkpoint, PriceRowRecord, QuarantineGroup, QuarantinedRecord,
-    QueryContext, Result, StoreError, StoredInvocation, StoredPricing, UnpricedGroup, WriteTx,
+    BinRow, CellRow, Checkpoint, PriceRowRecord, QuarantineGroup, QuarantinedRecord, QueryContext,
+    Result, StoreError, StoredInvocation, StoredPricing, UnpricedGroup, WriteTx,
 };
 use crate::rollup::{Granularity, LatencyMetric, RollupDelta};
 
@@ -41,12 +41,15 @@ impl PgStore {
     }
 
     pub(super) async fn migrate(&self) -> Result<()> {
-        sqlx::migrate!("migrations/postgres").run(&self.pool).await?;
+        sqlx::migrate!("migrations/postgres")
+            .run(&self.pool)
+            .await?;
         Ok(())
     }
 
     pub(super) async fn begin_write(&self) -> Result<PgTx> {
-        self.begin_locked("SELECT pg_advisory_xact_lock_shared($1)").await
+        self.begin_locked("SELECT pg_advisory_xact_lock_shared($1)")
+            .await
     }
 
     pub(super) async fn begin_exclusive(&self) -> Result<PgTx> {
@@ -64,12 +67,14 @@ impl PgStore {
     }
 
     pub(super) async fn source_id(&self, kind: &str, name: &str) -> Result<i64> {
-        sqlx::query("INSERT INTO ingest_sources (kind, name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(kind)
-            .bind(name)
-            .execute(&self.pool)
-            .await
-            .context("registering a source")?;
+        sqlx::query(
+            "INSERT INTO ingest_sources (kind, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(kind)
+        .bind(name)
+        .execute(&self.pool)
+        .await
+        .context("registering a source")?;
         sqlx::query_scalar(rows::SOURCE_ID)
             .bind(kind)
             .bind(name)
@@ -113,7 +118,11 @@ impl PgStore {
         Ok(raw.into_iter().map(bin_row).collect())
     }
 
-    pub(super) async fn unpriced_groups(&self, start_ms: i64, end_ms: i64) -> Result<Vec<UnpricedGroup>> {
+    pub(super) async fn unpriced_groups(
+        &self,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<UnpricedGroup>> {
         let raw: Vec<(String, String, String, String, i64)> = sqlx::query_as(rows::UNPRICED_GROUPS)
             .bind(start_ms)
             .bind(end_ms)
@@ -251,21 +260,41 @@ impl WriteTx for PgTx {
             .bind(inv().map(|i| i.model.resolved).bind_iter())
             .bind(inv().map(|i| i.caller_arn.as_deref()).bind_iter())
             .bind(inv().map(|i| i.request_metadata.as_deref()).bind_iter())
-            .bind(inv().map(|i| i.tier.requested.map(|t| t.as_str())).bind_iter())
+            .bind(
+                inv()
+                    .map(|i| i.tier.requested.map(|t| t.as_str()))
+                    .bind_iter(),
+            )
             .bind(inv().map(|i| i.tier.served.as_str()).bind_iter())
             .bind(inv().map(|i| i.tier.source.as_str()).bind_iter())
             .bind(inv().map(|i| count_column(i.tokens.input)).bind_iter())
             .bind(inv().map(|i| count_column(i.tokens.output)).bind_iter())
             .bind(inv().map(|i| count_column(i.tokens.cache_read)).bind_iter())
-            .bind(inv().map(|i| count_column(i.tokens.cache_write)).bind_iter())
+            .bind(
+                inv()
+                    .map(|i| count_column(i.tokens.cache_write))
+                    .bind_iter(),
+            )
             .bind(inv().map(|i| i.latency_ms.map(i64::from)).bind_iter())
-            .bind(inv().map(|i| i.time_to_first_token_ms.map(i64::from)).bind_iter())
+            .bind(
+                inv()
+                    .map(|i| i.time_to_first_token_ms.map(i64::from))
+                    .bind_iter(),
+            )
             .bind(inv().map(|i| i.error_code.as_deref()).bind_iter())
             .bind(new_rows().map(|r| r.pricing.status()).bind_iter())
             .bind(new_rows().map(|r| r.pricing.price_id()).bind_iter())
             .bind(new_rows().map(|r| r.pricing.cost_pico()).bind_iter())
-            .bind(new_rows().map(|r| r.pricing.standard().map(|s| s.price_id)).bind_iter())
-            .bind(new_rows().map(|r| r.pricing.standard().map(|s| s.cost.picodollars())).bind_iter())
+            .bind(
+                new_rows()
+                    .map(|r| r.pricing.standard().map(|s| s.price_id))
+                    .bind_iter(),
+            )
+            .bind(
+                new_rows()
+                    .map(|r| r.pricing.standard().map(|s| s.cost.picodollars()))
+                    .bind_iter(),
+            )
             .bind(new_rows().map(|r| r.pricing.unpriced_reason()).bind_iter())
             .bind(new_rows().map(|r| r.source_id).bind_iter())
             .fetch_all(&mut *self.tx)
@@ -307,7 +336,11 @@ impl WriteTx for PgTx {
         let bins = delta.sorted_bins();
         let keys = || bins.iter().map(|(key, _)| *key);
         sqlx::query(UPSERT_BINS)
-            .bind(keys().map(|k| k.cell.granularity.seconds() as i32).bind_iter())
+            .bind(
+                keys()
+                    .map(|k| k.cell.granularity.seconds() as i32)
+                    .bind_iter(),
+            )
             .bind(keys().map(|k| k.cell.bucket_start).bind_iter())
             .bind(keys().map(|k| k.cell.account_id).bind_iter())
             .bind(keys().map(|k| k.cell.region).bind_iter())
@@ -378,7 +411,11 @@ impl WriteTx for PgTx {
         }
     }
 
-    async fn load_invocations(&mut self, start_ms: i64, end_ms: i64) -> Result<Vec<(i64, StoredInvocation)>> {
+    async fn load_invocations(
+        &mut self,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<(i64, StoredInvocation)>> {
         let raw: Vec<InvocationRow> = sqlx::query_as(rows::LOAD_INVOCATIONS)
             .bind(start_ms)
             .bind(end_ms)
@@ -394,8 +431,16 @@ impl WriteTx for PgTx {
             .bind(rows.iter().map(|(_, p)| p.status()).bind_iter())
             .bind(rows.iter().map(|(_, p)| p.price_id()).bind_iter())
             .bind(rows.iter().map(|(_, p)| p.cost_pico()).bind_iter())
-            .bind(rows.iter().map(|(_, p)| p.standard().map(|s| s.price_id)).bind_iter())
-            .bind(rows.iter().map(|(_, p)| p.standard().map(|s| s.cost.picodollars())).bind_iter())
+            .bind(
+                rows.iter()
+                    .map(|(_, p)| p.standard().map(|s| s.price_id))
+                    .bind_iter(),
+            )
+            .bind(
+                rows.iter()
+                    .map(|(_, p)| p.standard().map(|s| s.cost.picodollars()))
+                    .bind_iter(),
+            )
             .bind(rows.iter().map(|(_, p)| p.unpriced_reason()).bind_iter())
             .execute(&mut *self.tx)
             .await

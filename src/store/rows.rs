@@ -140,7 +140,8 @@ fn inconsistent(id: i64, what: &str, value: &str) -> StoreError {
 impl InvocationRow {
     pub(super) fn into_stored(self) -> Result<(i64, StoredInvocation), StoreError> {
         let id = self.id;
-        let tier = |name: &str| Tier::from_stored(name).ok_or_else(|| inconsistent(id, "tier", name));
+        let tier =
+            |name: &str| Tier::from_stored(name).ok_or_else(|| inconsistent(id, "tier", name));
         let served = tier(&self.tier)?;
         let requested = self.requested_tier.as_deref().map(tier).transpose()?;
         let source = TierSource::from_stored(&self.tier_source)
@@ -290,4 +291,3 @@ pub(super) fn mark_inserted(
         })
         .collect()
 }
-

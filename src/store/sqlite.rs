@@ -16,8 +16,8 @@ use super::rows::{
     unpriced_group,
 };
 use super::{
-    BinRow, CellRow, Checkpoint, PriceRowRecord, QuarantineGroup, QuarantinedRecord,
-    QueryContext, Result, StoreError, StoredInvocation, StoredPricing, UnpricedGroup, WriteTx,
+    BinRow, CellRow, Checkpoint, PriceRowRecord, QuarantineGroup, QuarantinedRecord, QueryContext,
+    Result, StoreError, StoredInvocation, StoredPricing, UnpricedGroup, WriteTx,
 };
 use crate::rollup::{Granularity, LatencyMetric, RollupDelta};
 
@@ -81,12 +81,14 @@ impl SqliteStore {
     }
 
     pub(super) async fn source_id(&self, kind: &str, name: &str) -> Result<i64> {
-        sqlx::query("INSERT INTO ingest_sources (kind, name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(kind)
-            .bind(name)
-            .execute(&self.pool)
-            .await
-            .context("registering a source")?;
+        sqlx::query(
+            "INSERT INTO ingest_sources (kind, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(kind)
+        .bind(name)
+        .execute(&self.pool)
+        .await
+        .context("registering a source")?;
         sqlx::query_scalar(rows::SOURCE_ID)
             .bind(kind)
             .bind(name)
@@ -130,7 +132,11 @@ impl SqliteStore {
         Ok(raw.into_iter().map(bin_row).collect())
     }
 
-    pub(super) async fn unpriced_groups(&self, start_ms: i64, end_ms: i64) -> Result<Vec<UnpricedGroup>> {
+    pub(super) async fn unpriced_groups(
+        &self,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<UnpricedGroup>> {
         let raw: Vec<(String, String, String, String, i64)> = sqlx::query_as(rows::UNPRICED_GROUPS)
             .bind(start_ms)
             .bind(end_ms)
@@ -190,8 +196,7 @@ const INSERT_INVOCATIONS_HEAD: &str = "INSERT INTO invocations (account_id, regi
     output_tokens, cache_read_tokens, cache_write_tokens, latency_ms, first_token_ms, \
     error_code, pricing_status, price_id, cost_pico, standard_price_id, standard_cost_pico, \
     unpriced_reason, source_id)";
-const INSERT_INVOCATIONS_TAIL: &str =
-    "ON CONFLICT (account_id, region, request_id) DO NOTHING RETURNING account_id, region, request_id";
+const INSERT_INVOCATIONS_TAIL: &str = "ON CONFLICT (account_id, region, request_id) DO NOTHING RETURNING account_id, region, request_id";
 
 const ROLLUP_COLUMNS: usize = 21;
 const UPSERT_ROLLUPS_HEAD: &str = "INSERT INTO rollups (granularity, bucket_start, account_id, \
@@ -290,7 +295,10 @@ fn bind_invocation(arguments: &mut SqliteArguments, row: &StoredInvocation) {
     push(arguments, row.pricing.price_id());
     push(arguments, row.pricing.cost_pico());
     push(arguments, row.pricing.standard().map(|s| s.price_id));
-    push(arguments, row.pricing.standard().map(|s| s.cost.picodollars()));
+    push(
+        arguments,
+        row.pricing.standard().map(|s| s.cost.picodollars()),
+    );
     push(arguments, row.pricing.unpriced_reason().map(str::to_string));
     push(arguments, row.source_id);
 }
@@ -388,7 +396,11 @@ impl WriteTx for SqliteTx {
     }
 
     async fn insert_quarantine(&mut self, rows: &[QuarantinedRecord], now_ms: i64) -> Result<u64> {
-        let statement = (INSERT_QUARANTINE_HEAD, QUARANTINE_COLUMNS, INSERT_QUARANTINE_TAIL);
+        let statement = (
+            INSERT_QUARANTINE_HEAD,
+            QUARANTINE_COLUMNS,
+            INSERT_QUARANTINE_TAIL,
+        );
         execute_chunked(
             &mut self.tx,
             statement,
@@ -455,7 +467,11 @@ impl WriteTx for SqliteTx {
         }
     }
 
-    async fn load_invocations(&mut self, start_ms: i64, end_ms: i64) -> Result<Vec<(i64, StoredInvocation)>> {
+    async fn load_invocations(
+        &mut self,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<(i64, StoredInvocation)>> {
         let raw: Vec<InvocationRow> = sqlx::query_as(rows::LOAD_INVOCATIONS)
             .bind(start_ms)
             .bind(end_ms)

@@ -1,3 +1,5 @@
 //! Integration tests: one binary, real Postgres and real SQLite files.
 
+mod cli;
+mod import;
 mod support;

@@ -1,0 +1,177 @@
+//! The `tierwatch` binary end to end: what a user types, what they see, the exit codes.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::import::{EXPECTED_CSV, fixture_tree};
+use crate::support::{BACKENDS, TestDb, fixture};
+
+/// Runs the binary in `cwd` (so no stray config/tierwatch.toml is picked up) with the test
+/// price table.
+fn tierwatch(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tierwatch"))
+        .args(args)
+        .current_dir(cwd)
+        .env(
+            "TIERWATCH_PRICING_TABLE",
+            fixture("pricing/launch-us-east-1.toml"),
+        )
+        .env_remove("TIERWATCH_DATABASE_URL")
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn import_then_report_through_the_binary() {
+    for backend in BACKENDS {
+        let db = TestDb::new(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let tree = fixture_tree(dir.path());
+        let tree = tree.to_str().unwrap();
+
+        let import = tierwatch(dir.path(), &["--database-url", &db.url, "import", tree]);
+        assert!(
+            import.status.success(),
+            "{backend:?}: {}",
+            text(&import.stderr)
+        );
+        let summary = text(&import.stdout);
+        assert!(summary.contains("imported             12"), "{summary}");
+        assert!(
+            summary.contains("(invalid_json 1, invalid_timestamp 1)"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("Skipped 1 Bedrock body objects"),
+            "{summary}"
+        );
+
+        let out = dir.path().join("november.csv");
+        let report = tierwatch(
+            dir.path(),
+            &[
+                "--database-url",
+                &db.url,
+                "report",
+                "--month",
+                "2025-11",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        );
+        assert!(report.status.success(), "{}", text(&report.stderr));
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            EXPECTED_CSV,
+            "{backend:?}"
+        );
+
+        for format in ["json", "markdown"] {
+            let rendered = tierwatch(
+                dir.path(),
+                &[
+                    "--database-url",
+                    &db.url,
+                    "report",
+                    "--month",
+                    "2025-11",
+                    "--format",
+                    format,
+                ],
+            );
+            assert!(rendered.status.success());
+            assert!(text(&rendered.stdout).contains("0.012123"), "{format}");
+        }
+        db.finish().await;
+    }
+}
+
+#[test]
+fn the_embedded_sqlite_default_needs_no_database_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = fixture_tree(dir.path());
+    let import = tierwatch(
+        dir.path(),
+        &["import", "--no-progress", tree.to_str().unwrap()],
+    );
+    assert!(import.status.success(), "{}", text(&import.stderr));
+    assert!(dir.path().join("data/tierwatch.sqlite").is_file());
+    let report = tierwatch(dir.path(), &["report", "--month", "2025-11"]);
+    assert_eq!(text(&report.stdout), EXPECTED_CSV);
+}
+
+#[test]
+fn a_missing_path_fails_the_run_but_bad_records_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = tierwatch(dir.path(), &["import", "no/such/dir"]);
+    assert!(!missing.status.success());
+    assert!(
+        text(&missing.stderr).contains("no/such/dir"),
+        "{}",
+        text(&missing.stderr)
+    );
+
+    let garbage = dir.path().join("garbage.json");
+    std::fs::write(&garbage, "not json at all\n{\"truncated\": \n").unwrap();
+    let bad = tierwatch(dir.path(), &["import", garbage.to_str().unwrap()]);
+    assert!(bad.status.success(), "{}", text(&bad.stderr));
+    assert!(
+        text(&bad.stdout).contains("imported              0"),
+        "{}",
+        text(&bad.stdout)
+    );
+}
+
+#[test]
+fn check_config_explains_every_problem_with_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tw.toml");
+    std::fs::write(
+        &config,
+        "[database]\nurl = \"mysql://me:secret@db/x\"\n[ingest]\nbatch_size = 0\n",
+    )
+    .unwrap();
+    let output = tierwatch(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "check-config"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let errors = text(&output.stderr);
+    assert!(
+        errors.contains("tw.toml: database.url: expected a postgres://"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("tw.toml: ingest.batch_size: expected a whole number"),
+        "{errors}"
+    );
+    assert!(!errors.contains("secret"), "{errors}");
+
+    let good = tierwatch(dir.path(), &["check-config"]);
+    assert!(good.status.success(), "{}", text(&good.stderr));
+    assert!(
+        text(&good.stdout).contains("priced models:   9"),
+        "{}",
+        text(&good.stdout)
+    );
+
+    let prices = dir.path().join("prices.toml");
+    std::fs::write(
+        &prices,
+        "[[price]]\nregion = \"us-east-1\"\nmodel = \"m\"\ntier = \"turbo\"\n",
+    )
+    .unwrap();
+    let bad_prices = Command::new(env!("CARGO_BIN_EXE_tierwatch"))
+        .arg("check-config")
+        .current_dir(dir.path())
+        .env("TIERWATCH_PRICING_TABLE", &prices)
+        .output()
+        .unwrap();
+    assert_eq!(bad_prices.status.code(), Some(2));
+    let errors = text(&bad_prices.stderr);
+    assert!(errors.contains("prices.toml: price[1].tier"), "{errors}");
+}

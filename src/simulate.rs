@@ -50,6 +50,11 @@ pub use s3::{LayoutSummary, MAX_OPEN_BATCHES, S3LayoutOptions, S3LayoutWriter, w
 /// The S3 key prefix used by default (and in `inputBodyS3Path` URIs).
 pub const DEFAULT_PREFIX: &str = "bedrock-logs";
 
+/// The longest time range a spec may cover: 100 years.
+const MAX_TIME_RANGE_MS: i64 = 100 * 366 * 24 * 3_600_000;
+/// 10000-01-01T00:00:00Z: later timestamps no longer have four-digit years.
+const YEAR_10000_MS: i64 = 253_402_300_800_000;
+
 /// What to simulate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimulationSpec {
@@ -106,6 +111,17 @@ impl SimulationSpec {
                 end_ms: self.end_ms,
             });
         }
+        // Timestamps are written with four-digit years, and the traffic clock keeps one entry
+        // per hour of the range.
+        if self.start_ms < 0
+            || self.end_ms > YEAR_10000_MS
+            || self.end_ms - self.start_ms > MAX_TIME_RANGE_MS
+        {
+            return Err(SpecError::UnsupportedTimeRange {
+                start_ms: self.start_ms,
+                end_ms: self.end_ms,
+            });
+        }
         for (name, rate) in [
             ("bad_record_rate", self.bad_record_rate),
             ("duplicate_rate", self.duplicate_rate),
@@ -132,6 +148,11 @@ pub enum SpecError {
     NoRegions,
     #[error("simulation time range is empty: start {start_ms} ms is not before end {end_ms} ms")]
     EmptyTimeRange { start_ms: i64, end_ms: i64 },
+    #[error(
+        "simulation time range {start_ms}..{end_ms} ms is unsupported: it must lie within the \
+         years 1970 to 9999 and span at most 100 years"
+    )]
+    UnsupportedTimeRange { start_ms: i64, end_ms: i64 },
     #[error("{name} is {rate}, expected a share between 0 and 1")]
     RateOutOfRange { name: &'static str, rate: f64 },
     #[error("bad_record_rate + duplicate_rate is {total}, more than every line")]

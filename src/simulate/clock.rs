@@ -166,14 +166,14 @@ impl TrafficClock {
         let mut hour_start = start_ms.div_euclid(MS_PER_HOUR) * MS_PER_HOUR;
         while hour_start < end_ms {
             let from = hour_start.max(start_ms);
-            let to = (hour_start + MS_PER_HOUR).min(end_ms);
+            let to = hour_start.saturating_add(MS_PER_HOUR).min(end_ms);
             cumulative += traffic_rate(hour_start) * (to - from) as f64;
             buckets.push(HourBucket {
                 start_ms: from,
                 len_ms: to - from,
                 cumulative_weight_end: cumulative,
             });
-            hour_start += MS_PER_HOUR;
+            hour_start = to;
         }
         TrafficClock {
             buckets,
@@ -248,6 +248,7 @@ mod tests {
         assert_eq!(month_start_ms(2025, 1), 1_735_689_600_000);
         assert_eq!(month_start_ms(2025, 13), month_start_ms(2026, 1));
         assert_eq!(month_start_ms(2025, 0), month_start_ms(2024, 12));
+        assert_eq!(month_start_ms(10_000, 1), 253_402_300_800_000);
     }
 
     #[test]

@@ -605,6 +605,14 @@ fn specs_are_validated() {
     for (spec, error) in cases {
         assert_eq!(Simulator::new(&spec).err(), Some(error));
     }
+    let before_1970 = SimulationSpec {
+        start_ms: -1,
+        ..base.clone()
+    };
+    assert!(matches!(
+        Simulator::new(&before_1970).err(),
+        Some(SpecError::UnsupportedTimeRange { .. })
+    ));
     let nan = SimulationSpec {
         duplicate_rate: f64::NAN,
         ..base.clone()

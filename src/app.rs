@@ -265,7 +265,8 @@ fn month_spec(month: Month, records: u64, seed: u64) -> SimulationSpec {
 }
 
 fn simulate(spec: SimulationSpec, out: &Path, layout: &S3LayoutOptions) -> Result<ExitCode> {
-    let summary = write_s3_layout(Simulator::new(spec), out, layout)
+    let simulator = Simulator::new(&spec).context("invalid simulation settings")?;
+    let summary = write_s3_layout(simulator, out, layout)
         .with_context(|| format!("writing simulated logs under {}", out.display()))?;
     println!(
         "Wrote {} records in {} files under {} ({:.1} MB, {:.1} MB gzipped).",
@@ -304,8 +305,12 @@ async fn demo(
 
     eprintln!("Generating {records} Bedrock invocation log records for {month} (seed {seed})…");
     let layout = S3LayoutOptions::default();
+    // One region: the shipped table prices us-east-1, and a demo that is half unpriced tells
+    // a newcomer little. Unpriced lines still show (models and cache rates with no price).
+    let mut spec = month_spec(month, records, seed);
+    spec.regions = vec!["us-east-1".to_string()];
     let written = write_s3_layout(
-        Simulator::new(month_spec(month, records, seed)),
+        Simulator::new(&spec).context("invalid simulation settings")?,
         &logs.0,
         &layout,
     )

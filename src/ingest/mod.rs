@@ -187,6 +187,13 @@ impl BatchWriter {
         batch: ParsedBatch,
         checkpoint: Option<(&Arc<str>, String)>,
     ) -> Result<BatchOutcome, StoreError> {
+        let sources = batch
+            .records
+            .iter()
+            .map(|record| &record.source)
+            .chain(batch.rejected.iter().map(|rejected| &rejected.source))
+            .chain(checkpoint.as_ref().map(|(source, _)| *source));
+        self.register_sources(sources).await?;
         let mut invocations = Vec::with_capacity(batch.records.len());
         for record in batch.records {
             let source_id = self.source_id(&record.source).await?;
@@ -222,13 +229,35 @@ impl BatchWriter {
         self.store.write_batch(&batch).await
     }
 
-    async fn source_id(&mut self, source: &Arc<str>) -> Result<i64, StoreError> {
-        if let Some(id) = self.source_ids.get(source) {
-            return Ok(*id);
+    /// Registers the sources not seen before, all in one round trip.
+    async fn register_sources<'a>(
+        &mut self,
+        sources: impl Iterator<Item = &'a Arc<str>>,
+    ) -> Result<(), StoreError> {
+        let mut seen = std::collections::HashSet::new();
+        let new: Vec<&Arc<str>> = sources
+            .filter(|source| !self.source_ids.contains_key(*source) && seen.insert(*source))
+            .collect();
+        let names: Vec<&str> = new.iter().map(|source| source.as_ref()).collect();
+        let ids = self.store.source_ids(self.source_kind, &names).await?;
+        for (source, id) in new.into_iter().zip(ids) {
+            self.source_ids.insert(Arc::clone(source), id);
         }
-        let id = self.store.source_id(self.source_kind, source).await?;
-        self.source_ids.insert(Arc::clone(source), id);
-        Ok(id)
+        Ok(())
+    }
+
+    /// The id of a source registered by [`BatchWriter::register_sources`].
+    async fn source_id(&mut self, source: &Arc<str>) -> Result<i64, StoreError> {
+        match self.source_ids.get(source) {
+            Some(id) => Ok(*id),
+            None => {
+                self.register_sources(std::iter::once(source)).await?;
+                self.source_ids
+                    .get(source)
+                    .copied()
+                    .ok_or_else(|| StoreError::Inconsistent(format!("source {source:?} has no id")))
+            }
+        }
     }
 
     async fn price_id(&mut self, price: &Arc<ResolvedPrice>) -> Result<i64, StoreError> {

@@ -281,9 +281,25 @@ impl Store {
         }
     }
 
-    /// The id of a source (a file, a log group), created on first use.
-    pub async fn source_id(&self, kind: &str, name: &str) -> Result<i64> {
-        on_backend!(self, store => store.source_id(kind, name).await)
+    /// The ids of sources (files, log groups) of one kind, created on first use, in the
+    /// order of `names`. One round trip for any number of names.
+    pub async fn source_ids(&self, kind: &str, names: &[&str]) -> Result<Vec<i64>> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let found = on_backend!(self, store => store.source_ids(kind, names).await)?;
+        let by_name: std::collections::HashMap<&str, i64> = found
+            .iter()
+            .map(|(name, id)| (name.as_str(), *id))
+            .collect();
+        names
+            .iter()
+            .map(|name| {
+                by_name.get(name).copied().ok_or_else(|| {
+                    StoreError::Inconsistent(format!("source {name:?} was not registered"))
+                })
+            })
+            .collect()
     }
 
     /// The id of a price row, recorded on first use.

@@ -66,21 +66,31 @@ impl PgStore {
         Ok(PgTx { tx })
     }
 
-    pub(super) async fn source_id(&self, kind: &str, name: &str) -> Result<i64> {
+    pub(super) async fn source_ids(
+        &self,
+        kind: &str,
+        names: &[&str],
+    ) -> Result<Vec<(String, i64)>> {
+        let mut tx = self.pool.begin().await.context("starting a transaction")?;
         sqlx::query(
-            "INSERT INTO ingest_sources (kind, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            "INSERT INTO ingest_sources (kind, name) SELECT $1, n FROM UNNEST($2::text[]) AS t(n) \
+             ON CONFLICT DO NOTHING",
         )
         .bind(kind)
-        .bind(name)
-        .execute(&self.pool)
+        .bind(names)
+        .execute(&mut *tx)
         .await
-        .context("registering a source")?;
-        sqlx::query_scalar(rows::SOURCE_ID)
-            .bind(kind)
-            .bind(name)
-            .fetch_one(&self.pool)
-            .await
-            .context("reading a source id")
+        .context("registering sources")?;
+        let ids = sqlx::query_as(
+            "SELECT name, id FROM ingest_sources WHERE kind = $1 AND name = ANY($2::text[])",
+        )
+        .bind(kind)
+        .bind(names)
+        .fetch_all(&mut *tx)
+        .await
+        .context("reading source ids")?;
+        tx.commit().await.context("committing")?;
+        Ok(ids)
     }
 
     pub(super) async fn read_cells(

@@ -80,21 +80,32 @@ impl SqliteStore {
         self.begin_write().await
     }
 
-    pub(super) async fn source_id(&self, kind: &str, name: &str) -> Result<i64> {
-        sqlx::query(
-            "INSERT INTO ingest_sources (kind, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        )
-        .bind(kind)
-        .bind(name)
-        .execute(&self.pool)
-        .await
-        .context("registering a source")?;
-        sqlx::query_scalar(rows::SOURCE_ID)
+    pub(super) async fn source_ids(
+        &self,
+        kind: &str,
+        names: &[&str],
+    ) -> Result<Vec<(String, i64)>> {
+        let mut tx = self.begin_write().await?.tx;
+        let mut ids = Vec::with_capacity(names.len());
+        for name in names {
+            sqlx::query(
+                "INSERT INTO ingest_sources (kind, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
             .bind(kind)
-            .bind(name)
-            .fetch_one(&self.pool)
+            .bind(*name)
+            .execute(&mut *tx)
             .await
-            .context("reading a source id")
+            .context("registering a source")?;
+            let id: i64 = sqlx::query_scalar(rows::SOURCE_ID)
+                .bind(kind)
+                .bind(*name)
+                .fetch_one(&mut *tx)
+                .await
+                .context("reading a source id")?;
+            ids.push((name.to_string(), id));
+        }
+        tx.commit().await.context("committing")?;
+        Ok(ids)
     }
 
     pub(super) async fn read_cells(

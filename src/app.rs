@@ -19,6 +19,31 @@ use crate::store::{PriceRowRecord, RepriceDecision, Store};
 /// The shipped price table, built in so tierwatch prices calls with no files around it.
 const BUILTIN_PRICING: &str = include_str!("../config/pricing.toml");
 
+/// Writes to stdout; a closed pipe (`tierwatch … | head`) ends output quietly instead of
+/// panicking like `print!` does.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        write_stdout(&format!($($arg)*))
+    };
+}
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        write_stdout(&(format!($($arg)*) + "\n"))
+    };
+}
+
+fn write_stdout(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: writing to standard output: {error}");
+        }
+    }
+}
+
 /// Exit code when the configuration is invalid.
 const EXIT_BAD_CONFIG: u8 = 2;
 
@@ -122,7 +147,7 @@ async fn import(config: &Config, paths: &[PathBuf], progress: bool) -> Result<Ex
         progress,
     };
     let summary = ingest::import_paths(&store, paths, settings).await?;
-    print!("{summary}");
+    out!("{summary}");
     Ok(if summary.failed() {
         ExitCode::FAILURE
     } else {
@@ -150,11 +175,8 @@ fn write_output(text: &str, out: Option<&Path>) -> Result<()> {
         Some(path) => std::fs::write(path, text)
             .with_context(|| format!("writing the report to {}", path.display())),
         None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout
-                .write_all(text.as_bytes())
-                .context("writing the report")?;
-            stdout.flush().context("writing the report")
+            write_stdout(text);
+            Ok(())
         }
     }
 }
@@ -186,7 +208,7 @@ async fn reprice(config: &Config, month: Month) -> Result<ExitCode> {
             },
         )
         .await?;
-    println!(
+    outln!(
         "Repriced {} invocations of {month} with {}: {} changed; rollups rebuilt.",
         outcome.invocations,
         describe_pricing(config),
@@ -197,7 +219,7 @@ async fn reprice(config: &Config, month: Month) -> Result<ExitCode> {
 
 async fn migrate(config: &Config) -> Result<ExitCode> {
     let store = open_store(&config.database_url()).await?;
-    println!("Database schema is up to date ({}).", store.backend_name());
+    outln!("Database schema is up to date ({}).", store.backend_name());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -206,15 +228,15 @@ async fn check_config(config: &Config, connect: bool) -> Result<ExitCode> {
         || "none (defaults and environment)".into(),
         |f| f.display().to_string(),
     );
-    println!("config file:     {file}");
-    println!("database:        {}", redacted_url(&config.database_url()));
-    println!("pricing table:   {}", describe_pricing(config));
-    println!(
+    outln!("config file:     {file}");
+    outln!("database:        {}", redacted_url(&config.database_url()));
+    outln!("pricing table:   {}", describe_pricing(config));
+    outln!(
         "tier from requestMetadata key: {:?}",
         config.ingest.tier_metadata_key
     );
-    println!("batch size:      {}", config.ingest.batch_size);
-    println!(
+    outln!("batch size:      {}", config.ingest.batch_size);
+    outln!(
         "application inference profiles mapped: {}",
         config.ingest.application_profiles.len()
     );
@@ -225,15 +247,15 @@ async fn check_config(config: &Config, connect: bool) -> Result<ExitCode> {
             return Ok(ExitCode::from(EXIT_BAD_CONFIG));
         }
     };
-    println!("priced models:   {}", prices.models().count());
+    outln!("priced models:   {}", prices.models().count());
     if connect {
         let store = open_store(&config.database_url()).await?;
-        println!(
+        outln!(
             "database:        reachable, schema up to date ({})",
             store.backend_name()
         );
     }
-    println!("OK");
+    outln!("OK");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -268,7 +290,7 @@ fn simulate(spec: SimulationSpec, out: &Path, layout: &S3LayoutOptions) -> Resul
     let simulator = Simulator::new(&spec).context("invalid simulation settings")?;
     let summary = write_s3_layout(simulator, out, layout)
         .with_context(|| format!("writing simulated logs under {}", out.display()))?;
-    println!(
+    outln!(
         "Wrote {} records in {} files under {} ({:.1} MB, {:.1} MB gzipped).",
         summary.records,
         summary.files,

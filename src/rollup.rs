@@ -264,20 +264,6 @@ impl<'a> RollupDelta<'a> {
     pub fn is_empty(&self) -> bool {
         self.cells.is_empty()
     }
-
-    /// Cells sorted by key, so concurrent writers lock rows in the same order.
-    pub fn sorted_cells(&self) -> Vec<(&CellKey<'a>, &CellTotals)> {
-        let mut cells: Vec<_> = self.cells.iter().collect();
-        cells.sort_unstable_by_key(|(key, _)| **key);
-        cells
-    }
-
-    /// Bins sorted by key, for the same reason.
-    pub fn sorted_bins(&self) -> Vec<(&BinKey<'a>, &i64)> {
-        let mut bins: Vec<_> = self.bins.iter().collect();
-        bins.sort_unstable_by_key(|(key, _)| **key);
-        bins
-    }
 }
 
 #[cfg(test)]

@@ -28,8 +28,11 @@ CREATE TABLE price_rows (
     first_used_ms    BIGINT NOT NULL
 );
 
+-- Keyed on what makes a record unique, so re-imports and re-polls store nothing twice.
+-- price_id, standard_price_id and source_id point into price_rows and ingest_sources; they
+-- are not declared as foreign keys because a per-row check on every insert would cost more
+-- than the whole insert, and the ids only ever come from rows tierwatch created.
 CREATE TABLE invocations (
-    id                  INTEGER PRIMARY KEY,
     account_id          TEXT NOT NULL,
     region              TEXT NOT NULL,
     request_id          TEXT NOT NULL,
@@ -53,24 +56,32 @@ CREATE TABLE invocations (
     first_token_ms      BIGINT,
     error_code          TEXT,
     pricing_status      TEXT NOT NULL,    -- 'priced' | 'unpriced' | 'not_billed'
-    price_id            BIGINT REFERENCES price_rows (id),
+    price_id            BIGINT,
     cost_pico           BIGINT,
-    standard_price_id   BIGINT REFERENCES price_rows (id),
+    standard_price_id   BIGINT,
     standard_cost_pico  BIGINT,
     unpriced_reason     TEXT,
-    source_id           BIGINT NOT NULL REFERENCES ingest_sources (id),
-    UNIQUE (account_id, region, request_id)
+    source_id           BIGINT NOT NULL,
+    PRIMARY KEY (account_id, region, request_id)
 );
 CREATE INDEX invocations_ts ON invocations (ts_ms);
 CREATE INDEX invocations_unpriced ON invocations (ts_ms) WHERE pricing_status = 'unpriced';
 
+-- One row per (account, region, model, served tier): rollups key on its small id instead of
+-- repeating four text columns in every cell and histogram bin.
+CREATE TABLE series (
+    id         INTEGER PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    region     TEXT NOT NULL,
+    model_id   TEXT NOT NULL,
+    tier       TEXT NOT NULL,
+    UNIQUE (account_id, region, model_id, tier)
+);
+
 CREATE TABLE rollups (
     granularity          INTEGER NOT NULL,  -- bucket width in seconds: 60, 3600, 86400
     bucket_start         BIGINT NOT NULL,   -- Unix seconds, UTC
-    account_id           TEXT NOT NULL,
-    region               TEXT NOT NULL,
-    model_id             TEXT NOT NULL,
-    tier                 TEXT NOT NULL,
+    series_id            BIGINT NOT NULL,   -- series (account, region, model, tier)
     invocations          BIGINT NOT NULL,
     errors               BIGINT NOT NULL,
     input_tokens         BIGINT NOT NULL,
@@ -86,21 +97,18 @@ CREATE TABLE rollups (
     latency_sum_ms       BIGINT NOT NULL,
     first_token_count    BIGINT NOT NULL,
     first_token_sum_ms   BIGINT NOT NULL,
-    PRIMARY KEY (granularity, bucket_start, account_id, region, model_id, tier)
+    PRIMARY KEY (granularity, bucket_start, series_id)
 );
 
 -- Latency histograms of rollup cells: fixed log bins (see src/rollup.rs), merged by adding.
 CREATE TABLE latency_bins (
     granularity  INTEGER NOT NULL,
     bucket_start BIGINT NOT NULL,
-    account_id   TEXT NOT NULL,
-    region       TEXT NOT NULL,
-    model_id     TEXT NOT NULL,
-    tier         TEXT NOT NULL,
+    series_id    BIGINT NOT NULL,
     metric       SMALLINT NOT NULL,         -- 0 = time to last token, 1 = time to first token
     bin          SMALLINT NOT NULL,
     count        BIGINT NOT NULL,
-    PRIMARY KEY (granularity, bucket_start, account_id, region, model_id, tier, metric, bin)
+    PRIMARY KEY (granularity, bucket_start, series_id, metric, bin)
 );
 
 CREATE TABLE quarantine (

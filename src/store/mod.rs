@@ -13,11 +13,12 @@ mod postgres;
 mod rows;
 mod sqlite;
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::model::{Invocation, Money};
-use crate::rollup::{CellTotals, CostKind, Granularity, LatencyMetric, RollupDelta};
+use crate::rollup::{CellKey, CellTotals, CostKind, Granularity, LatencyMetric, RollupDelta};
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -238,9 +239,17 @@ pub struct QuarantineGroup {
     pub records: i64,
 }
 
-/// An open database of either kind.
+/// An open database of either kind. Cheap to clone: clones share the connection pool.
 #[derive(Debug, Clone)]
-pub enum Store {
+pub struct Store {
+    backend: Backend,
+    /// Ids of the series rows known to be committed. Series are never deleted, so a cached
+    /// id stays valid; ids are cached only after the transaction that made them commits.
+    series_ids: Arc<Mutex<HashMap<SeriesKey, i64>>>,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
     Postgres(PgStore),
     Sqlite(SqliteStore),
 }
@@ -248,24 +257,68 @@ pub enum Store {
 /// Runs the same expression against whichever backend is open.
 macro_rules! on_backend {
     ($store:expr, $backend:ident => $body:expr) => {
-        match $store {
-            Store::Postgres($backend) => $body,
-            Store::Sqlite($backend) => $body,
+        match &$store.backend {
+            Backend::Postgres($backend) => $body,
+            Backend::Sqlite($backend) => $body,
         }
     };
+}
+
+/// What a series row stands for: the grouping every rollup cell belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct SeriesKey {
+    pub account_id: String,
+    pub region: String,
+    pub model_id: String,
+    pub tier: String,
+}
+
+impl SeriesKey {
+    fn of(cell: &CellKey<'_>) -> SeriesKey {
+        SeriesKey {
+            account_id: cell.account_id.to_string(),
+            region: cell.region.to_string(),
+            model_id: cell.model_id.to_string(),
+            tier: cell.tier.as_str().to_string(),
+        }
+    }
+}
+
+/// A rollup cell as written: its series resolved to an id.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CellWrite<'a> {
+    pub granularity_s: i64,
+    pub bucket_start: i64,
+    pub series_id: i64,
+    pub totals: &'a CellTotals,
+}
+
+/// A histogram bin as written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BinWrite {
+    pub granularity_s: i64,
+    pub bucket_start: i64,
+    pub series_id: i64,
+    pub metric: i16,
+    pub bin: i16,
+    pub count: i64,
 }
 
 impl Store {
     /// Opens `url` (`postgres://…`, `postgresql://…` or `sqlite://PATH`), creating a SQLite
     /// file and its directory when missing.
     pub async fn open(url: &str) -> Result<Store> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Store::Postgres(PgStore::open(url).await?))
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres(PgStore::open(url).await?)
         } else if let Some(path) = url.strip_prefix("sqlite://") {
-            Ok(Store::Sqlite(SqliteStore::open(Path::new(path)).await?))
+            Backend::Sqlite(SqliteStore::open(Path::new(path)).await?)
         } else {
-            Err(StoreError::UnsupportedUrl(url.to_string()))
-        }
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        };
+        Ok(Store {
+            backend,
+            series_ids: Arc::default(),
+        })
     }
 
     /// Brings the schema up to date. Safe to run on every start.
@@ -275,9 +328,9 @@ impl Store {
 
     /// "postgres" or "sqlite".
     pub fn backend_name(&self) -> &'static str {
-        match self {
-            Store::Postgres(_) => "postgres",
-            Store::Sqlite(_) => "sqlite",
+        match self.backend {
+            Backend::Postgres(_) => "postgres",
+            Backend::Sqlite(_) => "sqlite",
         }
     }
 
@@ -288,7 +341,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let found = on_backend!(self, store => store.source_ids(kind, names).await)?;
-        let by_name: std::collections::HashMap<&str, i64> = found
+        let by_name: HashMap<&str, i64> = found
             .iter()
             .map(|(name, id)| (name.as_str(), *id))
             .collect();
@@ -316,7 +369,7 @@ impl Store {
     /// Writes a batch in one transaction: new invocations, what they add to the rollups,
     /// quarantined records and the checkpoint. Either all of it lands or none of it does.
     pub async fn write_batch(&self, batch: &Batch) -> Result<BatchOutcome> {
-        on_backend!(self, store => write_batch(store.begin_write().await?, batch).await)
+        on_backend!(self, store => write_batch(store.begin_write().await?, &self.series_ids, batch).await)
     }
 
     /// Rollup cells of one granularity with `start ≤ bucket_start < end` (Unix seconds).
@@ -368,7 +421,10 @@ impl Store {
                 "reprice range {start_ms}..{end_ms} is not whole UTC days"
             )));
         }
-        on_backend!(self, store => reprice_range(store.begin_exclusive().await?, start_ms, end_ms, reprice).await)
+        on_backend!(self, store => {
+            let tx = store.begin_exclusive().await?;
+            reprice_range(tx, &self.series_ids, start_ms, end_ms, reprice).await
+        })
     }
 }
 
@@ -404,26 +460,35 @@ pub(crate) trait WriteTx: Send {
     /// Inserts invocations that are not stored yet; returns, for each row, whether it was new.
     /// Rows repeated within `rows` are new at most once.
     async fn insert_invocations(&mut self, rows: &[StoredInvocation]) -> Result<Vec<bool>>;
-    /// Adds a delta to the rollup cells and histogram bins.
-    async fn add_rollups(&mut self, delta: &RollupDelta<'_>) -> Result<()>;
+    /// Ids of series rows, created when missing, in the order of `keys`.
+    async fn ensure_series(&mut self, keys: &[&SeriesKey]) -> Result<Vec<i64>>;
+    /// Adds to rollup cells and histogram bins (rows come sorted by key, so concurrent
+    /// writers lock them in the same order).
+    async fn add_rollups(&mut self, cells: &[CellWrite<'_>], bins: &[BinWrite]) -> Result<()>;
     /// Adds quarantined records not seen before; returns how many were added.
     async fn insert_quarantine(&mut self, rows: &[QuarantinedRecord], now_ms: i64) -> Result<u64>;
     async fn save_checkpoint(&mut self, checkpoint: &Checkpoint, now_ms: i64) -> Result<()>;
     async fn register_price(&mut self, price: &PriceRowRecord, now_ms: i64) -> Result<i64>;
-    /// Invocations with `start ≤ ts < end`, with their row ids.
+    /// Invocations with `start ≤ ts < end`.
     async fn load_invocations(
         &mut self,
         start_ms: i64,
         end_ms: i64,
-    ) -> Result<Vec<(i64, StoredInvocation)>>;
-    /// Overwrites the pricing of stored invocations, by row id.
-    async fn update_pricing(&mut self, rows: &[(i64, StoredPricing)]) -> Result<()>;
+    ) -> Result<Vec<StoredInvocation>>;
+    /// Overwrites the pricing of stored invocations (found by their key).
+    async fn update_pricing(&mut self, rows: &[&StoredInvocation]) -> Result<()>;
     /// Deletes rollup cells and bins with `start ≤ bucket_start < end` (seconds).
     async fn delete_rollups(&mut self, start_s: i64, end_s: i64) -> Result<()>;
     async fn commit(self) -> Result<()>;
 }
 
-async fn write_batch<T: WriteTx>(mut tx: T, batch: &Batch) -> Result<BatchOutcome> {
+type SeriesCache = Arc<Mutex<HashMap<SeriesKey, i64>>>;
+
+async fn write_batch<T: WriteTx>(
+    mut tx: T,
+    cache: &SeriesCache,
+    batch: &Batch,
+) -> Result<BatchOutcome> {
     let now = now_ms();
     let is_new = tx.insert_invocations(&batch.invocations).await?;
     let mut delta = RollupDelta::default();
@@ -437,14 +502,13 @@ async fn write_batch<T: WriteTx>(mut tx: T, batch: &Batch) -> Result<BatchOutcom
         delta.add(&row.invocation, row.pricing.cost_kind());
         inserted_unpriced += u64::from(matches!(row.pricing, StoredPricing::Unpriced { .. }));
     }
-    if !delta.is_empty() {
-        tx.add_rollups(&delta).await?;
-    }
+    let new_series = add_delta(&mut tx, cache, &delta).await?;
     let quarantined = tx.insert_quarantine(&batch.quarantined, now).await?;
     if let Some(checkpoint) = &batch.checkpoint {
         tx.save_checkpoint(checkpoint, now).await?;
     }
     tx.commit().await?;
+    remember_series(cache, new_series);
     let inserted = is_new.iter().filter(|new| **new).count() as u64;
     Ok(BatchOutcome {
         inserted,
@@ -458,6 +522,7 @@ async fn write_batch<T: WriteTx>(mut tx: T, batch: &Batch) -> Result<BatchOutcom
 /// hour of invocations whatever the size of the month.
 async fn reprice_range<T, F>(
     mut tx: T,
+    cache: &SeriesCache,
     start_ms: i64,
     end_ms: i64,
     mut decide: F,
@@ -469,42 +534,145 @@ where
     let now = now_ms();
     let hour_ms = Granularity::Hour.seconds() * 1000;
     tx.delete_rollups(start_ms / 1000, end_ms / 1000).await?;
-    let mut price_ids = std::collections::HashMap::<String, i64>::new();
+    let mut price_ids = HashMap::<String, i64>::new();
     let mut outcome = RepriceOutcome::default();
+    let mut created_series = Vec::new();
     let mut hour_start = start_ms;
     while hour_start < end_ms {
         let hour_end = (hour_start + hour_ms).min(end_ms);
         let mut rows = tx.load_invocations(hour_start, hour_end).await?;
-        let mut changed = Vec::new();
-        for (id, row) in &mut rows {
+        let mut changed = vec![false; rows.len()];
+        for (row, changed) in rows.iter_mut().zip(&mut changed) {
             let decision = decide(&row.invocation);
             let pricing = resolve_decision(&mut tx, &mut price_ids, decision, now).await?;
             if pricing != row.pricing {
-                changed.push((*id, pricing.clone()));
                 row.pricing = pricing;
+                *changed = true;
             }
         }
+        let changed: Vec<&StoredInvocation> = rows
+            .iter()
+            .zip(&changed)
+            .filter(|(_, changed)| **changed)
+            .map(|(row, _)| row)
+            .collect();
         if !changed.is_empty() {
             tx.update_pricing(&changed).await?;
         }
+        outcome.changed += changed.len() as u64;
         let mut delta = RollupDelta::default();
-        for (_, row) in &rows {
+        for row in &rows {
             delta.add(&row.invocation, row.pricing.cost_kind());
         }
-        if !delta.is_empty() {
-            tx.add_rollups(&delta).await?;
-        }
+        created_series.extend(add_delta(&mut tx, cache, &delta).await?);
         outcome.invocations += rows.len() as u64;
-        outcome.changed += changed.len() as u64;
         hour_start = hour_end;
     }
     tx.commit().await?;
+    remember_series(cache, created_series);
     Ok(outcome)
+}
+
+/// Writes a rollup delta, resolving its series to ids (from the cache, else created in this
+/// transaction). Returns the series created or first seen here, to cache after commit.
+async fn add_delta<T: WriteTx>(
+    tx: &mut T,
+    cache: &SeriesCache,
+    delta: &RollupDelta<'_>,
+) -> Result<Vec<(SeriesKey, i64)>> {
+    if delta.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Distinct series of the delta, borrowed; an owned key only per distinct series.
+    type Borrowed<'k> = (&'k str, &'k str, &'k str, crate::model::Tier);
+    let mut ids: HashMap<Borrowed<'_>, i64> = HashMap::new();
+    let mut missing: Vec<(Borrowed<'_>, SeriesKey)> = Vec::new();
+    {
+        let known = cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for cell in delta.cells.keys() {
+            let series = (cell.account_id, cell.region, cell.model_id, cell.tier);
+            if ids.contains_key(&series) || missing.iter().any(|(m, _)| *m == series) {
+                continue;
+            }
+            let key = SeriesKey::of(cell);
+            match known.get(&key) {
+                Some(id) => {
+                    ids.insert(series, *id);
+                }
+                None => missing.push((series, key)),
+            }
+        }
+    }
+    missing.sort_by(|a, b| a.1.cmp(&b.1));
+    let keys: Vec<&SeriesKey> = missing.iter().map(|(_, key)| key).collect();
+    let created = tx.ensure_series(&keys).await?;
+    let mut new_series = Vec::with_capacity(created.len());
+    for ((series, key), id) in missing.into_iter().zip(created) {
+        ids.insert(series, id);
+        new_series.push((key, id));
+    }
+
+    let series_id = |cell: &CellKey<'_>| -> Result<i64> {
+        ids.get(&(cell.account_id, cell.region, cell.model_id, cell.tier))
+            .copied()
+            .ok_or_else(|| StoreError::Inconsistent(format!("no series id for {cell:?}")))
+    };
+    let mut cells = delta
+        .cells
+        .iter()
+        .map(|(key, totals)| {
+            Ok(CellWrite {
+                granularity_s: key.granularity.seconds(),
+                bucket_start: key.bucket_start,
+                series_id: series_id(key)?,
+                totals,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut bins = delta
+        .bins
+        .iter()
+        .map(|(key, count)| {
+            Ok(BinWrite {
+                granularity_s: key.cell.granularity.seconds(),
+                bucket_start: key.cell.bucket_start,
+                series_id: series_id(&key.cell)?,
+                metric: key.metric.code(),
+                bin: key.bin,
+                count: *count,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // Concurrent writers lock rows in one global order: the order of the primary keys.
+    cells.sort_unstable_by_key(|c| (c.granularity_s, c.bucket_start, c.series_id));
+    bins.sort_unstable_by_key(|b| {
+        (
+            b.granularity_s,
+            b.bucket_start,
+            b.series_id,
+            b.metric,
+            b.bin,
+        )
+    });
+    tx.add_rollups(&cells, &bins).await?;
+    Ok(new_series)
+}
+
+fn remember_series(cache: &SeriesCache, series: Vec<(SeriesKey, i64)>) {
+    if series.is_empty() {
+        return;
+    }
+    let mut known = cache
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    known.extend(series);
 }
 
 async fn resolve_decision<T: WriteTx>(
     tx: &mut T,
-    price_ids: &mut std::collections::HashMap<String, i64>,
+    price_ids: &mut HashMap<String, i64>,
     decision: RepriceDecision,
     now: i64,
 ) -> Result<StoredPricing> {
@@ -535,7 +703,7 @@ async fn resolve_decision<T: WriteTx>(
 
 async fn price_id_for<T: WriteTx>(
     tx: &mut T,
-    price_ids: &mut std::collections::HashMap<String, i64>,
+    price_ids: &mut HashMap<String, i64>,
     price: &PriceRowRecord,
     now: i64,
 ) -> Result<i64> {

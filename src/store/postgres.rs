@@ -9,10 +9,11 @@ use super::rows::{
     unpriced_group,
 };
 use super::{
-    BinRow, CellRow, Checkpoint, PriceRowRecord, QuarantineGroup, QuarantinedRecord, QueryContext,
-    Result, StoreError, StoredInvocation, StoredPricing, UnpricedGroup, WriteTx,
+    BinRow, BinWrite, CellRow, CellWrite, Checkpoint, PriceRowRecord, QuarantineGroup,
+    QuarantinedRecord, QueryContext, Result, SeriesKey, StoreError, StoredInvocation,
+    UnpricedGroup, WriteTx,
 };
-use crate::rollup::{Granularity, LatencyMetric, RollupDelta};
+use crate::rollup::{Granularity, LatencyMetric};
 
 /// Advisory lock that keeps a reprice from interleaving with ingestion: ingest transactions
 /// hold it shared, a reprice holds it exclusively.
@@ -191,16 +192,15 @@ const INSERT_INVOCATIONS: &str = "INSERT INTO invocations (account_id, region, r
     ON CONFLICT (account_id, region, request_id) DO NOTHING \
     RETURNING account_id, region, request_id";
 
-const UPSERT_ROLLUPS: &str = "INSERT INTO rollups (granularity, bucket_start, account_id, \
-    region, model_id, tier, invocations, errors, input_tokens, output_tokens, \
+const UPSERT_ROLLUPS: &str = "INSERT INTO rollups (granularity, bucket_start, series_id, \
+    invocations, errors, input_tokens, output_tokens, \
     cache_read_tokens, cache_write_tokens, priced_invocations, unpriced_invocations, cost_pico, \
     standard_cost_pico, compared_cost_pico, latency_count, latency_sum_ms, first_token_count, \
     first_token_sum_ms) \
-    SELECT * FROM UNNEST($1::int4[], $2::int8[], $3::text[], $4::text[], $5::text[], \
-    $6::text[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], \
-    $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::int8[], $18::int8[], $19::int8[], \
-    $20::int8[], $21::int8[]) \
-    ON CONFLICT (granularity, bucket_start, account_id, region, model_id, tier) DO UPDATE SET \
+    SELECT * FROM UNNEST($1::int4[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], \
+    $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], \
+    $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::int8[], $18::int8[]) \
+    ON CONFLICT (granularity, bucket_start, series_id) DO UPDATE SET \
     invocations = rollups.invocations + excluded.invocations, \
     errors = rollups.errors + excluded.errors, \
     input_tokens = rollups.input_tokens + excluded.input_tokens, \
@@ -217,11 +217,10 @@ const UPSERT_ROLLUPS: &str = "INSERT INTO rollups (granularity, bucket_start, ac
     first_token_count = rollups.first_token_count + excluded.first_token_count, \
     first_token_sum_ms = rollups.first_token_sum_ms + excluded.first_token_sum_ms";
 
-const UPSERT_BINS: &str = "INSERT INTO latency_bins (granularity, bucket_start, account_id, \
-    region, model_id, tier, metric, bin, count) \
-    SELECT * FROM UNNEST($1::int4[], $2::int8[], $3::text[], $4::text[], $5::text[], \
-    $6::text[], $7::int2[], $8::int2[], $9::int8[]) \
-    ON CONFLICT (granularity, bucket_start, account_id, region, model_id, tier, metric, bin) \
+const UPSERT_BINS: &str = "INSERT INTO latency_bins (granularity, bucket_start, series_id, \
+    metric, bin, count) \
+    SELECT * FROM UNNEST($1::int4[], $2::int8[], $3::int8[], $4::int2[], $5::int2[], $6::int8[]) \
+    ON CONFLICT (granularity, bucket_start, series_id, metric, bin) \
     DO UPDATE SET count = latency_bins.count + excluded.count";
 
 const INSERT_QUARANTINE: &str = "INSERT INTO quarantine (source_id, location, reason, detail, \
@@ -243,9 +242,12 @@ const INSERT_PRICE: &str = "INSERT INTO price_rows (fingerprint, region, model_i
 const UPDATE_PRICING: &str = "UPDATE invocations SET pricing_status = u.status, \
     price_id = u.price_id, cost_pico = u.cost, standard_price_id = u.standard_price_id, \
     standard_cost_pico = u.standard_cost, unpriced_reason = u.reason \
-    FROM UNNEST($1::int8[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[], \
-    $7::text[]) AS u(id, status, price_id, cost, standard_price_id, standard_cost, reason) \
-    WHERE invocations.id = u.id";
+    FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], \
+    $7::int8[], $8::int8[], $9::text[]) \
+    AS u(account_id, region, request_id, status, price_id, cost, standard_price_id, \
+    standard_cost, reason) \
+    WHERE invocations.account_id = u.account_id AND invocations.region = u.region \
+    AND invocations.request_id = u.request_id";
 
 impl WriteTx for PgTx {
     async fn insert_invocations(&mut self, rows: &[StoredInvocation]) -> Result<Vec<bool>> {
@@ -313,17 +315,42 @@ impl WriteTx for PgTx {
         Ok(mark_inserted(rows, &candidates, &inserted))
     }
 
-    async fn add_rollups(&mut self, delta: &RollupDelta<'_>) -> Result<()> {
-        let cells = delta.sorted_cells();
-        let keys = || cells.iter().map(|(key, _)| *key);
-        let totals = || cells.iter().map(|(_, totals)| *totals);
+    async fn ensure_series(&mut self, keys: &[&SeriesKey]) -> Result<Vec<i64>> {
+        let mut ids = Vec::with_capacity(keys.len());
+        for key in keys {
+            let inserted: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO series (account_id, region, model_id, tier) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT DO NOTHING RETURNING id",
+            )
+            .bind(&key.account_id)
+            .bind(&key.region)
+            .bind(&key.model_id)
+            .bind(&key.tier)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .context("registering a series")?;
+            let id = match inserted {
+                Some(id) => id,
+                None => sqlx::query_scalar(rows::SERIES_ID)
+                    .bind(&key.account_id)
+                    .bind(&key.region)
+                    .bind(&key.model_id)
+                    .bind(&key.tier)
+                    .fetch_one(&mut *self.tx)
+                    .await
+                    .context("reading a series id")?,
+            };
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    async fn add_rollups(&mut self, cells: &[CellWrite<'_>], bins: &[BinWrite]) -> Result<()> {
+        let totals = || cells.iter().map(|cell| cell.totals);
         sqlx::query(UPSERT_ROLLUPS)
-            .bind(keys().map(|k| k.granularity.seconds() as i32).bind_iter())
-            .bind(keys().map(|k| k.bucket_start).bind_iter())
-            .bind(keys().map(|k| k.account_id).bind_iter())
-            .bind(keys().map(|k| k.region).bind_iter())
-            .bind(keys().map(|k| k.model_id).bind_iter())
-            .bind(keys().map(|k| k.tier.as_str()).bind_iter())
+            .bind(cells.iter().map(|c| c.granularity_s as i32).bind_iter())
+            .bind(cells.iter().map(|c| c.bucket_start).bind_iter())
+            .bind(cells.iter().map(|c| c.series_id).bind_iter())
             .bind(totals().map(|t| t.invocations).bind_iter())
             .bind(totals().map(|t| t.errors).bind_iter())
             .bind(totals().map(|t| t.input_tokens).bind_iter())
@@ -342,23 +369,13 @@ impl WriteTx for PgTx {
             .execute(&mut *self.tx)
             .await
             .context("updating rollups")?;
-
-        let bins = delta.sorted_bins();
-        let keys = || bins.iter().map(|(key, _)| *key);
         sqlx::query(UPSERT_BINS)
-            .bind(
-                keys()
-                    .map(|k| k.cell.granularity.seconds() as i32)
-                    .bind_iter(),
-            )
-            .bind(keys().map(|k| k.cell.bucket_start).bind_iter())
-            .bind(keys().map(|k| k.cell.account_id).bind_iter())
-            .bind(keys().map(|k| k.cell.region).bind_iter())
-            .bind(keys().map(|k| k.cell.model_id).bind_iter())
-            .bind(keys().map(|k| k.cell.tier.as_str()).bind_iter())
-            .bind(keys().map(|k| k.metric.code()).bind_iter())
-            .bind(keys().map(|k| k.bin).bind_iter())
-            .bind(bins.iter().map(|(_, count)| **count).bind_iter())
+            .bind(bins.iter().map(|b| b.granularity_s as i32).bind_iter())
+            .bind(bins.iter().map(|b| b.bucket_start).bind_iter())
+            .bind(bins.iter().map(|b| b.series_id).bind_iter())
+            .bind(bins.iter().map(|b| b.metric).bind_iter())
+            .bind(bins.iter().map(|b| b.bin).bind_iter())
+            .bind(bins.iter().map(|b| b.count).bind_iter())
             .execute(&mut *self.tx)
             .await
             .context("updating latency histograms")?;
@@ -425,7 +442,7 @@ impl WriteTx for PgTx {
         &mut self,
         start_ms: i64,
         end_ms: i64,
-    ) -> Result<Vec<(i64, StoredInvocation)>> {
+    ) -> Result<Vec<StoredInvocation>> {
         let raw: Vec<InvocationRow> = sqlx::query_as(rows::LOAD_INVOCATIONS)
             .bind(start_ms)
             .bind(end_ms)
@@ -435,23 +452,27 @@ impl WriteTx for PgTx {
         raw.into_iter().map(InvocationRow::into_stored).collect()
     }
 
-    async fn update_pricing(&mut self, rows: &[(i64, StoredPricing)]) -> Result<()> {
+    async fn update_pricing(&mut self, rows: &[&StoredInvocation]) -> Result<()> {
+        let inv = || rows.iter().map(|row| &row.invocation);
+        let pricing = || rows.iter().map(|row| &row.pricing);
         sqlx::query(UPDATE_PRICING)
-            .bind(rows.iter().map(|(id, _)| *id).bind_iter())
-            .bind(rows.iter().map(|(_, p)| p.status()).bind_iter())
-            .bind(rows.iter().map(|(_, p)| p.price_id()).bind_iter())
-            .bind(rows.iter().map(|(_, p)| p.cost_pico()).bind_iter())
+            .bind(inv().map(|i| i.account_id.as_str()).bind_iter())
+            .bind(inv().map(|i| i.region.as_str()).bind_iter())
+            .bind(inv().map(|i| i.request_id.as_str()).bind_iter())
+            .bind(pricing().map(|p| p.status()).bind_iter())
+            .bind(pricing().map(|p| p.price_id()).bind_iter())
+            .bind(pricing().map(|p| p.cost_pico()).bind_iter())
             .bind(
-                rows.iter()
-                    .map(|(_, p)| p.standard().map(|s| s.price_id))
+                pricing()
+                    .map(|p| p.standard().map(|s| s.price_id))
                     .bind_iter(),
             )
             .bind(
-                rows.iter()
-                    .map(|(_, p)| p.standard().map(|s| s.cost.picodollars()))
+                pricing()
+                    .map(|p| p.standard().map(|s| s.cost.picodollars()))
                     .bind_iter(),
             )
-            .bind(rows.iter().map(|(_, p)| p.unpriced_reason()).bind_iter())
+            .bind(pricing().map(|p| p.unpriced_reason()).bind_iter())
             .execute(&mut *self.tx)
             .await
             .context("updating invocation prices")?;

@@ -15,14 +15,16 @@ use super::{
     BinRow, CellRow, StandardCost, StoreError, StoredInvocation, StoredPricing, UnpricedGroup,
 };
 
-pub(super) const READ_CELLS: &str = "SELECT bucket_start, account_id, region, model_id, tier, \
-    invocations, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, \
+pub(super) const READ_CELLS: &str = "SELECT r.bucket_start, s.account_id, s.region, s.model_id, \
+    s.tier, invocations, errors, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, \
     priced_invocations, unpriced_invocations, cost_pico, standard_cost_pico, compared_cost_pico, \
     latency_count, latency_sum_ms, first_token_count, first_token_sum_ms \
-    FROM rollups WHERE granularity = $1 AND bucket_start >= $2 AND bucket_start < $3";
+    FROM rollups r JOIN series s ON s.id = r.series_id \
+    WHERE r.granularity = $1 AND r.bucket_start >= $2 AND r.bucket_start < $3";
 
-pub(super) const READ_BINS: &str = "SELECT bucket_start, account_id, region, model_id, tier, bin, count \
-    FROM latency_bins WHERE granularity = $1 AND bucket_start >= $2 AND bucket_start < $3 AND metric = $4";
+pub(super) const READ_BINS: &str = "SELECT b.bucket_start, s.account_id, s.region, s.model_id, \
+    s.tier, b.bin, b.count FROM latency_bins b JOIN series s ON s.id = b.series_id \
+    WHERE b.granularity = $1 AND b.bucket_start >= $2 AND b.bucket_start < $3 AND b.metric = $4";
 
 pub(super) const UNPRICED_GROUPS: &str = "SELECT model_id, region, tier, \
     COALESCE(unpriced_reason, '') AS reason, COUNT(*) AS invocations FROM invocations \
@@ -35,12 +37,16 @@ pub(super) const QUARANTINE_GROUPS: &str =
 pub(super) const COUNT_INVOCATIONS: &str =
     "SELECT COUNT(*) FROM invocations WHERE ts_ms >= $1 AND ts_ms < $2";
 
-pub(super) const LOAD_INVOCATIONS: &str = "SELECT id, account_id, region, request_id, ts_ms, \
+pub(super) const LOAD_INVOCATIONS: &str = "SELECT account_id, region, request_id, ts_ms, \
     inference_region, operation, model_called, model_id, routing, model_resolved, caller_arn, \
     request_metadata, requested_tier, tier, tier_source, input_tokens, output_tokens, \
     cache_read_tokens, cache_write_tokens, latency_ms, first_token_ms, error_code, \
     pricing_status, price_id, cost_pico, standard_price_id, standard_cost_pico, unpriced_reason, \
-    source_id FROM invocations WHERE ts_ms >= $1 AND ts_ms < $2 ORDER BY ts_ms, id";
+    source_id FROM invocations WHERE ts_ms >= $1 AND ts_ms < $2 \
+    ORDER BY ts_ms, account_id, region, request_id";
+
+pub(super) const SERIES_ID: &str = "SELECT id FROM series WHERE account_id = $1 AND region = $2 \
+    AND model_id = $3 AND tier = $4";
 
 pub(super) const SOURCE_ID: &str = "SELECT id FROM ingest_sources WHERE kind = $1 AND name = $2";
 
@@ -101,7 +107,6 @@ impl From<CellRowRaw> for CellRow {
 
 #[derive(sqlx::FromRow)]
 pub(super) struct InvocationRow {
-    id: i64,
     account_id: String,
     region: String,
     request_id: String,
@@ -133,13 +138,13 @@ pub(super) struct InvocationRow {
     source_id: i64,
 }
 
-fn inconsistent(id: i64, what: &str, value: &str) -> StoreError {
-    StoreError::Inconsistent(format!("invocation row {id}: unknown {what} {value:?}"))
+fn inconsistent(id: &str, what: &str, value: &str) -> StoreError {
+    StoreError::Inconsistent(format!("invocation {id}: unknown {what} {value:?}"))
 }
 
 impl InvocationRow {
-    pub(super) fn into_stored(self) -> Result<(i64, StoredInvocation), StoreError> {
-        let id = self.id;
+    pub(super) fn into_stored(self) -> Result<StoredInvocation, StoreError> {
+        let id = &self.request_id;
         let tier =
             |name: &str| Tier::from_stored(name).ok_or_else(|| inconsistent(id, "tier", name));
         let served = tier(&self.tier)?;
@@ -181,16 +186,15 @@ impl InvocationRow {
             time_to_first_token_ms: millis(self.first_token_ms),
             error_code: self.error_code,
         };
-        let stored = StoredInvocation {
+        Ok(StoredInvocation {
             invocation,
             pricing,
             source_id: self.source_id,
-        };
-        Ok((id, stored))
+        })
     }
 
     fn pricing(&self) -> Result<StoredPricing, StoreError> {
-        let id = self.id;
+        let id = &self.request_id;
         match self.pricing_status.as_str() {
             "priced" => {
                 let (Some(price_id), Some(cost)) = (self.price_id, self.cost_pico) else {

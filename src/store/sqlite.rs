@@ -16,10 +16,11 @@ use super::rows::{
     unpriced_group,
 };
 use super::{
-    BinRow, CellRow, Checkpoint, PriceRowRecord, QuarantineGroup, QuarantinedRecord, QueryContext,
-    Result, StoreError, StoredInvocation, StoredPricing, UnpricedGroup, WriteTx,
+    BinRow, BinWrite, CellRow, CellWrite, Checkpoint, PriceRowRecord, QuarantineGroup,
+    QuarantinedRecord, QueryContext, Result, SeriesKey, StoreError, StoredInvocation,
+    UnpricedGroup, WriteTx,
 };
-use crate::rollup::{Granularity, LatencyMetric, RollupDelta};
+use crate::rollup::{Granularity, LatencyMetric};
 
 /// Bound parameters per statement: well below SQLite's default limit of 32,766.
 const MAX_PARAMETERS: usize = 16_000;
@@ -209,14 +210,13 @@ const INSERT_INVOCATIONS_HEAD: &str = "INSERT INTO invocations (account_id, regi
     unpriced_reason, source_id)";
 const INSERT_INVOCATIONS_TAIL: &str = "ON CONFLICT (account_id, region, request_id) DO NOTHING RETURNING account_id, region, request_id";
 
-const ROLLUP_COLUMNS: usize = 21;
-const UPSERT_ROLLUPS_HEAD: &str = "INSERT INTO rollups (granularity, bucket_start, account_id, \
-    region, model_id, tier, invocations, errors, input_tokens, output_tokens, \
+const ROLLUP_COLUMNS: usize = 18;
+const UPSERT_ROLLUPS_HEAD: &str = "INSERT INTO rollups (granularity, bucket_start, series_id, \
+    invocations, errors, input_tokens, output_tokens, \
     cache_read_tokens, cache_write_tokens, priced_invocations, unpriced_invocations, cost_pico, \
     standard_cost_pico, compared_cost_pico, latency_count, latency_sum_ms, first_token_count, \
     first_token_sum_ms)";
-const UPSERT_ROLLUPS_TAIL: &str = "ON CONFLICT (granularity, bucket_start, account_id, region, \
-    model_id, tier) DO UPDATE SET \
+const UPSERT_ROLLUPS_TAIL: &str = "ON CONFLICT (granularity, bucket_start, series_id) DO UPDATE SET \
     invocations = invocations + excluded.invocations, \
     errors = errors + excluded.errors, \
     input_tokens = input_tokens + excluded.input_tokens, \
@@ -233,11 +233,11 @@ const UPSERT_ROLLUPS_TAIL: &str = "ON CONFLICT (granularity, bucket_start, accou
     first_token_count = first_token_count + excluded.first_token_count, \
     first_token_sum_ms = first_token_sum_ms + excluded.first_token_sum_ms";
 
-const BIN_COLUMNS: usize = 9;
-const UPSERT_BINS_HEAD: &str = "INSERT INTO latency_bins (granularity, bucket_start, account_id, \
-    region, model_id, tier, metric, bin, count)";
-const UPSERT_BINS_TAIL: &str = "ON CONFLICT (granularity, bucket_start, account_id, region, \
-    model_id, tier, metric, bin) DO UPDATE SET count = count + excluded.count";
+const BIN_COLUMNS: usize = 6;
+const UPSERT_BINS_HEAD: &str =
+    "INSERT INTO latency_bins (granularity, bucket_start, series_id, metric, bin, count)";
+const UPSERT_BINS_TAIL: &str = "ON CONFLICT (granularity, bucket_start, series_id, metric, bin) \
+    DO UPDATE SET count = count + excluded.count";
 
 const QUARANTINE_COLUMNS: usize = 6;
 const INSERT_QUARANTINE_HEAD: &str =
@@ -345,21 +345,45 @@ impl WriteTx for SqliteTx {
         Ok(mark_inserted(rows, &candidates, &inserted))
     }
 
-    async fn add_rollups(&mut self, delta: &RollupDelta<'_>) -> Result<()> {
-        let cells = delta.sorted_cells();
+    async fn ensure_series(&mut self, keys: &[&SeriesKey]) -> Result<Vec<i64>> {
+        let mut ids = Vec::with_capacity(keys.len());
+        for key in keys {
+            sqlx::query(
+                "INSERT INTO series (account_id, region, model_id, tier) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&key.account_id)
+            .bind(&key.region)
+            .bind(&key.model_id)
+            .bind(&key.tier)
+            .execute(&mut *self.tx)
+            .await
+            .context("registering a series")?;
+            let id: i64 = sqlx::query_scalar(rows::SERIES_ID)
+                .bind(&key.account_id)
+                .bind(&key.region)
+                .bind(&key.model_id)
+                .bind(&key.tier)
+                .fetch_one(&mut *self.tx)
+                .await
+                .context("reading a series id")?;
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    async fn add_rollups(&mut self, cells: &[CellWrite<'_>], bins: &[BinWrite]) -> Result<()> {
         let statement = (UPSERT_ROLLUPS_HEAD, ROLLUP_COLUMNS, UPSERT_ROLLUPS_TAIL);
         execute_chunked(
             &mut self.tx,
             statement,
-            &cells,
-            |arguments, (key, totals)| {
-                push(arguments, key.granularity.seconds());
-                push(arguments, key.bucket_start);
-                push(arguments, key.account_id.to_string());
-                push(arguments, key.region.to_string());
-                push(arguments, key.model_id.to_string());
-                push(arguments, key.tier.as_str());
+            cells,
+            |arguments, cell| {
+                let totals = cell.totals;
                 for value in [
+                    cell.granularity_s,
+                    cell.bucket_start,
+                    cell.series_id,
                     totals.invocations,
                     totals.errors,
                     totals.input_tokens,
@@ -382,23 +406,22 @@ impl WriteTx for SqliteTx {
             "updating rollups",
         )
         .await?;
-
-        let bins = delta.sorted_bins();
         let statement = (UPSERT_BINS_HEAD, BIN_COLUMNS, UPSERT_BINS_TAIL);
         execute_chunked(
             &mut self.tx,
             statement,
-            &bins,
-            |arguments, (key, count)| {
-                push(arguments, key.cell.granularity.seconds());
-                push(arguments, key.cell.bucket_start);
-                push(arguments, key.cell.account_id.to_string());
-                push(arguments, key.cell.region.to_string());
-                push(arguments, key.cell.model_id.to_string());
-                push(arguments, key.cell.tier.as_str());
-                push(arguments, key.metric.code());
-                push(arguments, key.bin);
-                push(arguments, **count);
+            bins,
+            |arguments, bin| {
+                for value in [
+                    bin.granularity_s,
+                    bin.bucket_start,
+                    bin.series_id,
+                    i64::from(bin.metric),
+                    i64::from(bin.bin),
+                    bin.count,
+                ] {
+                    push(arguments, value);
+                }
             },
             "updating latency histograms",
         )
@@ -482,7 +505,7 @@ impl WriteTx for SqliteTx {
         &mut self,
         start_ms: i64,
         end_ms: i64,
-    ) -> Result<Vec<(i64, StoredInvocation)>> {
+    ) -> Result<Vec<StoredInvocation>> {
         let raw: Vec<InvocationRow> = sqlx::query_as(rows::LOAD_INVOCATIONS)
             .bind(start_ms)
             .bind(end_ms)
@@ -492,12 +515,13 @@ impl WriteTx for SqliteTx {
         raw.into_iter().map(InvocationRow::into_stored).collect()
     }
 
-    async fn update_pricing(&mut self, rows: &[(i64, StoredPricing)]) -> Result<()> {
-        for (id, pricing) in rows {
+    async fn update_pricing(&mut self, rows: &[&StoredInvocation]) -> Result<()> {
+        for row in rows {
+            let (invocation, pricing) = (&row.invocation, &row.pricing);
             sqlx::query(
                 "UPDATE invocations SET pricing_status = $1, price_id = $2, cost_pico = $3, \
                  standard_price_id = $4, standard_cost_pico = $5, unpriced_reason = $6 \
-                 WHERE id = $7",
+                 WHERE account_id = $7 AND region = $8 AND request_id = $9",
             )
             .bind(pricing.status())
             .bind(pricing.price_id())
@@ -505,7 +529,9 @@ impl WriteTx for SqliteTx {
             .bind(pricing.standard().map(|s| s.price_id))
             .bind(pricing.standard().map(|s| s.cost.picodollars()))
             .bind(pricing.unpriced_reason())
-            .bind(id)
+            .bind(&invocation.account_id)
+            .bind(&invocation.region)
+            .bind(&invocation.request_id)
             .execute(&mut *self.tx)
             .await
             .context("updating invocation prices")?;

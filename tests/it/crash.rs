@@ -25,7 +25,10 @@ fn import_command(url: &str, logs: &Path) -> Command {
     command
         .args(["--database-url", url, "import", "--no-progress"])
         .arg(logs)
-        .env("TIERWATCH_PRICING_TABLE", fixture("pricing/launch-us-east-1.toml"))
+        .env(
+            "TIERWATCH_PRICING_TABLE",
+            fixture("pricing/launch-us-east-1.toml"),
+        )
         .env("TIERWATCH_BATCH_SIZE", "1000")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -82,7 +85,10 @@ async fn killing_an_import_at_any_point_loses_and_doubles_nothing() {
             }
             child.wait().unwrap();
         }
-        assert!(kills >= 2, "{backend:?}: the import finished too fast to be killed");
+        assert!(
+            kills >= 2,
+            "{backend:?}: the import finished too fast to be killed"
+        );
         let status = import_command(&crashed.url, &logs).status().unwrap();
         assert!(status.success());
 
@@ -91,7 +97,11 @@ async fn killing_an_import_at_any_point_loses_and_doubles_nothing() {
             expected_count,
             "{backend:?}"
         );
-        assert_eq!(report_and_quarantine(&crashed).await, expected, "{backend:?}");
+        assert_eq!(
+            report_and_quarantine(&crashed).await,
+            expected,
+            "{backend:?}"
+        );
         clean.finish().await;
         crashed.finish().await;
     }

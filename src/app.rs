@@ -34,13 +34,13 @@ macro_rules! outln {
 
 fn write_stdout(text: &str) {
     let mut stdout = std::io::stdout().lock();
-    if let Err(error) = stdout
+    let written = stdout
         .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
+        .and_then(|()| stdout.flush());
+    if let Err(error) = written
+        && error.kind() != std::io::ErrorKind::BrokenPipe
     {
-        if error.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("error: writing to standard output: {error}");
-        }
+        eprintln!("error: writing to standard output: {error}");
     }
 }
 
@@ -83,6 +83,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             seed,
             month,
             records,
+            days,
             records_per_file,
             bad_rate,
             duplicate_rate,
@@ -91,6 +92,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let mut spec = month_spec(month.unwrap_or_else(last_month), records, seed);
             spec.bad_record_rate = bad_rate;
             spec.duplicate_rate = duplicate_rate;
+            if let Some(days) = days {
+                let span = i64::from(days.max(1)) * 86_400_000;
+                spec.end_ms = spec.end_ms.min(spec.start_ms + span);
+            }
             let layout = S3LayoutOptions {
                 records_per_file,
                 gzip_level,

@@ -92,6 +92,9 @@ pub enum Command {
         month: Option<Month>,
         #[arg(long, default_value_t = 100_000)]
         records: u64,
+        /// Spread the records over only the first DAYS days of the month (denser traffic).
+        #[arg(long, value_name = "DAYS")]
+        days: Option<u32>,
         /// Records per .json.gz file.
         #[arg(long, default_value_t = 1_000)]
         records_per_file: usize,

@@ -224,11 +224,15 @@ pub struct BinKey<'a> {
     pub bin: i16,
 }
 
+/// A hash map with a fast hasher: rollup keys are hashed several times per invocation, and
+/// SipHash's resistance to crafted keys buys nothing for in-process aggregation.
+pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// What a batch of new invocations adds to the rollups: cell totals and histogram counts.
 #[derive(Debug, Default)]
 pub struct RollupDelta<'a> {
-    pub cells: HashMap<CellKey<'a>, CellTotals>,
-    pub bins: HashMap<BinKey<'a>, i64>,
+    pub cells: FastMap<CellKey<'a>, CellTotals>,
+    pub bins: FastMap<BinKey<'a>, i64>,
 }
 
 impl<'a> RollupDelta<'a> {

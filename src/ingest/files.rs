@@ -64,6 +64,9 @@ impl fmt::Display for SkipReason {
 pub struct Discovery {
     pub files: Vec<InputFile>,
     pub skipped: Vec<(PathBuf, SkipReason)>,
+    /// Paths already in `files`, so a file reached twice is read once (in constant time:
+    /// an S3 month can hold tens of thousands of files).
+    seen: std::collections::HashSet<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,7 +112,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Discovery, DiscoverError> {
 impl Discovery {
     fn add_file(&mut self, path: PathBuf, size: u64) {
         // The same file reached twice (listed and inside a listed directory) is read once.
-        if !self.files.iter().any(|file| file.path == path) {
+        if self.seen.insert(path.clone()) {
             self.files.push(InputFile { path, size });
         }
     }

@@ -508,25 +508,15 @@ pub async fn import_paths(
         })
     };
 
-    let mut writer = BatchWriter::new(store.clone(), "file");
-    while let Some(message) = receiver.recv().await {
-        match message {
-            Produced::Batch(batch) => {
-                summary.tally_parsed(&batch);
-                let outcome = match writer.write(batch, None).await {
-                    Ok(outcome) => outcome,
-                    Err(error) => {
-                        // Stop the reader before returning: dropping the receiver ends it.
-                        drop(receiver);
-                        let _ = reading.await;
-                        return Err(error.into());
-                    }
-                };
-                summary.tally_written(&outcome);
-            }
-            Produced::FileError(path, error) => summary.file_errors.push((path, error)),
-        }
+    let writing = write_all(store, &mut receiver, &mut summary, || {
         progress.set_position(bytes_read.load(Ordering::Relaxed));
+    })
+    .await;
+    if let Err(error) = writing {
+        // Stop the reader before returning: dropping the receiver ends it.
+        drop(receiver);
+        let _ = reading.await;
+        return Err(error);
     }
     reading
         .await
@@ -535,6 +525,86 @@ pub async fn import_paths(
     summary.bytes_read = bytes_read.load(Ordering::Relaxed);
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// Writes every batch the reader sends, with as many batches in flight as the store can take
+/// at once. Returns the first error, after letting batches already being written finish.
+async fn write_all(
+    store: &Store,
+    receiver: &mut mpsc::Receiver<Produced>,
+    summary: &mut ImportSummary,
+    mut on_progress: impl FnMut(),
+) -> Result<(), ImportError> {
+    let mut idle: Vec<BatchWriter> = (0..store.concurrent_writers())
+        .map(|_| BatchWriter::new(store.clone(), "file"))
+        .collect();
+    let mut running: tokio::task::JoinSet<Written> = tokio::task::JoinSet::new();
+    let mut first_error = None;
+    loop {
+        while idle.is_empty() {
+            match running.join_next().await {
+                Some(written) => finish(written, &mut idle, summary, &mut first_error),
+                None => break,
+            }
+        }
+        if first_error.is_some() {
+            break;
+        }
+        let Some(message) = receiver.recv().await else {
+            break;
+        };
+        match message {
+            Produced::Batch(batch) => {
+                summary.tally_parsed(&batch);
+                let Some(mut writer) = idle.pop() else {
+                    break;
+                };
+                running.spawn(async move {
+                    let started = Instant::now();
+                    let result = writer.write(batch, None).await;
+                    (writer, result, started.elapsed())
+                });
+            }
+            Produced::FileError(path, error) => summary.file_errors.push((path, error)),
+        }
+        on_progress();
+    }
+    while let Some(written) = running.join_next().await {
+        finish(written, &mut idle, summary, &mut first_error);
+    }
+    match first_error {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+/// A writer task's result: the writer (to reuse), what it stored, how long it took.
+type Written = (BatchWriter, Result<BatchOutcome, StoreError>, Duration);
+
+/// Takes back a finished writer and counts what it stored (or keeps its error).
+fn finish(
+    written: Result<Written, tokio::task::JoinError>,
+    idle: &mut Vec<BatchWriter>,
+    summary: &mut ImportSummary,
+    first_error: &mut Option<ImportError>,
+) {
+    match written {
+        Ok((writer, result, took)) => {
+            idle.push(writer);
+            tracing::debug!(wrote_ms = took.as_millis(), "batch stored");
+            match result {
+                Ok(outcome) => summary.tally_written(&outcome),
+                Err(error) => {
+                    first_error.get_or_insert(ImportError::Store(error));
+                }
+            }
+        }
+        Err(error) => {
+            first_error.get_or_insert(ImportError::Reader(format!(
+                "a writer task failed: {error}"
+            )));
+        }
+    }
 }
 
 fn progress_bar(enabled: bool, total_bytes: u64) -> indicatif::ProgressBar {

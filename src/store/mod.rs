@@ -48,6 +48,23 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+impl StoreError {
+    /// A deadlock or serialization failure (Postgres 40P01 / 40001) or a busy SQLite file:
+    /// the transaction was rolled back and may simply be run again.
+    pub fn is_transient_conflict(&self) -> bool {
+        let StoreError::Query { source, .. } = self else {
+            return false;
+        };
+        let Some(database) = source.as_database_error() else {
+            return false;
+        };
+        matches!(
+            database.code().as_deref(),
+            Some("40P01") | Some("40001") | Some("5") | Some("517")
+        )
+    }
+}
+
 /// Adds "while doing X" to sqlx errors.
 pub(crate) trait QueryContext<T> {
     fn context(self, context: &'static str) -> Result<T>;
@@ -368,8 +385,36 @@ impl Store {
 
     /// Writes a batch in one transaction: new invocations, what they add to the rollups,
     /// quarantined records and the checkpoint. Either all of it lands or none of it does.
+    ///
+    /// Concurrent writers lock rows in one global order, so they don't deadlock; should the
+    /// database still abort a transaction as a deadlock or serialization failure, the whole
+    /// batch is retried (it was rolled back, so nothing is counted twice).
     pub async fn write_batch(&self, batch: &Batch) -> Result<BatchOutcome> {
-        on_backend!(self, store => write_batch(store.begin_write().await?, &self.series_ids, batch).await)
+        const ATTEMPTS: u32 = 5;
+        let mut attempt = 1;
+        loop {
+            let result = on_backend!(self, store => {
+                write_batch(store.begin_write().await?, &self.series_ids, batch).await
+            });
+            match result {
+                Err(error) if attempt < ATTEMPTS && error.is_transient_conflict() => {
+                    tracing::warn!(attempt, %error, "retrying a batch after a lock conflict");
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * u64::from(attempt)))
+                        .await;
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// How many batches may be written at once: Postgres runs each transaction on its own
+    /// server process, so two writers use both cores; SQLite has a single writer.
+    pub fn concurrent_writers(&self) -> usize {
+        match self.backend {
+            Backend::Postgres(_) => 2,
+            Backend::Sqlite(_) => 1,
+        }
     }
 
     /// Rollup cells of one granularity with `start ≤ bucket_start < end` (Unix seconds).
@@ -585,7 +630,7 @@ async fn add_delta<T: WriteTx>(
     }
     // Distinct series of the delta, borrowed; an owned key only per distinct series.
     type Borrowed<'k> = (&'k str, &'k str, &'k str, crate::model::Tier);
-    let mut ids: HashMap<Borrowed<'_>, i64> = HashMap::new();
+    let mut ids: crate::rollup::FastMap<Borrowed<'_>, i64> = Default::default();
     let mut missing: Vec<(Borrowed<'_>, SeriesKey)> = Vec::new();
     {
         let known = cache

@@ -5,8 +5,8 @@ use sqlx::postgres::{PgBindIterExt, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
 use super::rows::{
-    self, CellRowRaw, InvocationRow, bin_row, count_column, first_occurrences, mark_inserted,
-    unpriced_group,
+    self, CellRowRaw, InvocationRow, bin_row, candidates_in_key_order, count_column,
+    first_occurrences, mark_inserted, unpriced_group,
 };
 use super::{
     BinRow, BinWrite, CellRow, CellWrite, Checkpoint, PriceRowRecord, QuarantineGroup,
@@ -252,12 +252,8 @@ const UPDATE_PRICING: &str = "UPDATE invocations SET pricing_status = u.status, 
 impl WriteTx for PgTx {
     async fn insert_invocations(&mut self, rows: &[StoredInvocation]) -> Result<Vec<bool>> {
         let candidates = first_occurrences(rows);
-        let new_rows = || {
-            rows.iter()
-                .zip(&candidates)
-                .filter(|(_, candidate)| **candidate)
-                .map(|(row, _)| row)
-        };
+        let order = candidates_in_key_order(rows, &candidates);
+        let new_rows = || order.iter().map(|index| &rows[*index]);
         let inv = || new_rows().map(|row| &row.invocation);
         let inserted: Vec<(String, String, String)> = sqlx::query_as(INSERT_INVOCATIONS)
             .bind(inv().map(|i| i.account_id.as_str()).bind_iter())

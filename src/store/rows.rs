@@ -254,7 +254,8 @@ pub(super) fn unpriced_group(raw: (String, String, String, String, i64)) -> Unpr
 
 /// Keys of rows that are candidates for insertion: the first occurrence of each key.
 pub(super) fn first_occurrences(rows: &[StoredInvocation]) -> Vec<bool> {
-    let mut seen = HashSet::with_capacity(rows.len());
+    let mut seen: HashSet<_, foldhash::fast::RandomState> = HashSet::default();
+    seen.reserve(rows.len());
     rows.iter()
         .map(|row| {
             let inv = &row.invocation;
@@ -265,6 +266,20 @@ pub(super) fn first_occurrences(rows: &[StoredInvocation]) -> Vec<bool> {
             ))
         })
         .collect()
+}
+
+/// Indices of the candidate rows, in key order: concurrent writers then take the unique
+/// index's locks in the same order and cannot deadlock on each other.
+pub(super) fn candidates_in_key_order(
+    rows: &[StoredInvocation],
+    candidates: &[bool],
+) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..rows.len()).filter(|index| candidates[*index]).collect();
+    order.sort_unstable_by(|a, b| {
+        let (a, b) = (&rows[*a].invocation, &rows[*b].invocation);
+        (&a.account_id, &a.region, &a.request_id).cmp(&(&b.account_id, &b.region, &b.request_id))
+    });
+    order
 }
 
 /// Marks which candidates the database reported as inserted. When every candidate was

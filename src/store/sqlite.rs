@@ -196,7 +196,9 @@ fn multi_row_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String 
     sql
 }
 
-/// Rows per statement for a table of `columns` columns.
+/// Rows per statement for a table of `columns` columns. Only statements of exactly this size
+/// are kept prepared: a batch's last, shorter chunk has a different text every time, and
+/// caching those (each a large compiled statement) would grow memory batch after batch.
 fn chunk_rows(columns: usize) -> usize {
     MAX_PARAMETERS / columns
 }
@@ -253,13 +255,15 @@ async fn execute_chunked<T>(
     context: &'static str,
 ) -> Result<u64> {
     let mut affected = 0;
-    for chunk in items.chunks(chunk_rows(columns)) {
+    let full = chunk_rows(columns);
+    for chunk in items.chunks(full) {
         let sql = multi_row_sql(head, columns, chunk.len(), tail);
         let mut arguments = SqliteArguments::default();
         for item in chunk {
             bind(&mut arguments, item);
         }
         let result = sqlx::query_with(AssertSqlSafe(sql), arguments)
+            .persistent(chunk.len() == full)
             .execute(&mut **tx)
             .await
             .context(context)?;
@@ -324,7 +328,8 @@ impl WriteTx for SqliteTx {
             .map(|(row, _)| row)
             .collect();
         let mut inserted = Vec::with_capacity(new_rows.len());
-        for chunk in new_rows.chunks(chunk_rows(INVOCATION_COLUMNS)) {
+        let full = chunk_rows(INVOCATION_COLUMNS);
+        for chunk in new_rows.chunks(full) {
             let sql = multi_row_sql(
                 INSERT_INVOCATIONS_HEAD,
                 INVOCATION_COLUMNS,
@@ -337,6 +342,7 @@ impl WriteTx for SqliteTx {
             }
             let keys: Vec<(String, String, String)> =
                 sqlx::query_as_with(AssertSqlSafe(sql), arguments)
+                    .persistent(chunk.len() == full)
                     .fetch_all(&mut *self.tx)
                     .await
                     .context("inserting invocations")?;

@@ -1073,6 +1073,38 @@ impl<'de> Envelope<'de> {
     }
 }
 
+/// The visitor methods for a value that should have been an object: each records what was
+/// there instead (in `self.$owner.not_an_object`), so the caller can name it in the error.
+/// `visit_unit` (null) is left to each visitor: some places accept null.
+macro_rules! visit_non_object {
+    ($owner:ident) => {
+        fn visit_bool<E: de::Error>(self, value: bool) -> Result<(), E> {
+            self.$owner.not_an_object = Some(Scalar::Bool(value));
+            Ok(())
+        }
+        fn visit_i64<E: de::Error>(self, value: i64) -> Result<(), E> {
+            self.$owner.not_an_object = Some(Scalar::Signed(value));
+            Ok(())
+        }
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<(), E> {
+            self.$owner.not_an_object = Some(Scalar::Unsigned(value));
+            Ok(())
+        }
+        fn visit_f64<E: de::Error>(self, value: f64) -> Result<(), E> {
+            self.$owner.not_an_object = Some(Scalar::Float(value));
+            Ok(())
+        }
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<(), E> {
+            self.$owner.not_an_object = Some(Scalar::Str(Cow::Owned(value.to_string())));
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+            self.$owner.not_an_object = Some(Scalar::Array);
+            drain_seq(seq)
+        }
+    };
+}
+
 /// Fills an [`Envelope`] from a record.
 struct EnvelopeSeed<'e, 'de> {
     envelope: &'e mut Envelope<'de>,
@@ -1092,34 +1124,10 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_, 'de> {
         f.write_str("a model invocation log record")
     }
 
-    fn visit_bool<E: de::Error>(self, value: bool) -> Result<(), E> {
-        self.envelope.not_an_object = Some(Scalar::Bool(value));
-        Ok(())
-    }
-    fn visit_i64<E: de::Error>(self, value: i64) -> Result<(), E> {
-        self.envelope.not_an_object = Some(Scalar::Signed(value));
-        Ok(())
-    }
-    fn visit_u64<E: de::Error>(self, value: u64) -> Result<(), E> {
-        self.envelope.not_an_object = Some(Scalar::Unsigned(value));
-        Ok(())
-    }
-    fn visit_f64<E: de::Error>(self, value: f64) -> Result<(), E> {
-        self.envelope.not_an_object = Some(Scalar::Float(value));
-        Ok(())
-    }
-    fn visit_str<E: de::Error>(self, value: &str) -> Result<(), E> {
-        self.envelope.not_an_object = Some(Scalar::Str(Cow::Owned(value.to_string())));
-        Ok(())
-    }
+    visit_non_object!(envelope);
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
         self.envelope.not_an_object = Some(Scalar::Null);
         Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
-        self.envelope.not_an_object = Some(Scalar::Array);
-        drain_seq(seq)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
@@ -1208,35 +1216,12 @@ impl<'de> Visitor<'de> for SectionSeed<'_, 'de> {
         f.write_str("an input or output object")
     }
 
-    fn visit_bool<E: de::Error>(self, value: bool) -> Result<(), E> {
-        self.section.not_an_object = Some(Scalar::Bool(value));
-        Ok(())
-    }
-    fn visit_i64<E: de::Error>(self, value: i64) -> Result<(), E> {
-        self.section.not_an_object = Some(Scalar::Signed(value));
-        Ok(())
-    }
-    fn visit_u64<E: de::Error>(self, value: u64) -> Result<(), E> {
-        self.section.not_an_object = Some(Scalar::Unsigned(value));
-        Ok(())
-    }
-    fn visit_f64<E: de::Error>(self, value: f64) -> Result<(), E> {
-        self.section.not_an_object = Some(Scalar::Float(value));
-        Ok(())
-    }
-    fn visit_str<E: de::Error>(self, value: &str) -> Result<(), E> {
-        self.section.not_an_object = Some(Scalar::Str(Cow::Owned(value.to_string())));
-        Ok(())
-    }
+    visit_non_object!(section);
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
         Ok(())
     }
     fn visit_none<E: de::Error>(self) -> Result<(), E> {
         Ok(())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
-        self.section.not_an_object = Some(Scalar::Array);
-        drain_seq(seq)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {

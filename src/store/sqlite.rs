@@ -12,8 +12,7 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Sqlite, Transaction};
 
 use super::rows::{
-    self, CellRowRaw, InvocationRow, bin_row, count_column, first_occurrences, mark_inserted,
-    unpriced_group,
+    self, count_column, first_occurrences, mark_inserted, shared_reads, shared_tx_statements,
 };
 use super::{
     BinRow, BinWrite, CellRow, CellWrite, Checkpoint, PriceRowRecord, QuarantineGroup,
@@ -109,74 +108,7 @@ impl SqliteStore {
         Ok(ids)
     }
 
-    pub(super) async fn read_cells(
-        &self,
-        granularity: Granularity,
-        start_s: i64,
-        end_s: i64,
-    ) -> Result<Vec<CellRow>> {
-        let raw: Vec<CellRowRaw> = sqlx::query_as(rows::READ_CELLS)
-            .bind(granularity.seconds())
-            .bind(start_s)
-            .bind(end_s)
-            .fetch_all(&self.pool)
-            .await
-            .context("reading rollups")?;
-        Ok(raw.into_iter().map(CellRow::from).collect())
-    }
-
-    pub(super) async fn read_bins(
-        &self,
-        granularity: Granularity,
-        start_s: i64,
-        end_s: i64,
-        metric: LatencyMetric,
-    ) -> Result<Vec<BinRow>> {
-        let raw: Vec<(i64, String, String, String, String, i16, i64)> =
-            sqlx::query_as(rows::READ_BINS)
-                .bind(granularity.seconds())
-                .bind(start_s)
-                .bind(end_s)
-                .bind(metric.code())
-                .fetch_all(&self.pool)
-                .await
-                .context("reading latency histograms")?;
-        Ok(raw.into_iter().map(bin_row).collect())
-    }
-
-    pub(super) async fn unpriced_groups(
-        &self,
-        start_ms: i64,
-        end_ms: i64,
-    ) -> Result<Vec<UnpricedGroup>> {
-        let raw: Vec<(String, String, String, String, i64)> = sqlx::query_as(rows::UNPRICED_GROUPS)
-            .bind(start_ms)
-            .bind(end_ms)
-            .fetch_all(&self.pool)
-            .await
-            .context("listing unpriced invocations")?;
-        Ok(raw.into_iter().map(unpriced_group).collect())
-    }
-
-    pub(super) async fn quarantine_groups(&self) -> Result<Vec<QuarantineGroup>> {
-        let raw: Vec<(String, i64)> = sqlx::query_as(rows::QUARANTINE_GROUPS)
-            .fetch_all(&self.pool)
-            .await
-            .context("listing quarantined records")?;
-        Ok(raw
-            .into_iter()
-            .map(|(reason, records)| QuarantineGroup { reason, records })
-            .collect())
-    }
-
-    pub(super) async fn count_invocations(&self, start_ms: i64, end_ms: i64) -> Result<i64> {
-        sqlx::query_scalar(rows::COUNT_INVOCATIONS)
-            .bind(start_ms)
-            .bind(end_ms)
-            .fetch_one(&self.pool)
-            .await
-            .context("counting invocations")
-    }
+    shared_reads!();
 }
 
 /// `head VALUES (?, ?), (?, ?) tail` for `rows` rows of `columns` parameters.
@@ -458,69 +390,6 @@ impl WriteTx for SqliteTx {
         .await
     }
 
-    async fn save_checkpoint(&mut self, checkpoint: &Checkpoint, now_ms: i64) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO checkpoints (source_id, position, updated_ms) VALUES ($1, $2, $3) \
-             ON CONFLICT (source_id) DO UPDATE SET position = excluded.position, \
-             updated_ms = excluded.updated_ms",
-        )
-        .bind(checkpoint.source_id)
-        .bind(&checkpoint.position)
-        .bind(now_ms)
-        .execute(&mut *self.tx)
-        .await
-        .context("saving a checkpoint")?;
-        Ok(())
-    }
-
-    async fn register_price(&mut self, price: &PriceRowRecord, now_ms: i64) -> Result<i64> {
-        let inserted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO price_rows (fingerprint, region, model_id, tier, routing, \
-             effective_from, input_rate, output_rate, cache_read_rate, cache_write_rate, \
-             derivation, source, first_used_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-             ON CONFLICT (fingerprint) DO NOTHING RETURNING id",
-        )
-        .bind(&price.fingerprint)
-        .bind(&price.region)
-        .bind(&price.model_id)
-        .bind(&price.tier)
-        .bind(&price.routing)
-        .bind(&price.effective_from)
-        .bind(price.input_rate)
-        .bind(price.output_rate)
-        .bind(price.cache_read_rate)
-        .bind(price.cache_write_rate)
-        .bind(&price.derivation)
-        .bind(&price.source)
-        .bind(now_ms)
-        .fetch_optional(&mut *self.tx)
-        .await
-        .context("recording a price row")?;
-        match inserted {
-            Some(id) => Ok(id),
-            None => sqlx::query_scalar(rows::PRICE_ID)
-                .bind(&price.fingerprint)
-                .fetch_one(&mut *self.tx)
-                .await
-                .context("reading a price row id"),
-        }
-    }
-
-    async fn load_invocations(
-        &mut self,
-        start_ms: i64,
-        end_ms: i64,
-    ) -> Result<Vec<StoredInvocation>> {
-        let raw: Vec<InvocationRow> = sqlx::query_as(rows::LOAD_INVOCATIONS)
-            .bind(start_ms)
-            .bind(end_ms)
-            .fetch_all(&mut *self.tx)
-            .await
-            .context("loading invocations")?;
-        raw.into_iter().map(InvocationRow::into_stored).collect()
-    }
-
     async fn update_pricing(&mut self, rows: &[&StoredInvocation]) -> Result<()> {
         for row in rows {
             let (invocation, pricing) = (&row.invocation, &row.pricing);
@@ -545,24 +414,7 @@ impl WriteTx for SqliteTx {
         Ok(())
     }
 
-    async fn delete_rollups(&mut self, start_s: i64, end_s: i64) -> Result<()> {
-        for statement in [
-            "DELETE FROM rollups WHERE bucket_start >= $1 AND bucket_start < $2",
-            "DELETE FROM latency_bins WHERE bucket_start >= $1 AND bucket_start < $2",
-        ] {
-            sqlx::query(statement)
-                .bind(start_s)
-                .bind(end_s)
-                .execute(&mut *self.tx)
-                .await
-                .context("deleting rollups to rebuild")?;
-        }
-        Ok(())
-    }
-
-    async fn commit(self) -> Result<()> {
-        self.tx.commit().await.context("committing")
-    }
+    shared_tx_statements!();
 }
 
 #[cfg(test)]

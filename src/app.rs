@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::cli::{Cli, Command};
 use crate::config::{Config, PricingSource, ProcessEnvironment};
+use crate::daemon;
 use crate::ingest::{self, ImportSettings};
 use crate::pricing::{PriceTable, PricingOutcome};
 use crate::report::{self, Format, Month};
@@ -62,6 +63,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Reprice { month } => reprice(&config, month).await,
         Command::Migrate => migrate(&config).await,
+        Command::Serve | Command::Poll { once: false } => serve(&config).await,
+        Command::Poll { once: true } => poll_once(&config).await,
         Command::CheckConfig { connect } => check_config(&config, connect).await,
         Command::Demo {
             seed,
@@ -220,6 +223,77 @@ async fn reprice(config: &Config, month: Month) -> Result<ExitCode> {
         outcome.changed
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the daemon's pollers share.
+async fn daemon_shared(config: &Config) -> Result<daemon::Shared> {
+    Ok(daemon::Shared {
+        prices: Arc::new(load_prices(config)?),
+        store: open_store(&config.database_url()).await?,
+        options: Arc::new(config.parse_options()),
+        batch_size: config.ingest.batch_size,
+    })
+}
+
+async fn serve(config: &Config) -> Result<ExitCode> {
+    let shared = daemon_shared(config).await?;
+    let (stopper, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_shutdown_signal().await;
+        tracing::info!("shutting down: finishing the batches in flight");
+        let _ = stopper.send(true);
+    });
+    daemon::run(config, shared, stop).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Waits for SIGINT (Ctrl-C) or SIGTERM.
+async fn wait_for_shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {},
+                    _ = terminate.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
+async fn poll_once(config: &Config) -> Result<ExitCode> {
+    let shared = daemon_shared(config).await?;
+    let results = daemon::poll_once(config, shared).await?;
+    let mut failed = false;
+    for result in &results {
+        match &result.outcome {
+            Ok(Some(summary)) => outln!("{} {}: {}", result.source, result.kind, summary.detail),
+            Ok(None) => outln!(
+                "{} {}: skipped, another tierwatch polls this source",
+                result.source,
+                result.kind
+            ),
+            Err(error) => {
+                failed = true;
+                outln!("{} {}: FAILED: {error}", result.source, result.kind);
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn migrate(config: &Config) -> Result<ExitCode> {

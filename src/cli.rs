@@ -40,6 +40,15 @@ pub enum Command {
         #[arg(long)]
         no_progress: bool,
     },
+    /// Run the daemon: poll every configured source (CloudWatch Logs, …) on its schedule
+    /// until SIGINT or SIGTERM, then finish the batch in flight and exit.
+    Serve,
+    /// Poll the configured sources: with --once, one cycle of every source, then exit (for
+    /// cron and tests); without it, the same as `serve`.
+    Poll {
+        #[arg(long)]
+        once: bool,
+    },
     /// Print the tier cost report of a month (UTC).
     Report {
         /// The month, as YYYY-MM.

@@ -12,10 +12,12 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod ingest;
 pub mod model;
 pub mod pricing;
 pub mod report;
 pub mod rollup;
 pub mod simulate;
+pub mod sources;
 pub mod store;

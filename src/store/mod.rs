@@ -9,6 +9,7 @@
 //! incremented only for rows that were actually inserted, in the same transaction, so
 //! re-importing data or replaying a batch after a crash counts nothing twice.
 
+mod leader;
 mod postgres;
 mod rows;
 mod sqlite;
@@ -20,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use crate::model::{Invocation, Money};
 use crate::rollup::{CellKey, CellTotals, CostKind, Granularity, LatencyMetric, RollupDelta};
 
+pub use leader::Leadership;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -249,6 +251,27 @@ pub struct UnpricedGroup {
     pub invocations: i64,
 }
 
+/// How the last poll of one source went (one row per source and kind of poll).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SourceHealth {
+    pub source: String,
+    /// `logs`, `metrics` or `quotas`.
+    pub kind: String,
+    /// The replica that ran the cycle.
+    pub daemon_id: String,
+    pub last_attempt_ms: i64,
+    /// Kept from earlier cycles when this one failed.
+    pub last_success_ms: Option<i64>,
+    /// `None` when the cycle succeeded.
+    pub last_error: Option<String>,
+    /// Counted by the store: 0 after a success, one more after each failure.
+    pub consecutive_failures: i64,
+    pub lag_ms: Option<i64>,
+    pub items_last_cycle: i64,
+    pub api_calls_last_cycle: i64,
+    pub cycle_ms: i64,
+}
+
 /// Quarantined records grouped by reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuarantineGroup {
@@ -341,6 +364,14 @@ impl Store {
     /// Brings the schema up to date. Safe to run on every start.
     pub async fn migrate(&self) -> Result<()> {
         on_backend!(self, store => store.migrate().await)
+    }
+
+    /// The URL of a Postgres store (for connections outside the pool); `None` for SQLite.
+    fn postgres_url(&self) -> Option<String> {
+        match &self.backend {
+            Backend::Postgres(store) => Some(store.url().to_string()),
+            Backend::Sqlite(_) => None,
+        }
     }
 
     /// "postgres" or "sqlite".
@@ -446,6 +477,21 @@ impl Store {
     /// Every quarantined record, grouped by reason.
     pub async fn quarantine_groups(&self) -> Result<Vec<QuarantineGroup>> {
         on_backend!(self, store => store.quarantine_groups().await)
+    }
+
+    /// The position saved for a source (see [`Checkpoint`]), if any.
+    pub async fn checkpoint(&self, kind: &str, name: &str) -> Result<Option<String>> {
+        on_backend!(self, store => store.checkpoint(kind, name).await)
+    }
+
+    /// Records the outcome of a poll cycle (`consecutive_failures` is counted here).
+    pub async fn record_health(&self, health: &SourceHealth) -> Result<()> {
+        on_backend!(self, store => store.record_health(health).await)
+    }
+
+    /// The last cycle of every source and kind.
+    pub async fn source_health(&self) -> Result<Vec<SourceHealth>> {
+        on_backend!(self, store => store.source_health().await)
     }
 
     /// Number of stored invocations with `start ≤ ts < end`.

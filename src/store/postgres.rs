@@ -10,7 +10,7 @@ use super::rows::{
 };
 use super::{
     BinRow, BinWrite, CellRow, CellWrite, Checkpoint, PriceRowRecord, QuarantineGroup,
-    QuarantinedRecord, QueryContext, Result, SeriesKey, StoreError, StoredInvocation,
+    QuarantinedRecord, QueryContext, Result, SeriesKey, SourceHealth, StoreError, StoredInvocation,
     UnpricedGroup, WriteTx,
 };
 use crate::rollup::{Granularity, LatencyMetric};
@@ -22,6 +22,8 @@ const INGEST_LOCK_KEY: i64 = 0x7469_6572_7761_7463; // "tierwatc"
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Kept for connections outside the pool (leadership locks).
+    url: String,
 }
 
 pub(super) struct PgTx {
@@ -38,7 +40,14 @@ impl PgStore {
                 url: redact_password(url),
                 source,
             })?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            url: url.to_string(),
+        })
+    }
+
+    pub(super) fn url(&self) -> &str {
+        &self.url
     }
 
     pub(super) async fn migrate(&self) -> Result<()> {

@@ -48,6 +48,27 @@ pub(super) const LOAD_INVOCATIONS: &str = "SELECT account_id, region, request_id
 pub(super) const SERIES_ID: &str = "SELECT id FROM series WHERE account_id = $1 AND region = $2 \
     AND model_id = $3 AND tier = $4";
 
+pub(super) const CHECKPOINT: &str = "SELECT c.position FROM checkpoints c \
+    JOIN ingest_sources s ON s.id = c.source_id WHERE s.kind = $1 AND s.name = $2";
+
+pub(super) const RECORD_HEALTH: &str = "INSERT INTO source_health (source, kind, daemon_id, \
+    last_attempt_ms, last_success_ms, last_error, consecutive_failures, lag_ms, \
+    items_last_cycle, api_calls_last_cycle, cycle_ms) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+    ON CONFLICT (source, kind) DO UPDATE SET daemon_id = excluded.daemon_id, \
+    last_attempt_ms = excluded.last_attempt_ms, \
+    last_success_ms = COALESCE(excluded.last_success_ms, source_health.last_success_ms), \
+    last_error = excluded.last_error, \
+    consecutive_failures = CASE WHEN excluded.last_error IS NULL THEN 0 \
+        ELSE source_health.consecutive_failures + 1 END, \
+    lag_ms = COALESCE(excluded.lag_ms, source_health.lag_ms), \
+    items_last_cycle = excluded.items_last_cycle, \
+    api_calls_last_cycle = excluded.api_calls_last_cycle, cycle_ms = excluded.cycle_ms";
+
+pub(super) const READ_HEALTH: &str = "SELECT source, kind, daemon_id, last_attempt_ms, \
+    last_success_ms, last_error, consecutive_failures, lag_ms, items_last_cycle, \
+    api_calls_last_cycle, cycle_ms FROM source_health ORDER BY source, kind";
+
 pub(super) const SOURCE_ID: &str = "SELECT id FROM ingest_sources WHERE kind = $1 AND name = $2";
 
 pub(super) const PRICE_ID: &str = "SELECT id FROM price_rows WHERE fingerprint = $1";
@@ -330,6 +351,41 @@ pub(super) fn granularity_column(granularity: crate::rollup::Granularity) -> i32
 /// backend's `impl`, where `self.pool` is that backend's pool (the only difference).
 macro_rules! shared_reads {
     () => {
+        pub(super) async fn checkpoint(&self, kind: &str, name: &str) -> Result<Option<String>> {
+            sqlx::query_scalar(rows::CHECKPOINT)
+                .bind(kind)
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .context("reading a checkpoint")
+        }
+
+        pub(super) async fn record_health(&self, health: &SourceHealth) -> Result<()> {
+            sqlx::query(rows::RECORD_HEALTH)
+                .bind(&health.source)
+                .bind(&health.kind)
+                .bind(&health.daemon_id)
+                .bind(health.last_attempt_ms)
+                .bind(health.last_success_ms)
+                .bind(&health.last_error)
+                .bind(health.consecutive_failures)
+                .bind(health.lag_ms)
+                .bind(health.items_last_cycle)
+                .bind(health.api_calls_last_cycle)
+                .bind(health.cycle_ms)
+                .execute(&self.pool)
+                .await
+                .context("recording source health")?;
+            Ok(())
+        }
+
+        pub(super) async fn source_health(&self) -> Result<Vec<SourceHealth>> {
+            sqlx::query_as(rows::READ_HEALTH)
+                .fetch_all(&self.pool)
+                .await
+                .context("reading source health")
+        }
+
         pub(super) async fn read_cells(
             &self,
             granularity: Granularity,

@@ -16,7 +16,7 @@ use super::rows::{
 };
 use super::{
     BinRow, BinWrite, CellRow, CellWrite, Checkpoint, PriceRowRecord, QuarantineGroup,
-    QuarantinedRecord, QueryContext, Result, SeriesKey, StoreError, StoredInvocation,
+    QuarantinedRecord, QueryContext, Result, SeriesKey, SourceHealth, StoreError, StoredInvocation,
     UnpricedGroup, WriteTx,
 };
 use crate::rollup::{Granularity, LatencyMetric};

@@ -10,6 +10,10 @@ use serde::Deserialize;
 
 use crate::ingest::record::ParseOptions;
 
+mod daemon;
+
+pub use daemon::{DaemonConfig, SourceConfig, parse_duration};
+
 /// The config file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_PATH: &str = "config/tierwatch.toml";
 /// The price table read when the config names none, if it exists; else the built-in copy.
@@ -25,6 +29,9 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub pricing: PricingConfig,
     pub ingest: IngestConfig,
+    pub daemon: DaemonConfig,
+    /// AWS accounts and regions the daemon polls.
+    pub sources: Vec<SourceConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +106,10 @@ struct FileConfig {
     pricing: FilePricing,
     #[serde(default)]
     ingest: FileIngest,
+    #[serde(default)]
+    daemon: daemon::FileDaemon,
+    #[serde(default)]
+    sources: Vec<daemon::FileSource>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -261,11 +272,15 @@ impl Layering<'_> {
         let database = self.database(file.database);
         let pricing = self.pricing(file.pricing);
         let ingest = self.ingest(file.ingest);
+        let daemon = daemon::daemon_config(file.daemon, self.origin, self.errors);
+        let sources = daemon::sources_config(file.sources, self.origin, self.errors);
         Config {
             file: path.map(Path::to_path_buf),
             database,
             pricing,
             ingest,
+            daemon,
+            sources,
         }
     }
 
@@ -521,6 +536,87 @@ mod tests {
         assert_eq!(
             errors.to_string(),
             "environment: TIERWATCH_BATCH_SIZE: expected a whole number from 1 to 100000, got \"lots\""
+        );
+    }
+
+    #[test]
+    fn sources_and_daemon_settings() {
+        let text = r#"
+            [daemon]
+            logs_interval = "30s"
+            lookback = "10m"
+            max_attempts = 3
+            [[sources]]
+            name = "prod-use1"
+            region = "us-east-1"
+            account_id = "111122223333"
+            log_group = "/aws/bedrock/modelinvocations"
+            role_arn = "arn:aws:iam::111122223333:role/tierwatch-read"
+            backfill_from = "2025-11-01T00:00:00Z"
+            [[sources]]
+            name = "metrics-only"
+            region = "eu-central-1"
+            account_id = "444455556666"
+            endpoint_url = "http://127.0.0.1:4566"
+            quotas = false
+        "#;
+        let config = load(text, &[]).unwrap();
+        assert_eq!(
+            config.daemon.logs_interval,
+            std::time::Duration::from_secs(30)
+        );
+        assert_eq!(config.daemon.lookback, std::time::Duration::from_secs(600));
+        assert_eq!(config.daemon.max_attempts, 3);
+        assert_eq!(
+            config.daemon.metrics_interval,
+            DaemonConfig::default().metrics_interval
+        );
+        assert_eq!(config.sources.len(), 2);
+        let prod = &config.sources[0];
+        assert_eq!(prod.backfill_from_ms, Some(1_761_955_200_000));
+        assert!(prod.metrics && prod.quotas);
+        let other = &config.sources[1];
+        assert_eq!(other.log_group, None);
+        assert!(other.metrics && !other.quotas);
+    }
+
+    #[test]
+    fn bad_sources_are_named_by_position_and_key() {
+        let text = r#"
+            [daemon]
+            lookback = "soon"
+            [[sources]]
+            name = "a"
+            region = "us-east"
+            account_id = "1234"
+            role_arn = "tierwatch-read"
+            backfill_from = "yesterday"
+            [[sources]]
+            name = "a"
+            region = "us-west-2"
+            endpoint_url = "localhost:4566"
+            metrics = false
+            quotas = false
+        "#;
+        let errors = load(text, &[]).unwrap_err().0;
+        let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "daemon.lookback",
+                "sources[1].region",
+                "sources[1].account_id",
+                "sources[1].role_arn",
+                "sources[1].backfill_from",
+                "sources[2].name",
+                "sources[2].endpoint_url",
+                "sources[2].log_group",
+            ]
+        );
+        assert!(
+            errors[5].message.contains("used by another source"),
+            "{}",
+            errors[5]
         );
     }
 }

@@ -1,0 +1,413 @@
+//! The daemon: polls every configured source on its schedule until told to stop.
+//!
+//! Each (source, kind of poll) runs as its own task, so a failing source is retried with
+//! backoff while the others carry on. Before each cycle a task makes sure this daemon leads
+//! the source (see [`Leadership`]): with several replicas on one Postgres, each source is
+//! polled by one of them at a time. After each cycle its outcome is recorded in
+//! `source_health` and logged.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Mutex, watch};
+
+use crate::config::{Config, SourceConfig};
+use crate::ingest::record::ParseOptions;
+use crate::pricing::PriceTable;
+use crate::sources::cloudwatch_logs::LogsPoller;
+use crate::sources::{CallCounter, SourceError, sdk_config, total_calls};
+use crate::store::{Leadership, SourceHealth, Store, StoreError};
+
+/// The kinds of poll a source can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollKind {
+    Logs,
+}
+
+impl PollKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PollKind::Logs => "logs",
+        }
+    }
+}
+
+/// What a cycle reports, for health and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CycleSummary {
+    /// Events, metric points or quotas read.
+    pub items: u64,
+    /// How far the source's data is behind real time after the cycle.
+    pub lag_ms: Option<i64>,
+    /// One line for people: what the cycle did.
+    pub detail: String,
+}
+
+/// One kind of poll of one source.
+pub trait Poller: Send + 'static {
+    fn kind(&self) -> PollKind;
+    /// The API-call counter of this poller's client.
+    fn calls(&self) -> &CallCounter;
+    /// Runs one cycle up to `now_ms`; stops early (keeping what it stored) when `stop` is set.
+    fn poll_cycle(
+        &mut self,
+        now_ms: i64,
+        stop: &watch::Receiver<bool>,
+    ) -> impl Future<Output = Result<CycleSummary, SourceError>> + Send;
+}
+
+struct LogsTask {
+    poller: LogsPoller,
+    calls: CallCounter,
+}
+
+impl Poller for LogsTask {
+    fn kind(&self) -> PollKind {
+        PollKind::Logs
+    }
+
+    fn calls(&self) -> &CallCounter {
+        &self.calls
+    }
+
+    async fn poll_cycle(
+        &mut self,
+        now_ms: i64,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<CycleSummary, SourceError> {
+        let cycle = self.poller.poll(now_ms, stop).await?;
+        Ok(CycleSummary {
+            items: cycle.events,
+            lag_ms: Some(now_ms - cycle.watermark_ms),
+            detail: format!(
+                "{} events: {} imported, {} already stored, {} rejected{}",
+                cycle.events,
+                cycle.imported,
+                cycle.duplicates,
+                cycle.rejected,
+                if cycle.completed {
+                    ""
+                } else {
+                    " (stopped early)"
+                }
+            ),
+        })
+    }
+}
+
+/// What every source's pollers need from the rest of tierwatch.
+#[derive(Clone)]
+pub struct Shared {
+    pub store: Store,
+    pub prices: Arc<PriceTable>,
+    pub options: Arc<ParseOptions>,
+    pub batch_size: usize,
+}
+
+/// The pollers of one source.
+struct SourcePollers {
+    source: SourceConfig,
+    logs: Option<LogsTask>,
+}
+
+async fn build_pollers(config: &Config, shared: &Shared) -> Vec<SourcePollers> {
+    let mut all = Vec::with_capacity(config.sources.len());
+    for source in &config.sources {
+        let sdk = sdk_config(source, &config.daemon).await;
+        let calls = CallCounter::default();
+        let logs = LogsPoller::new(
+            source,
+            &config.daemon,
+            &sdk,
+            &calls,
+            shared.store.clone(),
+            Arc::clone(&shared.options),
+            Arc::clone(&shared.prices),
+            shared.batch_size,
+        )
+        .map(|poller| LogsTask { poller, calls });
+        all.push(SourcePollers {
+            source: source.clone(),
+            logs,
+        });
+    }
+    all
+}
+
+/// Identifies this process in health rows: host and process id.
+pub fn daemon_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|host| host.trim().to_string())
+        .filter(|host| !host.is_empty())
+        .unwrap_or_else(|| "unknown-host".into());
+    format!("{host}/{}", std::process::id())
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Runs one cycle, records its health and logs it. Returns whether it succeeded.
+async fn run_cycle<P: Poller>(
+    poller: &mut P,
+    source: &str,
+    store: &Store,
+    daemon_id: &str,
+    stop: &watch::Receiver<bool>,
+) -> Result<CycleSummary, String> {
+    let started = std::time::Instant::now();
+    let now = now_ms();
+    poller.calls().take();
+    let result = poller.poll_cycle(now, stop).await;
+    let calls = poller.calls().take();
+    let api_calls = total_calls(&calls);
+    let cycle_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let kind = poller.kind().as_str();
+    let health = match &result {
+        Ok(summary) => {
+            tracing::info!(source, kind, api_calls, ?calls, "{}", summary.detail);
+            SourceHealth {
+                source: source.into(),
+                kind: kind.into(),
+                daemon_id: daemon_id.into(),
+                last_attempt_ms: now,
+                last_success_ms: Some(now),
+                last_error: None,
+                consecutive_failures: 0,
+                lag_ms: summary.lag_ms,
+                items_last_cycle: i64::try_from(summary.items).unwrap_or(i64::MAX),
+                api_calls_last_cycle: i64::try_from(api_calls).unwrap_or(i64::MAX),
+                cycle_ms,
+            }
+        }
+        Err(error) => {
+            tracing::warn!(source, kind, api_calls, %error, "poll failed");
+            SourceHealth {
+                source: source.into(),
+                kind: kind.into(),
+                daemon_id: daemon_id.into(),
+                last_attempt_ms: now,
+                last_success_ms: None,
+                last_error: Some(error.to_string()),
+                consecutive_failures: 1,
+                lag_ms: None,
+                items_last_cycle: 0,
+                api_calls_last_cycle: i64::try_from(api_calls).unwrap_or(i64::MAX),
+                cycle_ms,
+            }
+        }
+    };
+    if let Err(error) = store.record_health(&health).await {
+        tracing::warn!(source, kind, %error, "could not record source health");
+    }
+    result.map_err(|error| error.to_string())
+}
+
+/// How long to wait after `failures` failed cycles in a row: doubling from 5 s up to
+/// `max`, with jitter so replicas and sources don't retry in step.
+pub fn failure_backoff(failures: u32, max: Duration) -> Duration {
+    let exponent = failures.saturating_sub(1).min(16);
+    let base = Duration::from_secs(5)
+        .saturating_mul(1 << exponent)
+        .min(max);
+    let jitter = 0.5 + rand::random::<f64>() * 0.5;
+    base.mul_f64(jitter)
+}
+
+/// Waits `delay` unless stopped first; true when stopped.
+async fn wait_or_stop(delay: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    if *stop.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => *stop.borrow(),
+        changed = stop.changed() => changed.is_err() || *stop.borrow(),
+    }
+}
+
+struct LoopContext {
+    source: String,
+    store: Store,
+    leadership: Arc<Mutex<Leadership>>,
+    daemon_id: String,
+    interval: Duration,
+    max_backoff: Duration,
+    stop: watch::Receiver<bool>,
+}
+
+async fn poll_loop<P: Poller>(mut poller: P, mut ctx: LoopContext) {
+    let mut failures = 0;
+    loop {
+        if *ctx.stop.borrow() {
+            break;
+        }
+        let leading = ctx.leadership.lock().await.lead(&ctx.source).await;
+        let delay = match leading {
+            Ok(true) => {
+                let result = run_cycle(
+                    &mut poller,
+                    &ctx.source,
+                    &ctx.store,
+                    &ctx.daemon_id,
+                    &ctx.stop,
+                )
+                .await;
+                match result {
+                    Ok(_) => {
+                        failures = 0;
+                        ctx.interval
+                    }
+                    Err(_) => {
+                        failures += 1;
+                        failure_backoff(failures, ctx.max_backoff)
+                    }
+                }
+            }
+            Ok(false) => {
+                tracing::debug!(source = ctx.source, "another replica polls this source");
+                ctx.interval
+            }
+            Err(error) => {
+                failures += 1;
+                tracing::warn!(source = ctx.source, %error, "cannot check which replica leads");
+                failure_backoff(failures, ctx.max_backoff)
+            }
+        };
+        if wait_or_stop(delay, &mut ctx.stop).await {
+            break;
+        }
+    }
+}
+
+/// Errors that keep the daemon from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("no sources are configured: add [[sources]] to the config file")]
+    NoSources,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Polls every source until `stop` turns true, then finishes the batches in flight and
+/// returns.
+pub async fn run(
+    config: &Config,
+    shared: Shared,
+    stop: watch::Receiver<bool>,
+) -> Result<(), DaemonError> {
+    if config.sources.is_empty() {
+        return Err(DaemonError::NoSources);
+    }
+    let daemon_id = daemon_id();
+    let leadership = Arc::new(Mutex::new(shared.store.leadership()));
+    let mut tasks = tokio::task::JoinSet::new();
+    for pollers in build_pollers(config, &shared).await {
+        let context = |interval| LoopContext {
+            source: pollers.source.name.clone(),
+            store: shared.store.clone(),
+            leadership: Arc::clone(&leadership),
+            daemon_id: daemon_id.clone(),
+            interval,
+            max_backoff: config.daemon.max_backoff,
+            stop: stop.clone(),
+        };
+        if let Some(logs) = pollers.logs {
+            tasks.spawn(poll_loop(logs, context(config.daemon.logs_interval)));
+        }
+    }
+    tracing::info!(daemon_id, sources = config.sources.len(), "polling");
+    while tasks.join_next().await.is_some() {}
+    leadership.lock().await.release_all().await;
+    tracing::info!(daemon_id, "stopped");
+    Ok(())
+}
+
+/// The outcome of one source's cycle in [`poll_once`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnceResult {
+    pub source: String,
+    pub kind: &'static str,
+    /// `Err` holds the failure; `Ok(None)` means another replica leads the source.
+    pub outcome: Result<Option<CycleSummary>, String>,
+}
+
+/// Runs one cycle of every source and kind (for cron and tests), sources concurrently.
+pub async fn poll_once(config: &Config, shared: Shared) -> Result<Vec<OnceResult>, DaemonError> {
+    if config.sources.is_empty() {
+        return Err(DaemonError::NoSources);
+    }
+    let daemon_id = daemon_id();
+    let leadership = Arc::new(Mutex::new(shared.store.leadership()));
+    let (_keep_running, stop) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    for pollers in build_pollers(config, &shared).await {
+        let store = shared.store.clone();
+        let leadership = Arc::clone(&leadership);
+        let daemon_id = daemon_id.clone();
+        let stop = stop.clone();
+        tasks.spawn(async move {
+            let source = pollers.source.name.clone();
+            let leading = leadership.lock().await.lead(&source).await;
+            let mut results = Vec::new();
+            if let Some(mut logs) = pollers.logs {
+                let outcome = match leading {
+                    Ok(true) => run_cycle(&mut logs, &source, &store, &daemon_id, &stop)
+                        .await
+                        .map(Some),
+                    Ok(false) => Ok(None),
+                    Err(ref error) => Err(error.to_string()),
+                };
+                results.push(OnceResult {
+                    source: source.clone(),
+                    kind: PollKind::Logs.as_str(),
+                    outcome,
+                });
+            }
+            results
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(source_results) => results.extend(source_results),
+            Err(error) => results.push(OnceResult {
+                source: "?".into(),
+                kind: "?",
+                outcome: Err(format!("a poll task failed: {error}")),
+            }),
+        }
+    }
+    results.sort_by(|a, b| (&a.source, a.kind).cmp(&(&b.source, b.kind)));
+    leadership.lock().await.release_all().await;
+    Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_the_cap_with_jitter() {
+        let max = Duration::from_secs(600);
+        for (failures, base) in [(1, 5), (2, 10), (3, 20), (8, 600), (40, 600)] {
+            let delay = failure_backoff(failures, max);
+            let base = Duration::from_secs(base);
+            assert!(delay >= base / 2 && delay <= base, "{failures}: {delay:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn waiting_ends_at_once_when_stopped() {
+        let (stopper, mut stop) = watch::channel(false);
+        let started = std::time::Instant::now();
+        let waiter =
+            tokio::spawn(async move { wait_or_stop(Duration::from_secs(60), &mut stop).await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        stopper.send(true).unwrap();
+        assert!(waiter.await.unwrap());
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+}

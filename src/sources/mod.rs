@@ -1,0 +1,132 @@
+//! The AWS side: one module per API the daemon reads. Only this module knows the AWS SDK;
+//! what it reads goes to `ingest` (invocation logs) or straight to `store` (metrics, quotas).
+//!
+//! Every client is built from a source's config (region, optional endpoint override,
+//! optional role to assume) with the SDK's standard retry policy: throttling and 5xx answers
+//! are retried with jittered exponential backoff, up to `daemon.max_attempts` attempts. An
+//! interceptor counts attempts per operation so each cycle can report its API calls.
+
+pub mod cloudwatch_logs;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_cloudwatchlogs::config::{ConfigBag, SharedCredentialsProvider};
+use aws_sdk_cloudwatchlogs::error::DisplayErrorContext;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+
+use crate::config::{DaemonConfig, SourceConfig};
+use crate::store::StoreError;
+
+/// Why a poll cycle failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{operation} failed: {message}")]
+    Aws {
+        operation: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("stored checkpoint {position:?} of {source_name} is unreadable: {reason}")]
+    Checkpoint {
+        source_name: String,
+        position: String,
+        reason: String,
+    },
+    #[error("parsing stopped unexpectedly: {0}")]
+    Parser(String),
+}
+
+impl SourceError {
+    /// An SDK error with its full context (service error code and message, or the I/O
+    /// failure), which the SDK's own `Display` leaves out.
+    pub fn aws<E: std::error::Error>(operation: &'static str, error: E) -> SourceError {
+        SourceError::Aws {
+            operation,
+            message: DisplayErrorContext(error).to_string(),
+        }
+    }
+}
+
+/// The SDK configuration for one source.
+pub async fn sdk_config(source: &SourceConfig, daemon: &DaemonConfig) -> SdkConfig {
+    let retry = RetryConfig::standard()
+        .with_max_attempts(daemon.max_attempts)
+        .with_initial_backoff(Duration::from_millis(200))
+        .with_max_backoff(Duration::from_secs(20));
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .operation_attempt_timeout(Duration::from_secs(60))
+        .build();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(source.region.clone()))
+        .retry_config(retry)
+        .timeout_config(timeouts);
+    if let Some(url) = &source.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let base = loader.load().await;
+    let Some(role) = &source.role_arn else {
+        return base;
+    };
+    let mut assume = aws_config::sts::AssumeRoleProvider::builder(role)
+        .session_name("tierwatch")
+        .configure(&base);
+    if let Some(external_id) = &source.external_id {
+        assume = assume.external_id(external_id);
+    }
+    let provider = assume.build().await;
+    base.into_builder()
+        .credentials_provider(SharedCredentialsProvider::new(provider))
+        .build()
+}
+
+/// Counts API attempts (retries included) per operation.
+#[derive(Debug, Default, Clone)]
+pub struct CallCounter {
+    counts: Arc<Mutex<BTreeMap<String, u64>>>,
+}
+
+impl CallCounter {
+    /// Takes the counts so far and starts again from zero (one cycle's calls).
+    pub fn take(&self) -> BTreeMap<String, u64> {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut *counts)
+    }
+
+    fn count(&self, operation: &str) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        *counts.entry(operation.to_string()).or_default() += 1;
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "tierwatch::CallCounter"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let operation = cfg.load::<Metadata>().map_or("unknown", Metadata::name);
+        self.count(operation);
+        Ok(())
+    }
+}
+
+/// Total calls in a cycle's counts.
+pub fn total_calls(counts: &BTreeMap<String, u64>) -> u64 {
+    counts.values().sum()
+}

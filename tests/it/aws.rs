@@ -11,6 +11,20 @@
 //!
 //! The Python comes from `TIERWATCH_TEST_PYTHON`, else `.venv/bin/python` in the repository;
 //! `scripts/test` provisions that venv from `tests/support/aws/requirements.txt`.
+//!
+//! ```ignore
+//! let standins = StandIns::start().await;
+//! let logs = standins.logs_client().await; // or Client::new(&standins.sdk_config().await)
+//! create_log_stream(&logs, "group", "aws/bedrock/modelinvocations").await;
+//! put_log_events(&logs, "group", "aws/bedrock/modelinvocations", &events).await;
+//! standins.seed_quotas(TEST_REGION, &bedrock_quota_fixture()).await;
+//! standins.inject_fault(Fault::throttling("FilterLogEvents").times(2)).await;
+//! // ... run the code under test against standins.sdk_config() ...
+//! assert_eq!(standins.calls().await["FilterLogEvents"], 3);
+//! ```
+//!
+//! What moto does not do like AWS is listed in `tests/support/aws/front.py` and
+//! `moto_standin.py` (e.g. no percentile statistics; filter patterns are ignored).
 
 use std::collections::HashMap;
 use std::fs;

@@ -30,6 +30,20 @@ counts calls per operation. Admin endpoints:
   POST /_standin/reset    clears faults, counts, quotas, paging state, and resets moto
   GET  /_standin/health   200 once the front answers
 
+Where this differs from AWS (moto 5.2.5, checked; tests must not rely on these):
+* GetMetricData: only Sum, Average, Minimum, Maximum and SampleCount; a percentile (p95, ...)
+  or other extended statistic is answered with an InvalidParameterValue error that says so
+  (moto would crash). With dimensions in a query, moto does not check its namespace. Periods
+  start at StartTime, not at period boundaries: use aligned StartTimes.
+* ListMetrics: RecentlyActive and the two-week window are ignored (every metric ever put is
+  listed); pages hold 500 metrics, as in AWS.
+* FilterLogEvents: JSON filter patterns and logStreamNamePrefix are ignored (term patterns
+  work); pages are always full. The front adds `interleaved: true` to every FilterLogEvents
+  request, because AWS always interleaves streams by time (the parameter is deprecated) and
+  moto only does when asked.
+* Service Quotas: only ListServiceQuotas; other operations get UnknownOperationException.
+* Request bodies the SDK gzips (PutMetricData from 10 KiB on) are decompressed here.
+
 Usage: front.py --port 0 --moto-url http://127.0.0.1:PORT [--exit-on-stdin-eof] [--verbose]
 Listens on 127.0.0.1 only and prints one "ready <url>" line on stdout once it accepts requests.
 """
@@ -493,6 +507,8 @@ class FrontHandler(BaseHTTPRequestHandler):
                 )
                 return
         try:
+            if service == "logs" and operation == "FilterLogEvents":
+                body = interleaved_filter_request(body)
             if service == "logs" or protocol == JSON_1_0_CONTENT_TYPE:
                 self.relay(*self.call_moto("POST", self.path, dict(self.headers), body))
             elif service == "servicequotas":
@@ -734,6 +750,18 @@ def moto_error(status: int, body: bytes) -> ProtocolError:
     except (ValueError, KeyError, TypeError, AttributeError):
         excerpt = body[:300].decode("utf-8", "replace")
         return ProtocolError(500, "InternalFailure", f"moto failed with {status}: {excerpt}")
+
+
+def interleaved_filter_request(body: bytes) -> bytes:
+    """A FilterLogEvents request asking moto to merge streams by time, as AWS always does."""
+    try:
+        request = json.loads(body) if body.strip() else {}
+    except ValueError as error:
+        raise ProtocolError(400, "SerializationException", f"body is not JSON: {error}")
+    if not isinstance(request, dict):
+        raise ProtocolError(400, "SerializationException", "the JSON body is not an object")
+    request.setdefault("interleaved", True)
+    return json.dumps(request).encode()
 
 
 def exit_when_stdin_closes() -> None:

@@ -1,6 +1,8 @@
-//! Integration tests: one binary, real Postgres and real SQLite files.
+//! Integration tests: one binary, real Postgres and real SQLite files, local AWS stand-ins.
 
+mod aws;
 mod cli;
 mod crash;
 mod import;
+mod standins;
 mod support;

@@ -3,6 +3,7 @@
 mod aws;
 mod cli;
 mod crash;
+mod daemon;
 mod import;
 mod standins;
 mod support;

@@ -1,0 +1,539 @@
+//! The daemon end to end: the `tierwatch` binary polls CloudWatch Logs stand-ins (moto behind
+//! the front, see `aws.rs`) through the real SDK, into real Postgres and SQLite. Totals are
+//! compared with what was seeded, as the simulator says it should be read.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tierwatch::model::TokenCounts;
+use tierwatch::rollup::Granularity;
+use tierwatch::simulate::{SimulationSpec, Simulator, Truth};
+use tierwatch::store::{SourceHealth, Store};
+
+use crate::aws::{Fault, StandIns, create_log_stream, put_log_events};
+use crate::support::{BACKENDS, Backend, TestDb, fixture};
+
+const STREAM: &str = "aws/bedrock/modelinvocations";
+const ACCOUNT: &str = "111122223333";
+
+/// Log events and the totals a correct reader stores from them.
+struct Seed {
+    events: Vec<(i64, String)>,
+    expected: Totals,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Totals {
+    invocations: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+    cache_read_tokens: i64,
+    cache_write_tokens: i64,
+}
+
+impl Totals {
+    fn add_tokens(&mut self, tokens: &TokenCounts) {
+        let count = |value: Option<u64>| i64::try_from(value.unwrap_or(0)).unwrap_or(i64::MAX);
+        self.invocations += 1;
+        self.input_tokens += count(tokens.input);
+        self.output_tokens += count(tokens.output);
+        self.cache_read_tokens += count(tokens.cache_read);
+        self.cache_write_tokens += count(tokens.cache_write);
+    }
+
+    fn add(&mut self, other: Totals) {
+        self.invocations += other.invocations;
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cache_read_tokens += other.cache_read_tokens;
+        self.cache_write_tokens += other.cache_write_tokens;
+    }
+}
+
+/// Simulated Bedrock records in `[start, end)` with bad and repeated lines, as log events.
+fn seed(records: u64, start_ms: i64, end_ms: i64, seed: u64) -> Seed {
+    let mut spec = SimulationSpec::month(2025, 11, records, seed);
+    spec.start_ms = start_ms;
+    spec.end_ms = end_ms;
+    spec.accounts = vec![ACCOUNT.into()];
+    spec.regions = vec!["us-east-1".into()];
+    let mut expected = Totals::default();
+    let mut events = Vec::new();
+    for record in Simulator::new(&spec).expect("a valid simulation") {
+        if let Truth::Good(good) = &record.truth {
+            expected.add_tokens(&good.tokens);
+        }
+        events.push((record.timestamp_ms, record.line));
+    }
+    Seed { events, expected }
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+const MINUTE: i64 = 60_000;
+
+/// Sums the day rollups: what reports and pages would show.
+async fn stored_totals(store: &Store) -> Totals {
+    let cells = store
+        .read_cells(Granularity::Day, 0, i64::MAX / 2)
+        .await
+        .expect("reading rollups");
+    let mut totals = Totals::default();
+    for cell in cells {
+        totals.add(Totals {
+            invocations: cell.totals.invocations,
+            input_tokens: cell.totals.input_tokens,
+            output_tokens: cell.totals.output_tokens,
+            cache_read_tokens: cell.totals.cache_read_tokens,
+            cache_write_tokens: cell.totals.cache_write_tokens,
+        });
+    }
+    totals
+}
+
+async fn health(store: &Store, source: &str) -> SourceHealth {
+    store
+        .source_health()
+        .await
+        .expect("reading health")
+        .into_iter()
+        .find(|row| row.source == source && row.kind == "logs")
+        .unwrap_or_else(|| panic!("no health row for {source}"))
+}
+
+/// A config file for the binary: the test database, the stand-ins, and one source per log
+/// group. `daemon` adds lines to `[daemon]`.
+fn write_config(
+    dir: &Path,
+    db: &TestDb,
+    standins: &StandIns,
+    groups: &[(&str, &str)],
+    daemon: &str,
+) -> PathBuf {
+    let mut text = format!(
+        "[database]\nurl = \"{}\"\n[ingest]\nbatch_size = 500\n[daemon]\nlogs_interval = \"1s\"\nbackfill = \"3h\"\nmax_attempts = 4\n{daemon}\n",
+        db.url
+    );
+    for (name, group) in groups {
+        text.push_str(&format!(
+            "[[sources]]\nname = \"{name}\"\nregion = \"us-east-1\"\naccount_id = \"{ACCOUNT}\"\nlog_group = \"{group}\"\nendpoint_url = \"{}\"\nmetrics = false\nquotas = false\n",
+            standins.endpoint_url()
+        ));
+    }
+    let path = dir.join("tierwatch.toml");
+    std::fs::write(&path, text).expect("writing the config");
+    path
+}
+
+/// The binary, with test credentials and nothing from the machine's AWS or tierwatch setup.
+fn tierwatch(config: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tierwatch"));
+    command
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .current_dir(config.parent().expect("the config has a directory"))
+        .env(
+            "TIERWATCH_PRICING_TABLE",
+            fixture("pricing/launch-us-east-1.toml"),
+        )
+        .env_remove("TIERWATCH_DATABASE_URL")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/nonexistent/tierwatch-test")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/tierwatch-test")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    command
+}
+
+fn poll_once(config: &Path) -> Output {
+    tierwatch(config, &["poll", "--once"])
+        .output()
+        .expect("running poll --once")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+async fn seed_group(standins: &StandIns, group: &str, events: &[(i64, String)]) {
+    let logs = standins.logs_client().await;
+    create_log_stream(&logs, group, STREAM).await;
+    put_log_events(&logs, group, STREAM, events).await;
+}
+
+async fn put_more(standins: &StandIns, group: &str, events: &[(i64, String)]) {
+    let logs = standins.logs_client().await;
+    put_log_events(&logs, group, STREAM, events).await;
+}
+
+#[tokio::test]
+async fn two_sources_are_paged_through_and_repolls_store_nothing_twice() {
+    for backend in BACKENDS {
+        let standins = StandIns::start().await;
+        let db = TestDb::new(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let now = now_ms();
+        // 12,000 lines in one group: two FilterLogEvents pages in its busiest window.
+        let first = seed(12_000, now - 100 * MINUTE, now - 40 * MINUTE, 1);
+        let second = seed(700, now - 90 * MINUTE, now - 5 * MINUTE, 2);
+        seed_group(&standins, "/bedrock/a", &first.events).await;
+        seed_group(&standins, "/bedrock/b", &second.events).await;
+        let config = write_config(
+            dir.path(),
+            &db,
+            &standins,
+            &[("a", "/bedrock/a"), ("b", "/bedrock/b")],
+            "",
+        );
+
+        let output = poll_once(&config);
+        assert!(
+            output.status.success(),
+            "{backend:?}: {}{}",
+            text(&output.stdout),
+            text(&output.stderr)
+        );
+        let mut expected = first.expected;
+        expected.add(second.expected);
+        assert_eq!(stored_totals(&db.store).await, expected, "{backend:?}");
+
+        let health_a = health(&db.store, "a").await;
+        assert_eq!(health_a.last_error, None);
+        assert_eq!(health_a.items_last_cycle, first.events.len() as i64);
+        // Windows of an hour over 3 h of backfill, one extra page where 10,000 events overflow.
+        assert!(
+            (3..=6).contains(&health_a.api_calls_last_cycle),
+            "{health_a:?}"
+        );
+        assert!(
+            health_a.lag_ms.is_some_and(|lag| lag < 60_000),
+            "{health_a:?}"
+        );
+        let calls = standins.calls().await;
+        assert_eq!(
+            calls.get("FilterLogEvents").copied().unwrap_or(0),
+            health_a.api_calls_last_cycle as u64
+                + health(&db.store, "b").await.api_calls_last_cycle as u64
+        );
+
+        // A second cycle re-reads only the lookback, and stores nothing new.
+        let again = poll_once(&config);
+        assert!(again.status.success(), "{}", text(&again.stderr));
+        assert_eq!(stored_totals(&db.store).await, expected, "{backend:?}");
+        assert!(
+            text(&again.stdout).contains(" 0 imported"),
+            "{}",
+            text(&again.stdout)
+        );
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn restarts_continue_from_the_checkpoint_and_catch_late_events() {
+    let standins = StandIns::start().await;
+    let db = TestDb::new(Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let start = now_ms();
+    let early = seed(800, start - 120 * MINUTE, start - 30 * MINUTE, 3);
+    seed_group(&standins, "/bedrock/late", &early.events).await;
+    let config = write_config(
+        dir.path(),
+        &db,
+        &standins,
+        &[("late", "/bedrock/late")],
+        "lookback = \"15m\"",
+    );
+    assert!(poll_once(&config).status.success());
+    assert_eq!(stored_totals(&db.store).await, early.expected);
+    let watermark = start; // the first cycle read up to the moment it ran, or later
+
+    // After the first cycle: new events, late events inside the lookback, and events so late
+    // that they fall before it (CloudWatch would hold them; tierwatch does not go back for them).
+    let now = now_ms();
+    let fresh = seed(300, now - MINUTE, now, 4);
+    let late = seed(200, watermark - 10 * MINUTE, watermark - MINUTE, 5);
+    let too_late = seed(100, watermark - 60 * MINUTE, watermark - 50 * MINUTE, 6);
+    let mut events = fresh.events.clone();
+    events.extend(late.events.iter().cloned());
+    events.extend(too_late.events.iter().cloned());
+    put_more(&standins, "/bedrock/late", &events).await;
+
+    let output = poll_once(&config);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let mut expected = early.expected;
+    expected.add(fresh.expected);
+    expected.add(late.expected);
+    assert_eq!(stored_totals(&db.store).await, expected);
+    // Only the lookback and the new minutes were read again, not the whole two hours.
+    let health = health(&db.store, "late").await;
+    assert!(
+        health.items_last_cycle < (fresh.events.len() + late.events.len() + 100) as i64,
+        "{health:?}"
+    );
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn throttling_is_retried_with_backoff_and_counted() {
+    let standins = StandIns::start().await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let now = now_ms();
+    let data = seed(400, now - 30 * MINUTE, now - MINUTE, 7);
+    seed_group(&standins, "/bedrock/throttled", &data.events).await;
+    standins
+        .inject_fault(Fault::throttling("FilterLogEvents").times(2))
+        .await;
+    let config = write_config(
+        dir.path(),
+        &db,
+        &standins,
+        &[("throttled", "/bedrock/throttled")],
+        "",
+    );
+
+    let output = poll_once(&config);
+    assert!(
+        output.status.success(),
+        "{}{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    assert_eq!(stored_totals(&db.store).await, data.expected);
+    let health = health(&db.store, "throttled").await;
+    let calls = standins.calls().await["FilterLogEvents"];
+    assert_eq!(health.api_calls_last_cycle as u64, calls, "{health:?}");
+    // Three one-hour windows over the 3 h backfill, a page each, plus two throttled attempts.
+    assert_eq!(calls, 5);
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn a_source_that_keeps_failing_does_not_hold_up_the_others() {
+    let standins = StandIns::start().await;
+    let db = TestDb::new(Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let now = now_ms();
+    let data = seed(300, now - 30 * MINUTE, now - MINUTE, 8);
+    seed_group(&standins, "/bedrock/good", &data.events).await;
+    let config = write_config(
+        dir.path(),
+        &db,
+        &standins,
+        &[
+            ("good", "/bedrock/good"),
+            ("missing", "/bedrock/no-such-group"),
+        ],
+        "",
+    );
+    for attempt in 1..=2 {
+        let output = poll_once(&config);
+        assert_eq!(output.status.code(), Some(1), "{}", text(&output.stdout));
+        let stdout = text(&output.stdout);
+        assert!(
+            stdout.contains("missing logs: FAILED: FilterLogEvents failed"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("ResourceNotFoundException"), "{stdout}");
+        let missing = health(&db.store, "missing").await;
+        assert_eq!(missing.consecutive_failures, attempt);
+        assert!(missing.last_success_ms.is_none());
+    }
+    assert_eq!(stored_totals(&db.store).await, data.expected);
+    assert_eq!(health(&db.store, "good").await.consecutive_failures, 0);
+    db.finish().await;
+}
+
+/// Starts `tierwatch serve` in the background.
+fn serve(config: &Path) -> Child {
+    tierwatch(config, &["serve", "--log", "info"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting tierwatch serve")
+}
+
+/// Waits until the store holds at least `count` invocations (or `timeout` passes).
+async fn wait_for_invocations(store: &Store, count: i64, timeout: Duration) -> i64 {
+    let started = Instant::now();
+    loop {
+        let stored = store
+            .count_invocations(i64::MIN / 2, i64::MAX / 2)
+            .await
+            .unwrap_or(0);
+        if stored >= count || started.elapsed() > timeout {
+            return stored;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A group big enough to kill the daemon in the middle of reading it.
+async fn big_group(standins: &StandIns, group: &str) -> Seed {
+    let now = now_ms();
+    let data = seed(20_000, now - 150 * MINUTE, now - 2 * MINUTE, 9);
+    seed_group(standins, group, &data.events).await;
+    data
+}
+
+#[tokio::test]
+async fn killing_the_daemon_at_any_point_loses_and_doubles_nothing() {
+    for backend in BACKENDS {
+        let standins = StandIns::start().await;
+        let db = TestDb::new(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let data = big_group(&standins, "/bedrock/crash").await;
+        // Ten-minute windows: many checkpoints to die between.
+        let config = write_config(
+            dir.path(),
+            &db,
+            &standins,
+            &[("crash", "/bedrock/crash")],
+            "window = \"10m\"",
+        );
+        let expected = data.expected.invocations;
+        let mut kills = 0;
+        for fraction in [10, 3, 2] {
+            let mut daemon = serve(&config);
+            let stored =
+                wait_for_invocations(&db.store, expected / fraction, Duration::from_secs(120))
+                    .await;
+            if daemon.try_wait().unwrap().is_none() && stored < expected {
+                daemon.kill().unwrap(); // SIGKILL: no chance to finish anything
+                kills += 1;
+            }
+            daemon.wait().unwrap();
+        }
+        assert!(
+            kills >= 2,
+            "{backend:?}: the daemon finished before it could be killed"
+        );
+        // Restarted, it picks up from the last checkpoint and completes.
+        let output = poll_once(&config);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        assert_eq!(stored_totals(&db.store).await, data.expected, "{backend:?}");
+        assert_eq!(
+            db.store
+                .count_invocations(i64::MIN / 2, i64::MAX / 2)
+                .await
+                .unwrap(),
+            expected,
+            "{backend:?}"
+        );
+        db.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_daemon_cleanly() {
+    let standins = StandIns::start().await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = big_group(&standins, "/bedrock/term").await;
+    let config = write_config(
+        dir.path(),
+        &db,
+        &standins,
+        &[("term", "/bedrock/term")],
+        "window = \"10m\"",
+    );
+    let daemon = serve(&config);
+    wait_for_invocations(&db.store, 1, Duration::from_secs(60)).await;
+    let pid = daemon.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = Instant::now();
+    let mut daemon = daemon;
+    let status = loop {
+        if let Some(status) = daemon.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the daemon ignored SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(poll_once(&config).status.success());
+    assert_eq!(stored_totals(&db.store).await, data.expected);
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn a_second_replica_takes_over_when_the_polling_one_dies() {
+    let standins = StandIns::start().await;
+    let db = TestDb::new(Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = big_group(&standins, "/bedrock/failover").await;
+    let config = write_config(
+        dir.path(),
+        &db,
+        &standins,
+        &[("failover", "/bedrock/failover")],
+        "window = \"10m\"",
+    );
+    let expected = data.expected.invocations;
+
+    let first = serve(&config);
+    let second = serve(&config);
+    wait_for_invocations(&db.store, expected / 4, Duration::from_secs(120)).await;
+    let leader_id = health_daemon(&db.store).await;
+    let (mut leader, mut standby) = if leader_id.ends_with(&format!("/{}", first.id())) {
+        (first, second)
+    } else {
+        assert!(
+            leader_id.ends_with(&format!("/{}", second.id())),
+            "{leader_id}"
+        );
+        (second, first)
+    };
+    assert!(
+        leader.try_wait().unwrap().is_none(),
+        "the leader finished before it could be killed"
+    );
+    leader.kill().unwrap();
+    leader.wait().unwrap();
+
+    // The standby takes the lock on its next attempt and finishes from the checkpoint.
+    let stored = wait_for_invocations(&db.store, expected, Duration::from_secs(120)).await;
+    assert_eq!(stored, expected);
+    tokio::time::sleep(Duration::from_secs(3)).await; // a cycle after catching up
+    assert!(
+        health_daemon(&db.store)
+            .await
+            .ends_with(&format!("/{}", standby.id()))
+    );
+    standby.kill().unwrap();
+    standby.wait().unwrap();
+    assert_eq!(stored_totals(&db.store).await, data.expected);
+    db.finish().await;
+}
+
+async fn health_daemon(store: &Store) -> String {
+    let started = Instant::now();
+    loop {
+        if let Ok(rows) = store.source_health().await
+            && let Some(row) = rows.into_iter().next()
+        {
+            return row.daemon_id;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no health row appeared"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -65,6 +65,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Migrate => migrate(&config).await,
         Command::Serve | Command::Poll { once: false } => serve(&config).await,
         Command::Poll { once: true } => poll_once(&config).await,
+        Command::Status => status(&config).await,
         Command::CheckConfig { connect } => check_config(&config, connect).await,
         Command::Demo {
             seed,
@@ -296,6 +297,68 @@ async fn poll_once(config: &Config) -> Result<ExitCode> {
     })
 }
 
+async fn status(config: &Config) -> Result<ExitCode> {
+    let store = open_store(&config.database_url()).await?;
+    let rows = store.source_health().await?;
+    if rows.is_empty() {
+        outln!(
+            "No source has been polled yet (configured sources: {}).",
+            config.sources.len()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    outln!(
+        "{:<20} {:<8} {:>12} {:>10} {:>8} {:>9} {:>9}  {}",
+        "source",
+        "kind",
+        "last success",
+        "lag",
+        "items",
+        "api calls",
+        "failures",
+        "replica / last error"
+    );
+    for row in &rows {
+        let ago = |at: Option<i64>| {
+            at.map_or_else(
+                || "never".to_string(),
+                |at| format!("{} ago", human_duration(now - at)),
+            )
+        };
+        let lag = row.lag_ms.map_or_else(|| "-".to_string(), human_duration);
+        let note = row.last_error.as_deref().unwrap_or(&row.daemon_id);
+        outln!(
+            "{:<20} {:<8} {:>12} {:>10} {:>8} {:>9} {:>9}  {}",
+            row.source,
+            row.kind,
+            ago(row.last_success_ms),
+            lag,
+            row.items_last_cycle,
+            row.api_calls_last_cycle,
+            row.consecutive_failures,
+            note
+        );
+    }
+    let failing = rows.iter().filter(|row| row.last_error.is_some()).count();
+    Ok(if failing > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// "45s", "12m", "3h", "2d".
+fn human_duration(ms: i64) -> String {
+    let seconds = ms.max(0) / 1000;
+    match seconds {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7_200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3_600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
 async fn migrate(config: &Config) -> Result<ExitCode> {
     let store = open_store(&config.database_url()).await?;
     outln!("Database schema is up to date ({}).", store.backend_name());
@@ -327,6 +390,30 @@ async fn check_config(config: &Config, connect: bool) -> Result<ExitCode> {
         }
     };
     outln!("priced models:   {}", prices.models().count());
+    outln!("sources:         {}", config.sources.len());
+    for source in &config.sources {
+        let mut reads = Vec::new();
+        if let Some(group) = &source.log_group {
+            reads.push(format!("logs from {group}"));
+        }
+        if source.metrics {
+            reads.push("metrics".to_string());
+        }
+        if source.quotas {
+            reads.push("quotas".to_string());
+        }
+        let via = match (&source.role_arn, &source.endpoint_url) {
+            (Some(role), _) => format!(" as {role}"),
+            (None, Some(url)) => format!(" via {url}"),
+            (None, None) => String::new(),
+        };
+        outln!(
+            "  {} ({}{via}): {}",
+            source.name,
+            source.region,
+            reads.join(", ")
+        );
+    }
     if connect {
         let store = open_store(&config.database_url()).await?;
         outln!(

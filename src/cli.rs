@@ -49,6 +49,9 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Show how the daemon's sources are doing: last poll, lag, items and API calls per cycle,
+    /// errors.
+    Status,
     /// Print the tier cost report of a month (UTC).
     Report {
         /// The month, as YYYY-MM.

@@ -16,7 +16,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_cloudwatchlogs::config::{ConfigBag, SharedCredentialsProvider};
-use aws_sdk_cloudwatchlogs::error::DisplayErrorContext;
+use aws_sdk_cloudwatchlogs::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
@@ -47,14 +47,42 @@ pub enum SourceError {
 }
 
 impl SourceError {
-    /// An SDK error with its full context (service error code and message, or the I/O
-    /// failure), which the SDK's own `Display` leaves out.
-    pub fn aws<E: std::error::Error>(operation: &'static str, error: E) -> SourceError {
-        SourceError::Aws {
-            operation,
-            message: DisplayErrorContext(error).to_string(),
-        }
+    /// An SDK error as one readable line: the service's error code and message, or the chain
+    /// of causes (timeout, connection refused, ...). The SDK's own `Display` says only
+    /// "service error", and its `DisplayErrorContext` appends a dump of the raw response.
+    pub fn aws<E, R>(operation: &'static str, error: SdkError<E, R>) -> SourceError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let message = match &error {
+            SdkError::ServiceError(service) => {
+                let error = service.err();
+                format!(
+                    "{}: {}",
+                    error.code().unwrap_or("UnknownError"),
+                    error.message().unwrap_or("(no message)")
+                )
+            }
+            other => cause_chain(other),
+        };
+        SourceError::Aws { operation, message }
     }
+}
+
+/// "dispatch failure: io error: Connection refused (os error 111)".
+fn cause_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// The SDK configuration for one source.

@@ -348,6 +348,27 @@ async fn a_source_that_keeps_failing_does_not_hold_up_the_others() {
     }
     assert_eq!(stored_totals(&db.store).await, data.expected);
     assert_eq!(health(&db.store, "good").await.consecutive_failures, 0);
+
+    // `tierwatch status` shows both, and fails while a source is failing.
+    let status = tierwatch(&config, &["status"]).output().unwrap();
+    assert_eq!(status.status.code(), Some(1));
+    let table = text(&status.stdout);
+    let missing = table
+        .lines()
+        .find(|line| line.starts_with("missing"))
+        .unwrap_or_default();
+    assert!(
+        missing.contains("never") && missing.contains("ResourceNotFoundException"),
+        "{table}"
+    );
+    let good = table
+        .lines()
+        .find(|line| line.starts_with("good"))
+        .unwrap_or_default();
+    assert!(
+        good.contains("s ago") && !good.contains("Exception"),
+        "{table}"
+    );
     db.finish().await;
 }
 

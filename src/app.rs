@@ -340,12 +340,114 @@ async fn status(config: &Config) -> Result<ExitCode> {
             note
         );
     }
+    let day_ago_s = now / 1000 - 86_400;
+    print_headroom(&store, day_ago_s, now / 1000 + 60).await?;
+    print_coverage(&store, day_ago_s, now / 1000 + 3_600).await?;
     let failing = rows.iter().filter(|row| row.last_error.is_some()).count();
     Ok(if failing > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Quota headroom over the last day, one line per matched on-demand quota.
+async fn print_headroom(store: &Store, start_s: i64, end_s: i64) -> Result<()> {
+    let rows = crate::headroom::headroom(store, start_s, end_s).await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    outln!("");
+    outln!("Quota headroom, last 24 h (on-demand quotas are shared by all tiers of a model):");
+    outln!(
+        "{:<14} {:<12} {:<36} {:<4} {:>14} {:>14} {:>7}  {}",
+        "account",
+        "region",
+        "model",
+        "kind",
+        "quota",
+        "peak minute",
+        "used",
+        "measured by"
+    );
+    for row in &rows {
+        let quota = &row.quota;
+        let kind = if quota.quota_kind == "tokens_per_minute" {
+            "TPM"
+        } else {
+            "RPM"
+        };
+        let (peak, used, by) = match (&row.peak, row.utilization()) {
+            (Some(peak), Some(used)) => (
+                format!("{:.0}", peak.usage),
+                format!("{:.1}%", used * 100.0),
+                peak.measured_by,
+            ),
+            _ => ("-".into(), "-".into(), "no usage seen"),
+        };
+        outln!(
+            "{:<14} {:<12} {:<36} {:<4} {:>14.0} {:>14} {:>7}  {}",
+            quota.account_id,
+            quota.region,
+            quota.model_id.as_deref().unwrap_or("?"),
+            kind,
+            quota.value,
+            peak,
+            used,
+            by
+        );
+    }
+    Ok(())
+}
+
+/// Hours of the last day where logs and metrics disagree, grouped by model, tier and status.
+async fn print_coverage(store: &Store, start_s: i64, end_s: i64) -> Result<()> {
+    let rows = store.read_coverage(start_s, end_s).await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    // (region, model, tier, status) → (hours, log tokens, metric tokens).
+    type GapKey = (String, String, String, String);
+    let mut gaps: std::collections::BTreeMap<GapKey, (u32, i64, i64)> = Default::default();
+    for row in rows.iter().filter(|row| row.status != "ok") {
+        let entry = gaps
+            .entry((
+                row.region.clone(),
+                row.model_id.clone(),
+                row.tier.clone(),
+                row.status.clone(),
+            ))
+            .or_default();
+        entry.0 += 1;
+        entry.1 += row.log_tokens;
+        entry.2 += row.metric_tokens.unwrap_or(0);
+    }
+    outln!("");
+    if gaps.is_empty() {
+        outln!(
+            "Coverage, last 24 h: logs match CloudWatch metrics in all {} model-tier-hours checked.",
+            rows.len()
+        );
+        return Ok(());
+    }
+    outln!("Coverage gaps, last 24 h (tokens seen in invocation logs against CloudWatch metrics):");
+    outln!(
+        "{:<12} {:<36} {:<9} {:<16} {:>6} {:>14} {:>14}",
+        "region",
+        "model",
+        "tier",
+        "status",
+        "hours",
+        "log tokens",
+        "metric tokens"
+    );
+    for ((region, model, tier, status), (hours, log_tokens, metric_tokens)) in &gaps {
+        let tier = if tier.is_empty() { "all" } else { tier };
+        outln!(
+            "{region:<12} {model:<36} {tier:<9} {status:<16} {hours:>6} {log_tokens:>14} {metric_tokens:>14}"
+        );
+    }
+    Ok(())
 }
 
 /// "45s", "12m", "3h", "2d".

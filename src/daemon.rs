@@ -16,6 +16,8 @@ use crate::config::{Config, SourceConfig};
 use crate::ingest::record::ParseOptions;
 use crate::pricing::PriceTable;
 use crate::sources::cloudwatch_logs::LogsPoller;
+use crate::sources::cloudwatch_metrics::MetricsPoller;
+use crate::sources::service_quotas::QuotasPoller;
 use crate::sources::{CallCounter, SourceError, sdk_config, total_calls};
 use crate::store::{Leadership, SourceHealth, Store, StoreError};
 
@@ -23,12 +25,16 @@ use crate::store::{Leadership, SourceHealth, Store, StoreError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PollKind {
     Logs,
+    Metrics,
+    Quotas,
 }
 
 impl PollKind {
     pub fn as_str(self) -> &'static str {
         match self {
             PollKind::Logs => "logs",
+            PollKind::Metrics => "metrics",
+            PollKind::Quotas => "quotas",
         }
     }
 }
@@ -96,6 +102,120 @@ impl Poller for LogsTask {
     }
 }
 
+struct MetricsTask {
+    poller: MetricsPoller,
+    calls: CallCounter,
+}
+
+impl Poller for MetricsTask {
+    fn kind(&self) -> PollKind {
+        PollKind::Metrics
+    }
+
+    fn calls(&self) -> &CallCounter {
+        &self.calls
+    }
+
+    async fn poll_cycle(
+        &mut self,
+        now_ms: i64,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<CycleSummary, SourceError> {
+        let cycle = self.poller.poll(now_ms, stop).await?;
+        Ok(CycleSummary {
+            items: cycle.points,
+            lag_ms: Some(now_ms - cycle.fetched_until_s * 1000),
+            detail: format!(
+                "{} metrics discovered, {} queries, {} points in {} windows, {} coverage rows{}{}",
+                cycle.discovered,
+                cycle.queries,
+                cycle.points,
+                cycle.windows,
+                cycle.coverage_rows,
+                if cycle.percentiles_unavailable {
+                    " (percentiles unavailable)"
+                } else {
+                    ""
+                },
+                if cycle.completed {
+                    ""
+                } else {
+                    " (stopped early)"
+                }
+            ),
+        })
+    }
+}
+
+struct QuotasTask {
+    poller: QuotasPoller,
+    calls: CallCounter,
+}
+
+impl Poller for QuotasTask {
+    fn kind(&self) -> PollKind {
+        PollKind::Quotas
+    }
+
+    fn calls(&self) -> &CallCounter {
+        &self.calls
+    }
+
+    async fn poll_cycle(
+        &mut self,
+        now_ms: i64,
+        _stop: &watch::Receiver<bool>,
+    ) -> Result<CycleSummary, SourceError> {
+        let cycle = self.poller.poll(now_ms).await?;
+        Ok(CycleSummary {
+            items: cycle.quotas,
+            lag_ms: None,
+            detail: format!(
+                "{} quotas, {} matched to a model",
+                cycle.quotas, cycle.matched
+            ),
+        })
+    }
+}
+
+/// Any kind of poller, so one source's pollers can be kept and run alike.
+enum AnyPoller {
+    /// Boxed: it holds a batch builder and writer, far larger than the others.
+    Logs(Box<LogsTask>),
+    Metrics(MetricsTask),
+    Quotas(QuotasTask),
+}
+
+impl Poller for AnyPoller {
+    fn kind(&self) -> PollKind {
+        match self {
+            AnyPoller::Logs(task) => task.kind(),
+            AnyPoller::Metrics(task) => task.kind(),
+            AnyPoller::Quotas(task) => task.kind(),
+        }
+    }
+
+    fn calls(&self) -> &CallCounter {
+        match self {
+            AnyPoller::Logs(task) => task.calls(),
+            AnyPoller::Metrics(task) => task.calls(),
+            AnyPoller::Quotas(task) => task.calls(),
+        }
+    }
+
+    async fn poll_cycle(
+        &mut self,
+        now_ms: i64,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<CycleSummary, SourceError> {
+        match self {
+            AnyPoller::Logs(task) => task.poll_cycle(now_ms, stop).await,
+            AnyPoller::Metrics(task) => task.poll_cycle(now_ms, stop).await,
+            AnyPoller::Quotas(task) => task.poll_cycle(now_ms, stop).await,
+        }
+    }
+}
+
 /// What every source's pollers need from the rest of tierwatch.
 #[derive(Clone)]
 pub struct Shared {
@@ -105,31 +225,55 @@ pub struct Shared {
     pub batch_size: usize,
 }
 
-/// The pollers of one source.
+/// The pollers of one source, each with its interval.
 struct SourcePollers {
     source: SourceConfig,
-    logs: Option<LogsTask>,
+    pollers: Vec<(AnyPoller, Duration)>,
 }
 
 async fn build_pollers(config: &Config, shared: &Shared) -> Vec<SourcePollers> {
+    let daemon = &config.daemon;
     let mut all = Vec::with_capacity(config.sources.len());
     for source in &config.sources {
-        let sdk = sdk_config(source, &config.daemon).await;
+        let sdk = sdk_config(source, daemon).await;
+        let mut pollers = Vec::new();
+        // Each poller counts its own client's calls: they run concurrently.
         let calls = CallCounter::default();
-        let logs = LogsPoller::new(
+        if let Some(poller) = LogsPoller::new(
             source,
-            &config.daemon,
+            daemon,
             &sdk,
             &calls,
             shared.store.clone(),
             Arc::clone(&shared.options),
             Arc::clone(&shared.prices),
             shared.batch_size,
-        )
-        .map(|poller| LogsTask { poller, calls });
+        ) {
+            let task = AnyPoller::Logs(Box::new(LogsTask { poller, calls }));
+            pollers.push((task, daemon.logs_interval));
+        }
+        let calls = CallCounter::default();
+        if let Some(poller) = MetricsPoller::new(
+            source,
+            daemon,
+            &sdk,
+            &calls,
+            shared.store.clone(),
+            Arc::clone(&shared.options),
+        ) {
+            let task = AnyPoller::Metrics(MetricsTask { poller, calls });
+            pollers.push((task, daemon.metrics_interval));
+        }
+        let calls = CallCounter::default();
+        if let Some(poller) =
+            QuotasPoller::new(source, &sdk, &calls, shared.store.clone(), &shared.prices)
+        {
+            let task = AnyPoller::Quotas(QuotasTask { poller, calls });
+            pollers.push((task, daemon.quotas_interval));
+        }
         all.push(SourcePollers {
             source: source.clone(),
-            logs,
+            pollers,
         });
     }
     all
@@ -314,8 +458,8 @@ pub async fn run(
             max_backoff: config.daemon.max_backoff,
             stop: stop.clone(),
         };
-        if let Some(logs) = pollers.logs {
-            tasks.spawn(poll_loop(logs, context(config.daemon.logs_interval)));
+        for (poller, interval) in pollers.pollers {
+            tasks.spawn(poll_loop(poller, context(interval)));
         }
     }
     tracing::info!(daemon_id, sources = config.sources.len(), "polling");
@@ -352,9 +496,10 @@ pub async fn poll_once(config: &Config, shared: Shared) -> Result<Vec<OnceResult
             let source = pollers.source.name.clone();
             let leading = leadership.lock().await.lead(&source).await;
             let mut results = Vec::new();
-            if let Some(mut logs) = pollers.logs {
+            // One source's kinds run in turn, logs first, so coverage sees fresh logs.
+            for (mut poller, _) in pollers.pollers {
                 let outcome = match leading {
-                    Ok(true) => run_cycle(&mut logs, &source, &store, &daemon_id, &stop)
+                    Ok(true) => run_cycle(&mut poller, &source, &store, &daemon_id, &stop)
                         .await
                         .map(Some),
                     Ok(false) => Ok(None),
@@ -362,7 +507,7 @@ pub async fn poll_once(config: &Config, shared: Shared) -> Result<Vec<OnceResult
                 };
                 results.push(OnceResult {
                     source: source.clone(),
-                    kind: PollKind::Logs.as_str(),
+                    kind: poller.kind().as_str(),
                     outcome,
                 });
             }

@@ -3,7 +3,9 @@
 //! Data flows one way through the modules:
 //!
 //! ```text
+//! sources (CloudWatch Logs) ┐
 //! ingest (files → reader → record) ─► pricing ─► store (+ rollup) ─► report
+//! sources (CloudWatch metrics, Service Quotas) ─► store ─► coverage, headroom
 //! ```
 //!
 //! `model` holds the types every step shares. The binary (`main.rs`) only parses the command
@@ -12,7 +14,9 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod coverage;
 pub mod daemon;
+pub mod headroom;
 pub mod ingest;
 pub mod model;
 pub mod pricing;

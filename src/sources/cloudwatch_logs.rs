@@ -17,7 +17,7 @@ use aws_sdk_cloudwatchlogs::types::FilteredLogEvent;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::{CallCounter, SourceError};
+use super::{CallCounter, SourceError, read_checkpoint};
 use crate::config::{DaemonConfig, SourceConfig};
 use crate::ingest::record::{ParseOptions, RejectReason, Rejection};
 use crate::ingest::{BatchBuilder, BatchWriter};
@@ -145,21 +145,14 @@ impl LogsPoller {
     }
 
     async fn watermark(&self) -> Result<Option<i64>, SourceError> {
-        let Some(position) = self
-            .store
-            .checkpoint(SOURCE_KIND, &self.ingest_name)
-            .await?
-        else {
-            return Ok(None);
-        };
-        match serde_json::from_str::<LogsCheckpoint>(&position) {
-            Ok(checkpoint) => Ok(Some(checkpoint.watermark_ms)),
-            Err(error) => Err(SourceError::Checkpoint {
-                source_name: self.source_name.clone(),
-                position,
-                reason: error.to_string(),
-            }),
-        }
+        let checkpoint: Option<LogsCheckpoint> = read_checkpoint(
+            &self.store,
+            SOURCE_KIND,
+            &self.ingest_name,
+            &self.source_name,
+        )
+        .await?;
+        Ok(checkpoint.map(|checkpoint| checkpoint.watermark_ms))
     }
 
     /// Reads `[start, end)` to its last page; false if stopped before the end.

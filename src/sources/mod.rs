@@ -7,6 +7,8 @@
 //! interceptor counts attempts per operation so each cycle can report its API calls.
 
 pub mod cloudwatch_logs;
+pub mod cloudwatch_metrics;
+pub mod service_quotas;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -83,6 +85,25 @@ fn cause_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// A poller's stored checkpoint, decoded from its JSON; `None` before the first window.
+pub(crate) async fn read_checkpoint<T: serde::de::DeserializeOwned>(
+    store: &crate::store::Store,
+    kind: &str,
+    name: &str,
+    source_name: &str,
+) -> Result<Option<T>, SourceError> {
+    let Some(position) = store.checkpoint(kind, name).await? else {
+        return Ok(None);
+    };
+    serde_json::from_str(&position)
+        .map(Some)
+        .map_err(|error| SourceError::Checkpoint {
+            source_name: source_name.to_string(),
+            position,
+            reason: error.to_string(),
+        })
 }
 
 /// The SDK configuration for one source.

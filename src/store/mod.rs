@@ -10,6 +10,7 @@
 //! re-importing data or replaying a batch after a crash counts nothing twice.
 
 mod leader;
+mod metrics;
 mod postgres;
 mod rows;
 mod sqlite;
@@ -22,6 +23,9 @@ use crate::model::{Invocation, Money};
 use crate::rollup::{CellKey, CellTotals, CostKind, Granularity, LatencyMetric, RollupDelta};
 
 pub use leader::Leadership;
+pub use metrics::{
+    CoverageRow, MetricPoint, MetricPointRow, MetricSeriesKey, MetricWindow, QuotaRecord,
+};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -519,6 +523,111 @@ impl Store {
     }
 }
 
+/// Metrics, quotas and coverage (see `metrics.rs` for the tables).
+impl Store {
+    /// Writes a metrics window in one transaction: its series, its points (overwriting
+    /// re-fetched minutes) and its checkpoint. Returns the number of points written.
+    pub async fn write_metric_window(&self, window: &MetricWindow) -> Result<u64> {
+        let points = dedupe_points(window)?;
+        on_backend!(self, store => {
+            let mut tx = store.begin_write().await?;
+            let ids = tx.ensure_metric_series(&window.series).await?;
+            let writes: Vec<metrics::PointWrite> = points
+                .iter()
+                .map(|point| metrics::PointWrite {
+                    series_id: ids[point.series],
+                    minute_start: point.minute_start,
+                    value: point.value,
+                })
+                .collect();
+            tx.upsert_metric_points(&writes).await?;
+            if let Some(checkpoint) = &window.checkpoint {
+                tx.save_checkpoint(checkpoint, now_ms()).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(points.len() as u64)
+    }
+
+    /// Per-minute points of one metric and statistic with `start ≤ minute < end` (seconds),
+    /// for every series (model, tier, source) that has them.
+    pub async fn read_metric_points(
+        &self,
+        metric_name: &str,
+        statistic: &str,
+        start_s: i64,
+        end_s: i64,
+    ) -> Result<Vec<MetricPointRow>> {
+        on_backend!(self, store => {
+            store.read_metric_points(metric_name, statistic, start_s, end_s).await
+        })
+    }
+
+    /// Replaces the quotas stored for `source` with a fresh listing, in one transaction.
+    pub async fn replace_quotas(&self, source: &str, quotas: &[QuotaRecord]) -> Result<()> {
+        on_backend!(self, store => {
+            let mut tx = store.begin_write().await?;
+            tx.replace_quotas(source, quotas).await?;
+            tx.commit().await
+        })
+    }
+
+    /// Model ids seen in invocation logs or CloudWatch metrics.
+    pub async fn known_model_ids(&self) -> Result<Vec<String>> {
+        on_backend!(self, store => store.known_model_ids().await)
+    }
+
+    /// Every stored quota.
+    pub async fn read_quotas(&self) -> Result<Vec<QuotaRecord>> {
+        on_backend!(self, store => store.read_quotas().await)
+    }
+
+    /// Stores coverage rows, replacing earlier checks of the same model, tier and hour.
+    pub async fn write_coverage(&self, rows: &[CoverageRow]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        on_backend!(self, store => {
+            let mut tx = store.begin_write().await?;
+            tx.upsert_coverage(rows).await?;
+            tx.commit().await
+        })
+    }
+
+    /// Coverage rows of the hours with `start ≤ hour_start < end` (seconds).
+    pub async fn read_coverage(&self, start_s: i64, end_s: i64) -> Result<Vec<CoverageRow>> {
+        on_backend!(self, store => store.read_coverage(start_s, end_s).await)
+    }
+}
+
+/// The window's points with each (series, minute) once, the last value winning (an upsert
+/// may not touch one row twice in a statement), after checking every series index.
+fn dedupe_points(window: &MetricWindow) -> Result<Vec<MetricPoint>> {
+    if let Some(point) = window
+        .points
+        .iter()
+        .find(|p| p.series >= window.series.len())
+    {
+        return Err(StoreError::Inconsistent(format!(
+            "metric point names series #{} of {}",
+            point.series,
+            window.series.len()
+        )));
+    }
+    let mut latest: std::collections::BTreeMap<(usize, i64), f64> = Default::default();
+    for point in &window.points {
+        latest.insert((point.series, point.minute_start), point.value);
+    }
+    Ok(latest
+        .into_iter()
+        .map(|((series, minute_start), value)| MetricPoint {
+            series,
+            minute_start,
+            value,
+        })
+        .collect())
+}
+
 /// The price an invocation should now carry, as decided by the caller of [`Store::reprice`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum RepriceDecision {
@@ -570,6 +679,14 @@ pub(crate) trait WriteTx: Send {
     async fn update_pricing(&mut self, rows: &[&StoredInvocation]) -> Result<()>;
     /// Deletes rollup cells and bins with `start ≤ bucket_start < end` (seconds).
     async fn delete_rollups(&mut self, start_s: i64, end_s: i64) -> Result<()>;
+    /// Ids of metric series rows, created when missing, in the order of `keys`.
+    async fn ensure_metric_series(&mut self, keys: &[MetricSeriesKey]) -> Result<Vec<i64>>;
+    /// Stores metric points, overwriting stored values of the same series and minute.
+    /// `points` hold each (series, minute) once.
+    async fn upsert_metric_points(&mut self, points: &[metrics::PointWrite]) -> Result<()>;
+    /// Replaces every quota stored for `source` with `quotas`.
+    async fn replace_quotas(&mut self, source: &str, quotas: &[QuotaRecord]) -> Result<()>;
+    async fn upsert_coverage(&mut self, rows: &[CoverageRow]) -> Result<()>;
     async fn commit(self) -> Result<()>;
 }
 

@@ -4,14 +4,15 @@
 use sqlx::postgres::{PgBindIterExt, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
+use super::metrics::{self, PointWrite, metric_reads, metric_tx_statements};
 use super::rows::{
     self, candidates_in_key_order, count_column, first_occurrences, mark_inserted, shared_reads,
     shared_tx_statements,
 };
 use super::{
-    BinRow, BinWrite, CellRow, CellWrite, Checkpoint, PriceRowRecord, QuarantineGroup,
-    QuarantinedRecord, QueryContext, Result, SeriesKey, SourceHealth, StoreError, StoredInvocation,
-    UnpricedGroup, WriteTx,
+    BinRow, BinWrite, CellRow, CellWrite, Checkpoint, CoverageRow, MetricPointRow, MetricSeriesKey,
+    PriceRowRecord, QuarantineGroup, QuarantinedRecord, QueryContext, QuotaRecord, Result,
+    SeriesKey, SourceHealth, StoreError, StoredInvocation, UnpricedGroup, WriteTx,
 };
 use crate::rollup::{Granularity, LatencyMetric};
 
@@ -104,6 +105,7 @@ impl PgStore {
     }
 
     shared_reads!();
+    metric_reads!();
 }
 
 /// Hides the password of a connection URL in messages.
@@ -354,7 +356,26 @@ impl WriteTx for PgTx {
         Ok(())
     }
 
+    async fn upsert_metric_points(&mut self, points: &[PointWrite]) -> Result<()> {
+        if points.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO metric_points (series_id, minute_start, value) \
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::float8[]) \
+             ON CONFLICT (series_id, minute_start) DO UPDATE SET value = excluded.value",
+        )
+        .bind(points.iter().map(|p| p.series_id).bind_iter())
+        .bind(points.iter().map(|p| p.minute_start).bind_iter())
+        .bind(points.iter().map(|p| p.value).bind_iter())
+        .execute(&mut *self.tx)
+        .await
+        .context("storing metric points")?;
+        Ok(())
+    }
+
     shared_tx_statements!();
+    metric_tx_statements!();
 }
 
 #[cfg(test)]

@@ -11,13 +11,14 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, Sqlite, Transaction};
 
+use super::metrics::{self, PointWrite, metric_reads, metric_tx_statements};
 use super::rows::{
     self, count_column, first_occurrences, mark_inserted, shared_reads, shared_tx_statements,
 };
 use super::{
-    BinRow, BinWrite, CellRow, CellWrite, Checkpoint, PriceRowRecord, QuarantineGroup,
-    QuarantinedRecord, QueryContext, Result, SeriesKey, SourceHealth, StoreError, StoredInvocation,
-    UnpricedGroup, WriteTx,
+    BinRow, BinWrite, CellRow, CellWrite, Checkpoint, CoverageRow, MetricPointRow, MetricSeriesKey,
+    PriceRowRecord, QuarantineGroup, QuarantinedRecord, QueryContext, QuotaRecord, Result,
+    SeriesKey, SourceHealth, StoreError, StoredInvocation, UnpricedGroup, WriteTx,
 };
 use crate::rollup::{Granularity, LatencyMetric};
 
@@ -109,6 +110,7 @@ impl SqliteStore {
     }
 
     shared_reads!();
+    metric_reads!();
 }
 
 /// `head VALUES (?, ?), (?, ?) tail` for `rows` rows of `columns` parameters.
@@ -414,7 +416,28 @@ impl WriteTx for SqliteTx {
         Ok(())
     }
 
+    async fn upsert_metric_points(&mut self, points: &[PointWrite]) -> Result<()> {
+        execute_chunked(
+            &mut self.tx,
+            (
+                "INSERT INTO metric_points (series_id, minute_start, value)",
+                3,
+                "ON CONFLICT (series_id, minute_start) DO UPDATE SET value = excluded.value",
+            ),
+            points,
+            |arguments, point| {
+                push(arguments, point.series_id);
+                push(arguments, point.minute_start);
+                push(arguments, point.value);
+            },
+            "storing metric points",
+        )
+        .await?;
+        Ok(())
+    }
+
     shared_tx_statements!();
+    metric_tx_statements!();
 }
 
 #[cfg(test)]

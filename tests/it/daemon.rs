@@ -15,7 +15,7 @@ use crate::aws::{Fault, StandIns, create_log_stream, put_log_events};
 use crate::support::{BACKENDS, Backend, TestDb, fixture};
 
 const STREAM: &str = "aws/bedrock/modelinvocations";
-const ACCOUNT: &str = "111122223333";
+pub(crate) const ACCOUNT: &str = "111122223333";
 
 /// Log events and the totals a correct reader stores from them.
 struct Seed {
@@ -129,7 +129,7 @@ fn write_config(
 }
 
 /// The binary, with test credentials and nothing from the machine's AWS or tierwatch setup.
-fn tierwatch(config: &Path, args: &[&str]) -> Command {
+pub(crate) fn tierwatch(config: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tierwatch"));
     command
         .arg("--config")
@@ -151,17 +151,17 @@ fn tierwatch(config: &Path, args: &[&str]) -> Command {
     command
 }
 
-fn poll_once(config: &Path) -> Output {
+pub(crate) fn poll_once(config: &Path) -> Output {
     tierwatch(config, &["poll", "--once"])
         .output()
         .expect("running poll --once")
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-async fn seed_group(standins: &StandIns, group: &str, events: &[(i64, String)]) {
+pub(crate) async fn seed_group(standins: &StandIns, group: &str, events: &[(i64, String)]) {
     let logs = standins.logs_client().await;
     create_log_stream(&logs, group, STREAM).await;
     put_log_events(&logs, group, STREAM, events).await;

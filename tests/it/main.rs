@@ -4,6 +4,7 @@ mod aws;
 mod cli;
 mod crash;
 mod daemon;
+mod daemon_metrics;
 mod import;
 mod standins;
 mod support;

@@ -11,9 +11,11 @@ use anyhow::{Context, Result, bail};
 use crate::cli::{Cli, Command};
 use crate::config::{Config, PricingSource, ProcessEnvironment};
 use crate::daemon;
+use crate::dashboard;
 use crate::ingest::{self, ImportSettings};
 use crate::pricing::{PriceTable, PricingOutcome};
 use crate::report::{self, Format, Month};
+use crate::rollup::CallerDimensions;
 use crate::simulate::{S3LayoutOptions, SimulationSpec, Simulator, write_s3_layout};
 use crate::store::{PriceRowRecord, RepriceDecision, Store};
 
@@ -72,15 +74,18 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             month,
             records,
             format,
+            no_serve,
+            live_rate,
         } => {
-            demo(
-                &config,
+            let demo_settings = DemoSettings {
                 seed,
-                month.unwrap_or_else(last_month),
+                month,
                 records,
                 format,
-            )
-            .await
+                serve: !no_serve,
+                live_rate,
+            };
+            demo(&config, demo_settings).await
         }
         Command::Simulate {
             out,
@@ -119,8 +124,9 @@ fn load_config(cli: &Cli) -> Result<Config, crate::config::ConfigErrors> {
 }
 
 /// Opens the configured database and brings its schema up to date.
-async fn open_store(url: &str) -> Result<Store> {
-    let store = Store::open(url).await?;
+async fn open_store(config: &Config, url: &str) -> Result<Store> {
+    let callers = CallerDimensions::new(&config.ingest.caller_metadata_keys);
+    let store = Store::open(url).await?.with_caller_dimensions(callers);
     store
         .migrate()
         .await
@@ -148,7 +154,7 @@ fn describe_pricing(config: &Config) -> String {
 
 async fn import(config: &Config, paths: &[PathBuf], progress: bool) -> Result<ExitCode> {
     let prices = Arc::new(load_prices(config)?);
-    let store = open_store(&config.database_url()).await?;
+    let store = open_store(config, &config.database_url()).await?;
     let settings = ImportSettings {
         options: Arc::new(config.parse_options()),
         prices,
@@ -170,7 +176,7 @@ async fn report(
     format: Format,
     out: Option<&Path>,
 ) -> Result<ExitCode> {
-    let store = open_store(&config.database_url()).await?;
+    let store = open_store(config, &config.database_url()).await?;
     let report = report::build(&store, month).await?;
     if report.rows.is_empty() {
         eprintln!("note: no invocations are stored for {month}");
@@ -192,7 +198,7 @@ fn write_output(text: &str, out: Option<&Path>) -> Result<()> {
 
 async fn reprice(config: &Config, month: Month) -> Result<ExitCode> {
     let prices = load_prices(config)?;
-    let store = open_store(&config.database_url()).await?;
+    let store = open_store(config, &config.database_url()).await?;
     let mut records = std::collections::HashMap::<usize, Arc<PriceRowRecord>>::new();
     let mut record_of = |price: &Arc<crate::pricing::ResolvedPrice>| {
         records
@@ -230,7 +236,7 @@ async fn reprice(config: &Config, month: Month) -> Result<ExitCode> {
 async fn daemon_shared(config: &Config) -> Result<daemon::Shared> {
     Ok(daemon::Shared {
         prices: Arc::new(load_prices(config)?),
-        store: open_store(&config.database_url()).await?,
+        store: open_store(config, &config.database_url()).await?,
         options: Arc::new(config.parse_options()),
         batch_size: config.ingest.batch_size,
     })
@@ -244,8 +250,41 @@ async fn serve(config: &Config) -> Result<ExitCode> {
         tracing::info!("shutting down: finishing the batches in flight");
         let _ = stopper.send(true);
     });
-    daemon::run(config, shared, stop).await?;
+    let http = start_dashboard(config, shared.store.clone(), stop.clone()).await?;
+    if config.sources.is_empty() {
+        tracing::warn!("no [[sources]] configured: serving the dashboard over stored data only");
+        let mut stop = stop;
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    } else {
+        daemon::run(config, shared, stop).await?;
+    }
+    http.await.context("the dashboard task panicked")??;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Binds the dashboard (refusing a non-loopback address without a token) and serves it
+/// until `stop` turns true.
+async fn start_dashboard(
+    config: &Config,
+    store: Store,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<Result<()>>> {
+    let token = config.server.auth_token.clone();
+    let listener = dashboard::bind(config.server.listen, token.as_deref()).await?;
+    let address = listener
+        .local_addr()
+        .context("reading the dashboard's address")?;
+    let state = dashboard::AppState::new(store, token);
+    eprintln!("Dashboard: http://{address}/");
+    tracing::info!(%address, "serving the dashboard");
+    Ok(tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        };
+        dashboard::serve(listener, state, shutdown)
+            .await
+            .context("serving the dashboard")
+    }))
 }
 
 /// Waits for SIGINT (Ctrl-C) or SIGTERM.
@@ -298,7 +337,7 @@ async fn poll_once(config: &Config) -> Result<ExitCode> {
 }
 
 async fn status(config: &Config) -> Result<ExitCode> {
-    let store = open_store(&config.database_url()).await?;
+    let store = open_store(config, &config.database_url()).await?;
     let rows = store.source_health().await?;
     if rows.is_empty() {
         outln!(
@@ -462,7 +501,7 @@ fn human_duration(ms: i64) -> String {
 }
 
 async fn migrate(config: &Config) -> Result<ExitCode> {
-    let store = open_store(&config.database_url()).await?;
+    let store = open_store(config, &config.database_url()).await?;
     outln!("Database schema is up to date ({}).", store.backend_name());
     Ok(ExitCode::SUCCESS)
 }
@@ -480,6 +519,19 @@ async fn check_config(config: &Config, connect: bool) -> Result<ExitCode> {
         config.ingest.tier_metadata_key
     );
     outln!("batch size:      {}", config.ingest.batch_size);
+    outln!(
+        "cost by caller:  identity.arn and requestMetadata keys {:?}",
+        config.ingest.caller_metadata_keys
+    );
+    outln!(
+        "dashboard:       http://{}/ ({})",
+        config.server.listen,
+        if config.server.auth_token.is_some() {
+            "auth token required"
+        } else {
+            "loopback, no auth"
+        }
+    );
     outln!(
         "application inference profiles mapped: {}",
         config.ingest.application_profiles.len()
@@ -517,7 +569,7 @@ async fn check_config(config: &Config, connect: bool) -> Result<ExitCode> {
         );
     }
     if connect {
-        let store = open_store(&config.database_url()).await?;
+        let store = open_store(config, &config.database_url()).await?;
         outln!(
             "database:        reachable, schema up to date ({})",
             store.backend_name()
@@ -578,31 +630,46 @@ impl Drop for TempDir {
     }
 }
 
-async fn demo(
-    config: &Config,
+/// What `tierwatch demo` was asked for.
+struct DemoSettings {
     seed: u64,
-    month: Month,
+    month: Option<Month>,
     records: u64,
     format: Format,
-) -> Result<ExitCode> {
-    if records == 0 {
+    serve: bool,
+    live_rate: f64,
+}
+
+async fn demo(config: &Config, settings: DemoSettings) -> Result<ExitCode> {
+    if settings.records == 0 {
         bail!("--records must be at least 1");
+    }
+    if !(0.0..=10_000.0).contains(&settings.live_rate) {
+        bail!("--live-rate must be between 0 and 10000 records per second");
     }
     let database = config.database.data_dir.join("demo.sqlite");
     remove_sqlite_files(&database)?;
     let logs = TempDir(std::env::temp_dir().join(format!("tierwatch-demo-{}", std::process::id())));
     let _ = std::fs::remove_dir_all(&logs.0);
 
-    eprintln!("Generating {records} Bedrock invocation log records for {month} (seed {seed})…");
-    let layout = S3LayoutOptions::default();
+    // A given month is simulated whole; otherwise last month and this month up to now, so
+    // the dashboard has today, a month to date and a forecast to show.
+    let report_month = settings.month.unwrap_or_else(last_month);
+    let mut spec = month_spec(report_month, settings.records, settings.seed);
+    if settings.month.is_none() {
+        spec.end_ms = chrono::Utc::now().timestamp_millis();
+    }
     // One region: the shipped table prices us-east-1, and a demo that is half unpriced tells
     // a newcomer little. Unpriced lines still show (models and cache rates with no price).
-    let mut spec = month_spec(month, records, seed);
     spec.regions = vec!["us-east-1".to_string()];
+    eprintln!(
+        "Generating {} Bedrock invocation log records from {report_month} (seed {})…",
+        settings.records, settings.seed
+    );
     let written = write_s3_layout(
         Simulator::new(&spec).context("invalid simulation settings")?,
         &logs.0,
-        &layout,
+        &S3LayoutOptions::default(),
     )
     .context("writing the simulated logs")?;
     eprintln!(
@@ -610,23 +677,50 @@ async fn demo(
         written.files,
         database.display()
     );
-    let store = open_store(&format!("sqlite://{}", database.display())).await?;
-    let settings = ImportSettings {
-        options: Arc::new(config.parse_options()),
-        prices: Arc::new(load_prices(config)?),
+    let store = open_store(config, &format!("sqlite://{}", database.display())).await?;
+    let options = Arc::new(config.parse_options());
+    let prices = Arc::new(load_prices(config)?);
+    let import_settings = ImportSettings {
+        options: Arc::clone(&options),
+        prices: Arc::clone(&prices),
         batch_size: config.ingest.batch_size,
         progress: true,
     };
-    let summary = ingest::import_paths(&store, std::slice::from_ref(&logs.0), settings).await?;
+    let summary =
+        ingest::import_paths(&store, std::slice::from_ref(&logs.0), import_settings).await?;
     eprint!("{summary}");
     eprintln!();
-    let report = report::build(&store, month).await?;
-    write_output(&report.render(format), None)?;
+    let report = report::build(&store, report_month).await?;
+    write_output(&report.render(settings.format), None)?;
     eprintln!(
-        "\nThe demo database is {}; try: tierwatch --database-url sqlite://{} report --month {month} --format csv",
+        "\nThe demo database is {}; try: tierwatch --database-url sqlite://{} report --month {report_month} --format csv",
         database.display(),
         database.display()
     );
+    if !settings.serve {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (stopper, stop) = tokio::sync::watch::channel(false);
+    let http = start_dashboard(config, store.clone(), stop.clone()).await?;
+    let live = crate::demo::LiveTraffic {
+        store,
+        options,
+        prices,
+        seed: settings.seed.wrapping_mul(1_000_003),
+        rate: settings.live_rate,
+        tick: std::time::Duration::from_secs(2),
+        regions: spec.regions.clone(),
+    };
+    let traffic = tokio::spawn(live.run(stop));
+    eprintln!(
+        "Adding {} simulated calls per second; Ctrl-C stops.",
+        settings.live_rate
+    );
+    wait_for_shutdown_signal().await;
+    let _ = stopper.send(true);
+    let added = traffic.await.unwrap_or(0);
+    http.await.context("the dashboard task panicked")??;
+    eprintln!("Stopped after adding {added} live calls.");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -76,20 +76,28 @@ pub enum Command {
         #[arg(long)]
         connect: bool,
     },
-    /// Generate a realistic month of Bedrock traffic, import it into a fresh embedded SQLite
-    /// database through the real parser, and print its report. Needs no AWS and no database.
+    /// Generate realistic Bedrock traffic (last month and this month so far), import it into
+    /// a fresh embedded SQLite database through the real parser, print last month's report,
+    /// then serve the dashboard while adding live simulated traffic, until Ctrl-C. Needs no
+    /// AWS and no database.
     Demo {
         /// Seed of the generator: the same seed gives the same traffic and report.
         #[arg(long, default_value_t = 42)]
         seed: u64,
-        /// Month to simulate. Default: last month.
+        /// Simulate only this month (and report it). Default: last month and this month so far.
         #[arg(long, value_name = "YYYY-MM")]
         month: Option<Month>,
         /// Log lines to generate (including a few bad and duplicate ones).
-        #[arg(long, default_value_t = 20_000)]
+        #[arg(long, default_value_t = 40_000)]
         records: u64,
         #[arg(long, value_enum, default_value = "markdown")]
         format: Format,
+        /// Print the report and exit instead of serving the dashboard.
+        #[arg(long)]
+        no_serve: bool,
+        /// Live simulated records per second while the dashboard runs.
+        #[arg(long, default_value_t = 5.0)]
+        live_rate: f64,
     },
     /// Write generated Bedrock invocation logs as S3 delivery files (.json.gz), for tests and
     /// benchmarks.

@@ -16,6 +16,8 @@ pub mod cli;
 pub mod config;
 pub mod coverage;
 pub mod daemon;
+pub mod dashboard;
+pub mod demo;
 pub mod headroom;
 pub mod ingest;
 pub mod model;

@@ -12,8 +12,8 @@ use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
 use crate::model::{Money, Tier};
-use crate::rollup::{CellTotals, Granularity, LatencyMetric, latency};
-use crate::store::{Store, StoreError, UnpricedGroup};
+use crate::rollup::{Granularity, LatencyMetric, latency};
+use crate::store::{Store, StoreError, Totals, UnpricedGroup};
 
 /// A UTC calendar month.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -106,51 +106,9 @@ impl Month {
     }
 }
 
-/// What one report row adds up: exact, and in i128 where money can grow.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct RowTotals {
-    pub invocations: i64,
-    pub errors: i64,
-    pub input_tokens: i64,
-    pub output_tokens: i64,
-    pub cache_read_tokens: i64,
-    pub cache_write_tokens: i64,
-    pub priced_invocations: i64,
-    pub unpriced_invocations: i64,
-    pub cost_pico: i128,
-    pub standard_cost_pico: i128,
-    pub compared_cost_pico: i128,
-}
-
-impl RowTotals {
-    fn add_cell(&mut self, cell: &CellTotals) {
-        self.invocations += cell.invocations;
-        self.errors += cell.errors;
-        self.input_tokens += cell.input_tokens;
-        self.output_tokens += cell.output_tokens;
-        self.cache_read_tokens += cell.cache_read_tokens;
-        self.cache_write_tokens += cell.cache_write_tokens;
-        self.priced_invocations += cell.priced_invocations;
-        self.unpriced_invocations += cell.unpriced_invocations;
-        self.cost_pico += i128::from(cell.cost_pico);
-        self.standard_cost_pico += i128::from(cell.standard_cost_pico);
-        self.compared_cost_pico += i128::from(cell.compared_cost_pico);
-    }
-
-    fn add(&mut self, other: &RowTotals) {
-        self.invocations += other.invocations;
-        self.errors += other.errors;
-        self.input_tokens += other.input_tokens;
-        self.output_tokens += other.output_tokens;
-        self.cache_read_tokens += other.cache_read_tokens;
-        self.cache_write_tokens += other.cache_write_tokens;
-        self.priced_invocations += other.priced_invocations;
-        self.unpriced_invocations += other.unpriced_invocations;
-        self.cost_pico += other.cost_pico;
-        self.standard_cost_pico += other.standard_cost_pico;
-        self.compared_cost_pico += other.compared_cost_pico;
-    }
-}
+/// What one report row adds up: exact, and in i128 where money can grow (the same sums the
+/// dashboard reads; latency sums are carried but the report shows percentiles instead).
+pub type RowTotals = Totals;
 
 /// The grouping of a report row.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -7,6 +7,7 @@
 //!
 //! This module is pure arithmetic; `store` persists what it computes.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use crate::model::{Invocation, Money, Tier, TokenKind};
@@ -228,25 +229,135 @@ pub struct BinKey<'a> {
 /// SipHash's resistance to crafted keys buys nothing for in-process aggregation.
 pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-/// What a batch of new invocations adds to the rollups: cell totals and histogram counts.
+/// What a batch of new invocations adds to the rollups: cell totals, histogram counts and
+/// caller cells.
 #[derive(Debug, Default)]
 pub struct RollupDelta<'a> {
     pub cells: FastMap<CellKey<'a>, CellTotals>,
     pub bins: FastMap<BinKey<'a>, i64>,
+    pub callers: FastMap<CallerKey<'a>, CellTotals>,
+}
+
+/// The caller dimension holding `identity.arn`.
+pub const IDENTITY_DIMENSION: &str = "identity";
+
+/// Prefix of the caller dimensions holding a `requestMetadata` key (`meta:team`).
+pub const METADATA_DIMENSION_PREFIX: &str = "meta:";
+
+/// Longest caller value kept, in characters: longer values are cut, so one odd caller
+/// cannot bloat every row it lands in.
+pub const MAX_CALLER_VALUE_CHARS: usize = 200;
+
+/// Granularities of caller cells: caller views look at hours and days, never minutes.
+pub const CALLER_GRANULARITIES: [Granularity; 2] = [Granularity::Hour, Granularity::Day];
+
+/// Identifies one caller cell: a rollup cell split by the value of one caller dimension.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallerKey<'a> {
+    pub cell: CellKey<'a>,
+    /// [`IDENTITY_DIMENSION`] or `meta:KEY`.
+    pub dimension: &'a str,
+    /// The caller's value; empty when the invocation has none.
+    pub value: Cow<'a, str>,
+}
+
+/// Which caller dimensions rollups keep: the identity, and these `requestMetadata` keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerDimensions {
+    /// `(dimension name, metadata key)`, e.g. `("meta:team", "team")`.
+    metadata: Vec<(String, String)>,
+}
+
+impl CallerDimensions {
+    /// Keeps the identity and the given `requestMetadata` keys. Per-request keys (trace
+    /// ids) don't belong here: every distinct value becomes rows of its own.
+    pub fn new<S: AsRef<str>>(metadata_keys: &[S]) -> CallerDimensions {
+        let mut metadata: Vec<(String, String)> = metadata_keys
+            .iter()
+            .map(|key| {
+                let key = key.as_ref();
+                (format!("{METADATA_DIMENSION_PREFIX}{key}"), key.to_string())
+            })
+            .collect();
+        metadata.sort();
+        metadata.dedup();
+        CallerDimensions { metadata }
+    }
+
+    /// Every dimension name kept, identity first.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(IDENTITY_DIMENSION)
+            .chain(self.metadata.iter().map(|(name, _)| name.as_str()))
+    }
+
+    /// The value of every dimension for one invocation (empty when it has none).
+    fn values<'a>(&'a self, invocation: &'a Invocation) -> Vec<(&'a str, Cow<'a, str>)> {
+        let mut values = Vec::with_capacity(1 + self.metadata.len());
+        let identity = invocation.caller_arn.as_deref().unwrap_or("");
+        values.push((IDENTITY_DIMENSION, Cow::Borrowed(truncate(identity))));
+        if self.metadata.is_empty() {
+            return values;
+        }
+        // The metadata is compact JSON written by the parser; anything else counts as absent.
+        let map: Option<serde_json::Map<String, serde_json::Value>> = invocation
+            .request_metadata
+            .as_deref()
+            .and_then(|text| serde_json::from_str(text).ok());
+        for (dimension, key) in &self.metadata {
+            let value = match map.as_ref().and_then(|map| map.get(key)) {
+                Some(serde_json::Value::String(text)) => truncate(text).to_string(),
+                Some(serde_json::Value::Null) | None => String::new(),
+                Some(other) => truncate(&other.to_string()).to_string(),
+            };
+            values.push((dimension.as_str(), Cow::Owned(value)));
+        }
+        values
+    }
+}
+
+impl Default for CallerDimensions {
+    /// The keys teams most often stamp: `team`, `app`, `project`, `environment`.
+    fn default() -> CallerDimensions {
+        CallerDimensions::new(&DEFAULT_METADATA_KEYS)
+    }
+}
+
+/// `requestMetadata` keys kept as caller dimensions unless configured otherwise.
+pub const DEFAULT_METADATA_KEYS: [&str; 4] = ["team", "app", "project", "environment"];
+
+fn truncate(value: &str) -> &str {
+    match value.char_indices().nth(MAX_CALLER_VALUE_CHARS) {
+        Some((end, _)) => &value[..end],
+        None => value,
+    }
 }
 
 impl<'a> RollupDelta<'a> {
-    /// Adds one invocation to the cells of every granularity.
-    pub fn add(&mut self, invocation: &'a Invocation, cost: CostKind) {
+    /// Adds one invocation to the cells of every granularity, and to its caller cells.
+    pub fn add(
+        &mut self,
+        invocation: &'a Invocation,
+        cost: CostKind,
+        callers: &'a CallerDimensions,
+    ) {
+        self.add_cells(invocation, cost);
+        let values = callers.values(invocation);
+        for granularity in CALLER_GRANULARITIES {
+            let cell = cell_key(granularity, invocation);
+            for (dimension, value) in &values {
+                let key = CallerKey {
+                    cell,
+                    dimension,
+                    value: value.clone(),
+                };
+                self.callers.entry(key).or_default().add(invocation, cost);
+            }
+        }
+    }
+
+    fn add_cells(&mut self, invocation: &'a Invocation, cost: CostKind) {
         for granularity in Granularity::ALL {
-            let cell = CellKey {
-                granularity,
-                bucket_start: granularity.bucket_start(invocation.timestamp_ms),
-                account_id: &invocation.account_id,
-                region: &invocation.region,
-                model_id: &invocation.model.model_id,
-                tier: invocation.tier.served,
-            };
+            let cell = cell_key(granularity, invocation);
             self.cells.entry(cell).or_default().add(invocation, cost);
             let latencies = [
                 (LatencyMetric::Total, invocation.latency_ms),
@@ -267,6 +378,17 @@ impl<'a> RollupDelta<'a> {
 
     pub fn is_empty(&self) -> bool {
         self.cells.is_empty()
+    }
+}
+
+fn cell_key(granularity: Granularity, invocation: &Invocation) -> CellKey<'_> {
+    CellKey {
+        granularity,
+        bucket_start: granularity.bucket_start(invocation.timestamp_ms),
+        account_id: &invocation.account_id,
+        region: &invocation.region,
+        model_id: &invocation.model.model_id,
+        tier: invocation.tier.served,
     }
 }
 
@@ -361,10 +483,11 @@ mod tests {
             invocation(base + 30_000, Tier::Priority, Some(500)), // next minute, same hour
             invocation(base, Tier::Flex, None),
         ];
+        let callers = CallerDimensions::new(&[] as &[&str]);
         let mut delta = RollupDelta::default();
-        delta.add(&calls[0], priced);
-        delta.add(&calls[1], priced);
-        delta.add(&calls[2], CostKind::Unpriced);
+        delta.add(&calls[0], priced, &callers);
+        delta.add(&calls[1], priced, &callers);
+        delta.add(&calls[2], CostKind::Unpriced, &callers);
 
         let hour_priority = CellKey {
             granularity: Granularity::Hour,
@@ -394,6 +517,60 @@ mod tests {
         assert_eq!(delta.cells[&flex_day].cost_pico, 0);
         // Each Priority latency lands in one bin per granularity.
         assert_eq!(delta.bins.values().sum::<i64>(), 6);
+    }
+
+    #[test]
+    fn caller_cells_split_by_identity_and_metadata_and_add_up_to_the_total() {
+        let base = 1_762_165_062_500;
+        let priced = CostKind::Priced {
+            cost: Money(1_000),
+            standard: None,
+        };
+        let mut calls = [
+            invocation(base, Tier::Flex, None),
+            invocation(base + 1, Tier::Flex, None),
+            invocation(base + 2, Tier::Flex, None),
+        ];
+        calls[0].caller_arn = Some("arn:aws:iam::111122223333:role/evals".into());
+        calls[0].request_metadata = Some(r#"{"team":"evals","trace_id":"abc"}"#.into());
+        calls[1].caller_arn = Some("arn:aws:iam::111122223333:role/evals".into());
+        calls[1].request_metadata = Some(r#"{"team":7}"#.into());
+        calls[2].request_metadata = Some("not json".into());
+        let callers = CallerDimensions::new(&["team", "team"]);
+        assert_eq!(
+            callers.names().collect::<Vec<_>>(),
+            ["identity", "meta:team"]
+        );
+        let mut delta = RollupDelta::default();
+        for call in &calls {
+            delta.add(call, priced, &callers);
+        }
+        let day = |dimension: &'static str, value: &'static str| CallerKey {
+            cell: cell_key(Granularity::Day, &calls[0]),
+            dimension,
+            value: Cow::Borrowed(value),
+        };
+        let arn = "arn:aws:iam::111122223333:role/evals";
+        assert_eq!(delta.callers[&day("identity", arn)].cost_pico, 2_000);
+        assert_eq!(delta.callers[&day("identity", "")].invocations, 1);
+        assert_eq!(delta.callers[&day("meta:team", "evals")].invocations, 1);
+        assert_eq!(delta.callers[&day("meta:team", "7")].invocations, 1);
+        assert_eq!(delta.callers[&day("meta:team", "")].invocations, 1);
+        // Hour and day cells for each of 2 + 3 values; no minute cells, no trace ids.
+        assert_eq!(delta.callers.len(), 2 * 5);
+        assert!(
+            delta
+                .callers
+                .keys()
+                .all(|key| key.cell.granularity != Granularity::Minute)
+        );
+    }
+
+    #[test]
+    fn long_caller_values_are_cut_on_a_character_boundary() {
+        let long = "é".repeat(MAX_CALLER_VALUE_CHARS + 10);
+        assert_eq!(truncate(&long).chars().count(), MAX_CALLER_VALUE_CHARS);
+        assert_eq!(truncate("short"), "short");
     }
 
     #[test]

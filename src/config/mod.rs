@@ -32,7 +32,30 @@ pub struct Config {
     pub daemon: DaemonConfig,
     /// AWS accounts and regions the daemon polls.
     pub sources: Vec<SourceConfig>,
+    pub server: ServerConfig,
 }
+
+/// The dashboard's HTTP listener.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    pub listen: std::net::SocketAddr,
+    /// Required by every request but `/healthz` and `/readyz` when set; required to listen
+    /// on anything but loopback.
+    pub auth_token: Option<String>,
+}
+
+impl fmt::Debug for ServerConfig {
+    /// Never prints the token.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("auth_token", &self.auth_token.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+/// Where the dashboard listens unless configured otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatabaseConfig {
@@ -62,6 +85,8 @@ pub struct IngestConfig {
     pub batch_size: usize,
     /// Application-inference-profile ARN (or its id) → foundation model id.
     pub application_profiles: HashMap<String, String>,
+    /// `requestMetadata` keys that cost is broken down by (besides `identity.arn`).
+    pub caller_metadata_keys: Vec<String>,
 }
 
 /// One problem in the configuration.
@@ -110,6 +135,15 @@ struct FileConfig {
     daemon: daemon::FileDaemon,
     #[serde(default)]
     sources: Vec<daemon::FileSource>,
+    #[serde(default)]
+    server: FileServer,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileServer {
+    listen: Option<String>,
+    auth_token: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -132,6 +166,7 @@ struct FileIngest {
     batch_size: Option<i64>,
     #[serde(default)]
     application_profiles: HashMap<String, String>,
+    caller_metadata_keys: Option<Vec<String>>,
 }
 
 /// A source of environment variables, so tests need not touch the process environment.
@@ -274,6 +309,7 @@ impl Layering<'_> {
         let ingest = self.ingest(file.ingest);
         let daemon = daemon::daemon_config(file.daemon, self.origin, self.errors);
         let sources = daemon::sources_config(file.sources, self.origin, self.errors);
+        let server = self.server(file.server);
         Config {
             file: path.map(Path::to_path_buf),
             database,
@@ -281,7 +317,56 @@ impl Layering<'_> {
             ingest,
             daemon,
             sources,
+            server,
         }
+    }
+
+    fn server(&mut self, file: FileServer) -> ServerConfig {
+        let (listen, origin, key) = match self.env.var("TIERWATCH_LISTEN") {
+            Some(listen) => (listen, "environment".to_string(), "TIERWATCH_LISTEN"),
+            None => (
+                file.listen.unwrap_or_else(|| DEFAULT_LISTEN.into()),
+                self.origin.to_string(),
+                "server.listen",
+            ),
+        };
+        let listen = match listen.trim().parse() {
+            Ok(address) => address,
+            Err(_) => {
+                self.errors.push(ConfigError {
+                    origin,
+                    key: key.into(),
+                    message: format!(
+                        "{listen:?} is not an address to listen on: expected IP:PORT, such as \
+                         \"{DEFAULT_LISTEN}\" or \"0.0.0.0:8080\""
+                    ),
+                });
+                DEFAULT_LISTEN
+                    .parse()
+                    .unwrap_or(std::net::SocketAddr::from(([127, 0, 0, 1], 8080)))
+            }
+        };
+        let (auth_token, origin, key) = match self.env.var("TIERWATCH_AUTH_TOKEN") {
+            Some(token) => (
+                Some(token),
+                "environment".to_string(),
+                "TIERWATCH_AUTH_TOKEN",
+            ),
+            None => (
+                file.auth_token,
+                self.origin.to_string(),
+                "server.auth_token",
+            ),
+        };
+        let auth_token = auth_token.filter(|token| !token.is_empty());
+        if let Err(error) = crate::dashboard::check_bind(listen, auth_token.as_deref()) {
+            self.errors.push(ConfigError {
+                origin,
+                key: key.into(),
+                message: error.to_string(),
+            });
+        }
+        ServerConfig { listen, auth_token }
     }
 
     fn database(&mut self, file: FileDatabase) -> DatabaseConfig {
@@ -354,10 +439,29 @@ impl Layering<'_> {
                 });
             }
         }
+        let caller_metadata_keys = file.caller_metadata_keys.unwrap_or_else(|| {
+            crate::rollup::DEFAULT_METADATA_KEYS
+                .iter()
+                .map(|key| key.to_string())
+                .collect()
+        });
+        for key in &caller_metadata_keys {
+            if key.trim().is_empty() || key.len() > 64 {
+                self.errors.push(ConfigError {
+                    origin: self.origin.into(),
+                    key: "ingest.caller_metadata_keys".into(),
+                    message: format!(
+                        "{key:?} is not a requestMetadata key: expected 1 to 64 characters, \
+                         such as \"team\""
+                    ),
+                });
+            }
+        }
         IngestConfig {
             tier_metadata_key,
             batch_size,
             application_profiles: file.application_profiles,
+            caller_metadata_keys,
         }
     }
 

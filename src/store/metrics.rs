@@ -74,7 +74,7 @@ pub struct MetricPointRow {
 }
 
 /// One Service Quotas quota of service code `bedrock`, with what tierwatch made of its name.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize)]
 pub struct QuotaRecord {
     pub source: String,
     pub account_id: String,
@@ -95,7 +95,7 @@ pub struct QuotaRecord {
 }
 
 /// Logs against metrics for one model, tier and hour.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
 pub struct CoverageRow {
     pub account_id: String,
     pub region: String,
@@ -126,6 +126,15 @@ pub(super) const READ_METRIC_POINTS: &str = "SELECT s.account_id, s.region, s.mo
     JOIN metric_series s ON s.id = p.series_id \
     WHERE s.metric_name = $1 AND s.statistic = $2 AND p.minute_start >= $3 AND p.minute_start < $4 \
     ORDER BY p.minute_start";
+
+/// Like READ_METRIC_POINTS, summed over the range per series (minute_start reads 0).
+pub(super) const SUM_METRIC_POINTS: &str = "SELECT s.account_id, s.region, s.model_called, \
+    s.model_id, s.tier, s.tier_form, CAST(0 AS BIGINT) AS minute_start, \
+    CAST(SUM(p.value) AS DOUBLE PRECISION) AS value FROM metric_points p \
+    JOIN metric_series s ON s.id = p.series_id \
+    WHERE s.metric_name = $1 AND s.statistic = $2 AND p.minute_start >= $3 AND p.minute_start < $4 \
+    GROUP BY s.account_id, s.region, s.model_called, s.model_id, s.tier, s.tier_form \
+    ORDER BY s.account_id, s.region, s.model_called, s.model_id, s.tier, s.tier_form";
 
 pub(super) const KNOWN_MODEL_IDS: &str = "SELECT model_id FROM series \
     UNION SELECT model_id FROM metric_series WHERE model_id <> ''";
@@ -173,6 +182,23 @@ macro_rules! metric_reads {
                 .fetch_all(&self.pool)
                 .await
                 .context("reading metric points")
+        }
+
+        pub(super) async fn sum_metric_points(
+            &self,
+            metric_name: &str,
+            statistic: &str,
+            start_s: i64,
+            end_s: i64,
+        ) -> Result<Vec<MetricPointRow>> {
+            sqlx::query_as(metrics::SUM_METRIC_POINTS)
+                .bind(metric_name)
+                .bind(statistic)
+                .bind(start_s)
+                .bind(end_s)
+                .fetch_all(&self.pool)
+                .await
+                .context("summing metric points")
         }
 
         pub(super) async fn known_model_ids(&self) -> Result<Vec<String>> {

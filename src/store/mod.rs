@@ -12,6 +12,7 @@
 mod leader;
 mod metrics;
 mod postgres;
+pub mod query;
 mod rows;
 mod sqlite;
 
@@ -20,13 +21,16 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use crate::model::{Invocation, Money};
-use crate::rollup::{CellKey, CellTotals, CostKind, Granularity, LatencyMetric, RollupDelta};
+use crate::rollup::{
+    CallerDimensions, CellKey, CellTotals, CostKind, Granularity, LatencyMetric, RollupDelta,
+};
 
 pub use leader::Leadership;
 pub use metrics::{
     CoverageRow, MetricPoint, MetricPointRow, MetricSeriesKey, MetricWindow, QuotaRecord,
 };
 pub use postgres::PgStore;
+pub use query::{AggregateRow, CallerFilter, CellSpan, Filter, Grouping, HistogramRow, Totals};
 pub use sqlite::SqliteStore;
 
 /// Errors from the database, with what tierwatch was doing.
@@ -246,7 +250,7 @@ pub struct BinRow {
 }
 
 /// Unpriced invocations in a range, grouped by cause.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct UnpricedGroup {
     pub model_id: String,
     pub region: String,
@@ -256,7 +260,7 @@ pub struct UnpricedGroup {
 }
 
 /// How the last poll of one source went (one row per source and kind of poll).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
 pub struct SourceHealth {
     pub source: String,
     /// `logs`, `metrics` or `quotas`.
@@ -277,7 +281,7 @@ pub struct SourceHealth {
 }
 
 /// Quarantined records grouped by reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct QuarantineGroup {
     pub reason: String,
     pub records: i64,
@@ -290,12 +294,24 @@ pub struct Store {
     /// Ids of the series rows known to be committed. Series are never deleted, so a cached
     /// id stays valid; ids are cached only after the transaction that made them commits.
     series_ids: Arc<Mutex<HashMap<SeriesKey, i64>>>,
+    /// The caller dimensions that writes roll up (see [`Store::with_caller_dimensions`]).
+    callers: Arc<CallerDimensions>,
 }
 
 #[derive(Debug, Clone)]
 enum Backend {
     Postgres(PgStore),
     Sqlite(SqliteStore),
+}
+
+/// Caller cells exist for hours and days only.
+fn check_caller_span(span: CellSpan) -> Result<()> {
+    if span.granularity == Granularity::Minute {
+        return Err(StoreError::Inconsistent(
+            "caller cells are kept per hour and day, not per minute".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Runs the same expression against whichever backend is open.
@@ -337,6 +353,17 @@ pub(crate) struct CellWrite<'a> {
     pub totals: &'a CellTotals,
 }
 
+/// A caller cell as written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CallerWrite<'a> {
+    pub granularity_s: i64,
+    pub bucket_start: i64,
+    pub series_id: i64,
+    pub dimension: &'a str,
+    pub value: &'a str,
+    pub totals: &'a CellTotals,
+}
+
 /// A histogram bin as written.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BinWrite {
@@ -362,7 +389,21 @@ impl Store {
         Ok(Store {
             backend,
             series_ids: Arc::default(),
+            callers: Arc::default(),
         })
+    }
+
+    /// Rolls caller cells up by these dimensions from now on (the default is the identity
+    /// and [`crate::rollup::DEFAULT_METADATA_KEYS`]). Cells already written keep the
+    /// dimensions they were written with until `reprice` rebuilds them.
+    pub fn with_caller_dimensions(mut self, callers: CallerDimensions) -> Store {
+        self.callers = Arc::new(callers);
+        self
+    }
+
+    /// The caller dimensions this store rolls up.
+    pub fn caller_dimensions(&self) -> &CallerDimensions {
+        &self.callers
     }
 
     /// Brings the schema up to date. Safe to run on every start.
@@ -429,7 +470,7 @@ impl Store {
         let mut attempt = 1;
         loop {
             let result = on_backend!(self, store => {
-                write_batch(store.begin_write().await?, &self.series_ids, batch).await
+                write_batch(store.begin_write().await?, &self.series_ids, &self.callers, batch).await
             });
             match result {
                 Err(error) if attempt < ATTEMPTS && error.is_transient_conflict() => {
@@ -471,6 +512,98 @@ impl Store {
         metric: LatencyMetric,
     ) -> Result<Vec<BinRow>> {
         on_backend!(self, store => store.read_bins(granularity, start_s, end_s, metric).await)
+    }
+
+    /// Sums of rollup cells, filtered and grouped in the database. A caller filter reads the
+    /// caller cells instead (hour and day spans only; they keep no latency).
+    pub async fn aggregate(
+        &self,
+        span: CellSpan,
+        filter: &Filter,
+        group: Grouping,
+    ) -> Result<Vec<AggregateRow>> {
+        let table = match &filter.caller {
+            Some(caller) => {
+                check_caller_span(span)?;
+                query::Table::Callers {
+                    dimension: &caller.dimension,
+                    group_by_value: false,
+                }
+            }
+            None => query::Table::Rollups,
+        };
+        let built = query::aggregate_sql(table, span, filter, group);
+        let raw = on_backend!(self, store => store.fetch_aggregate(built).await)?;
+        raw.into_iter().map(query::AggregateRaw::parse).collect()
+    }
+
+    /// Sums of caller cells of one dimension, grouped by caller value (in
+    /// [`AggregateRow::caller`]) and `group`. A caller filter on the same dimension keeps
+    /// one value; on another dimension it cannot apply and is refused.
+    pub async fn aggregate_callers(
+        &self,
+        span: CellSpan,
+        filter: &Filter,
+        dimension: &str,
+        group: Grouping,
+    ) -> Result<Vec<AggregateRow>> {
+        check_caller_span(span)?;
+        if let Some(caller) = &filter.caller
+            && caller.dimension != dimension
+        {
+            return Err(StoreError::Inconsistent(format!(
+                "callers by {dimension} cannot be filtered by {}: caller cells are kept per \
+                 dimension",
+                caller.dimension
+            )));
+        }
+        let table = query::Table::Callers {
+            dimension,
+            group_by_value: true,
+        };
+        let built = query::aggregate_sql(table, span, filter, group);
+        let raw = on_backend!(self, store => store.fetch_aggregate(built).await)?;
+        raw.into_iter().map(query::AggregateRaw::parse).collect()
+    }
+
+    /// Merged latency histograms of rollup cells, filtered and grouped in the database.
+    /// Latency is not kept per caller, so a caller filter is ignored here.
+    pub async fn histograms(
+        &self,
+        span: CellSpan,
+        filter: &Filter,
+        group: Grouping,
+        metric: LatencyMetric,
+    ) -> Result<Vec<HistogramRow>> {
+        let filter = Filter {
+            caller: None,
+            ..filter.clone()
+        };
+        let built = query::histogram_sql(span, &filter, group, metric);
+        let raw = on_backend!(self, store => store.fetch_bins(built).await)?;
+        Ok(query::fold_bins(raw))
+    }
+
+    /// Start of the latest rollup bucket of a granularity (Unix seconds): when data was last
+    /// seen. Read from the primary key's index, so it costs the same at any size.
+    pub async fn latest_bucket(&self, granularity: Granularity) -> Result<Option<i64>> {
+        on_backend!(self, store => store.latest_bucket(granularity).await)
+    }
+
+    /// The months (UTC) that have rollups, oldest first.
+    pub async fn months_with_data(&self) -> Result<Vec<crate::report::Month>> {
+        let days = on_backend!(self, store => store.day_buckets().await)?;
+        let mut months: Vec<crate::report::Month> = days
+            .into_iter()
+            .filter_map(|day| crate::report::Month::containing(day * 1000))
+            .collect();
+        months.dedup();
+        Ok(months)
+    }
+
+    /// The caller dimensions that have cells in `span` (as stored: `identity`, `meta:team`).
+    pub async fn caller_dimensions_stored(&self, span: CellSpan) -> Result<Vec<String>> {
+        on_backend!(self, store => store.caller_dimensions_stored(span).await)
     }
 
     /// Unpriced invocations with `start ≤ ts < end` (Unix milliseconds), grouped by cause.
@@ -518,7 +651,7 @@ impl Store {
         }
         on_backend!(self, store => {
             let tx = store.begin_exclusive().await?;
-            reprice_range(tx, &self.series_ids, start_ms, end_ms, reprice).await
+            reprice_range(tx, &self.series_ids, &self.callers, start_ms, end_ms, reprice).await
         })
     }
 }
@@ -560,6 +693,20 @@ impl Store {
     ) -> Result<Vec<MetricPointRow>> {
         on_backend!(self, store => {
             store.read_metric_points(metric_name, statistic, start_s, end_s).await
+        })
+    }
+
+    /// Like [`Store::read_metric_points`], summed over the range per metric series (each row's
+    /// `minute_start` is 0), so a month of minutes is one row per series.
+    pub async fn sum_metric_points(
+        &self,
+        metric_name: &str,
+        statistic: &str,
+        start_s: i64,
+        end_s: i64,
+    ) -> Result<Vec<MetricPointRow>> {
+        on_backend!(self, store => {
+            store.sum_metric_points(metric_name, statistic, start_s, end_s).await
         })
     }
 
@@ -665,6 +812,8 @@ pub(crate) trait WriteTx: Send {
     /// Adds to rollup cells and histogram bins (rows come sorted by key, so concurrent
     /// writers lock them in the same order).
     async fn add_rollups(&mut self, cells: &[CellWrite<'_>], bins: &[BinWrite]) -> Result<()>;
+    /// Adds to caller cells (sorted by key, like rollups).
+    async fn add_caller_rollups(&mut self, rows: &[CallerWrite<'_>]) -> Result<()>;
     /// Adds quarantined records not seen before; returns how many were added.
     async fn insert_quarantine(&mut self, rows: &[QuarantinedRecord], now_ms: i64) -> Result<u64>;
     async fn save_checkpoint(&mut self, checkpoint: &Checkpoint, now_ms: i64) -> Result<()>;
@@ -695,6 +844,7 @@ type SeriesCache = Arc<Mutex<HashMap<SeriesKey, i64>>>;
 async fn write_batch<T: WriteTx>(
     mut tx: T,
     cache: &SeriesCache,
+    callers: &CallerDimensions,
     batch: &Batch,
 ) -> Result<BatchOutcome> {
     let now = now_ms();
@@ -707,7 +857,7 @@ async fn write_batch<T: WriteTx>(
         .zip(&is_new)
         .filter(|(_, new)| **new)
     {
-        delta.add(&row.invocation, row.pricing.cost_kind());
+        delta.add(&row.invocation, row.pricing.cost_kind(), callers);
         inserted_unpriced += u64::from(matches!(row.pricing, StoredPricing::Unpriced { .. }));
     }
     let new_series = add_delta(&mut tx, cache, &delta).await?;
@@ -731,6 +881,7 @@ async fn write_batch<T: WriteTx>(
 async fn reprice_range<T, F>(
     mut tx: T,
     cache: &SeriesCache,
+    callers: &CallerDimensions,
     start_ms: i64,
     end_ms: i64,
     mut decide: F,
@@ -770,7 +921,7 @@ where
         outcome.changed += changed.len() as u64;
         let mut delta = RollupDelta::default();
         for row in &rows {
-            delta.add(&row.invocation, row.pricing.cost_kind());
+            delta.add(&row.invocation, row.pricing.cost_kind(), callers);
         }
         created_series.extend(add_delta(&mut tx, cache, &delta).await?);
         outcome.invocations += rows.len() as u64;
@@ -865,6 +1016,37 @@ async fn add_delta<T: WriteTx>(
         )
     });
     tx.add_rollups(&cells, &bins).await?;
+    let mut callers = delta
+        .callers
+        .iter()
+        .map(|(key, totals)| {
+            Ok(CallerWrite {
+                granularity_s: key.cell.granularity.seconds(),
+                bucket_start: key.cell.bucket_start,
+                series_id: series_id(&key.cell)?,
+                dimension: key.dimension,
+                value: &key.value,
+                totals,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    callers.sort_unstable_by(|a, b| {
+        (
+            a.granularity_s,
+            a.dimension,
+            a.bucket_start,
+            a.series_id,
+            a.value,
+        )
+            .cmp(&(
+                b.granularity_s,
+                b.dimension,
+                b.bucket_start,
+                b.series_id,
+                b.value,
+            ))
+    });
+    tx.add_caller_rollups(&callers).await?;
     Ok(new_series)
 }
 

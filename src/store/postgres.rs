@@ -2,17 +2,18 @@
 //! so a batch of thousands of invocations is a handful of round trips.
 
 use sqlx::postgres::{PgBindIterExt, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
+use sqlx::{AssertSqlSafe, Postgres, Transaction};
 
 use super::metrics::{self, PointWrite, metric_reads, metric_tx_statements};
+use super::query;
 use super::rows::{
     self, candidates_in_key_order, count_column, first_occurrences, mark_inserted, shared_reads,
     shared_tx_statements,
 };
 use super::{
-    BinRow, BinWrite, CellRow, CellWrite, Checkpoint, CoverageRow, MetricPointRow, MetricSeriesKey,
-    PriceRowRecord, QuarantineGroup, QuarantinedRecord, QueryContext, QuotaRecord, Result,
-    SeriesKey, SourceHealth, StoreError, StoredInvocation, UnpricedGroup, WriteTx,
+    BinRow, BinWrite, CallerWrite, CellRow, CellWrite, Checkpoint, CoverageRow, MetricPointRow,
+    MetricSeriesKey, PriceRowRecord, QuarantineGroup, QuarantinedRecord, QueryContext, QuotaRecord,
+    Result, SeriesKey, SourceHealth, StoreError, StoredInvocation, UnpricedGroup, WriteTx,
 };
 use crate::rollup::{Granularity, LatencyMetric};
 
@@ -106,6 +107,7 @@ impl PgStore {
 
     shared_reads!();
     metric_reads!();
+    query::aggregate_reads!();
 }
 
 /// Hides the password of a connection URL in messages.
@@ -135,6 +137,26 @@ const INSERT_INVOCATIONS: &str = "INSERT INTO invocations (account_id, region, r
     $27::int8[], $28::text[], $29::int8[]) \
     ON CONFLICT (account_id, region, request_id) DO NOTHING \
     RETURNING account_id, region, request_id";
+
+const UPSERT_CALLERS: &str = "INSERT INTO caller_rollups (granularity, bucket_start, \
+    series_id, dimension, value, invocations, errors, input_tokens, output_tokens, \
+    cache_read_tokens, cache_write_tokens, priced_invocations, unpriced_invocations, cost_pico, \
+    standard_cost_pico, compared_cost_pico) \
+    SELECT * FROM UNNEST($1::int4[], $2::int8[], $3::int8[], $4::text[], $5::text[], \
+    $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], \
+    $13::int8[], $14::int8[], $15::int8[], $16::int8[]) \
+    ON CONFLICT (granularity, dimension, bucket_start, series_id, value) DO UPDATE SET \
+    invocations = caller_rollups.invocations + excluded.invocations, \
+    errors = caller_rollups.errors + excluded.errors, \
+    input_tokens = caller_rollups.input_tokens + excluded.input_tokens, \
+    output_tokens = caller_rollups.output_tokens + excluded.output_tokens, \
+    cache_read_tokens = caller_rollups.cache_read_tokens + excluded.cache_read_tokens, \
+    cache_write_tokens = caller_rollups.cache_write_tokens + excluded.cache_write_tokens, \
+    priced_invocations = caller_rollups.priced_invocations + excluded.priced_invocations, \
+    unpriced_invocations = caller_rollups.unpriced_invocations + excluded.unpriced_invocations, \
+    cost_pico = caller_rollups.cost_pico + excluded.cost_pico, \
+    standard_cost_pico = caller_rollups.standard_cost_pico + excluded.standard_cost_pico, \
+    compared_cost_pico = caller_rollups.compared_cost_pico + excluded.compared_cost_pico";
 
 const UPSERT_ROLLUPS: &str = "INSERT INTO rollups (granularity, bucket_start, series_id, \
     invocations, errors, input_tokens, output_tokens, \
@@ -309,6 +331,34 @@ impl WriteTx for PgTx {
             .execute(&mut *self.tx)
             .await
             .context("updating latency histograms")?;
+        Ok(())
+    }
+
+    async fn add_caller_rollups(&mut self, rows: &[CallerWrite<'_>]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let totals = || rows.iter().map(|row| row.totals);
+        sqlx::query(UPSERT_CALLERS)
+            .bind(rows.iter().map(|r| r.granularity_s as i32).bind_iter())
+            .bind(rows.iter().map(|r| r.bucket_start).bind_iter())
+            .bind(rows.iter().map(|r| r.series_id).bind_iter())
+            .bind(rows.iter().map(|r| r.dimension).bind_iter())
+            .bind(rows.iter().map(|r| r.value).bind_iter())
+            .bind(totals().map(|t| t.invocations).bind_iter())
+            .bind(totals().map(|t| t.errors).bind_iter())
+            .bind(totals().map(|t| t.input_tokens).bind_iter())
+            .bind(totals().map(|t| t.output_tokens).bind_iter())
+            .bind(totals().map(|t| t.cache_read_tokens).bind_iter())
+            .bind(totals().map(|t| t.cache_write_tokens).bind_iter())
+            .bind(totals().map(|t| t.priced_invocations).bind_iter())
+            .bind(totals().map(|t| t.unpriced_invocations).bind_iter())
+            .bind(totals().map(|t| t.cost_pico).bind_iter())
+            .bind(totals().map(|t| t.standard_cost_pico).bind_iter())
+            .bind(totals().map(|t| t.compared_cost_pico).bind_iter())
+            .execute(&mut *self.tx)
+            .await
+            .context("updating caller rollups")?;
         Ok(())
     }
 

@@ -522,6 +522,7 @@ macro_rules! shared_tx_statements {
             for statement in [
                 "DELETE FROM rollups WHERE bucket_start >= $1 AND bucket_start < $2",
                 "DELETE FROM latency_bins WHERE bucket_start >= $1 AND bucket_start < $2",
+                "DELETE FROM caller_rollups WHERE bucket_start >= $1 AND bucket_start < $2",
             ] {
                 sqlx::query(statement)
                     .bind(start_s)

@@ -12,13 +12,14 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Sqlite, Transaction};
 
 use super::metrics::{self, PointWrite, metric_reads, metric_tx_statements};
+use super::query;
 use super::rows::{
     self, count_column, first_occurrences, mark_inserted, shared_reads, shared_tx_statements,
 };
 use super::{
-    BinRow, BinWrite, CellRow, CellWrite, Checkpoint, CoverageRow, MetricPointRow, MetricSeriesKey,
-    PriceRowRecord, QuarantineGroup, QuarantinedRecord, QueryContext, QuotaRecord, Result,
-    SeriesKey, SourceHealth, StoreError, StoredInvocation, UnpricedGroup, WriteTx,
+    BinRow, BinWrite, CallerWrite, CellRow, CellWrite, Checkpoint, CoverageRow, MetricPointRow,
+    MetricSeriesKey, PriceRowRecord, QuarantineGroup, QuarantinedRecord, QueryContext, QuotaRecord,
+    Result, SeriesKey, SourceHealth, StoreError, StoredInvocation, UnpricedGroup, WriteTx,
 };
 use crate::rollup::{Granularity, LatencyMetric};
 
@@ -111,6 +112,7 @@ impl SqliteStore {
 
     shared_reads!();
     metric_reads!();
+    query::aggregate_reads!();
 }
 
 /// `head VALUES (?, ?), (?, ?) tail` for `rows` rows of `columns` parameters.
@@ -168,6 +170,25 @@ const UPSERT_ROLLUPS_TAIL: &str = "ON CONFLICT (granularity, bucket_start, serie
     latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms, \
     first_token_count = first_token_count + excluded.first_token_count, \
     first_token_sum_ms = first_token_sum_ms + excluded.first_token_sum_ms";
+
+const CALLER_COLUMNS: usize = 16;
+const UPSERT_CALLERS_HEAD: &str = "INSERT INTO caller_rollups (granularity, bucket_start, \
+    series_id, dimension, value, invocations, errors, input_tokens, output_tokens, \
+    cache_read_tokens, cache_write_tokens, priced_invocations, unpriced_invocations, cost_pico, \
+    standard_cost_pico, compared_cost_pico)";
+const UPSERT_CALLERS_TAIL: &str = "ON CONFLICT (granularity, dimension, bucket_start, \
+    series_id, value) DO UPDATE SET \
+    invocations = invocations + excluded.invocations, \
+    errors = errors + excluded.errors, \
+    input_tokens = input_tokens + excluded.input_tokens, \
+    output_tokens = output_tokens + excluded.output_tokens, \
+    cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, \
+    cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, \
+    priced_invocations = priced_invocations + excluded.priced_invocations, \
+    unpriced_invocations = unpriced_invocations + excluded.unpriced_invocations, \
+    cost_pico = cost_pico + excluded.cost_pico, \
+    standard_cost_pico = standard_cost_pico + excluded.standard_cost_pico, \
+    compared_cost_pico = compared_cost_pico + excluded.compared_cost_pico";
 
 const BIN_COLUMNS: usize = 6;
 const UPSERT_BINS_HEAD: &str =
@@ -364,6 +385,41 @@ impl WriteTx for SqliteTx {
                 }
             },
             "updating latency histograms",
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn add_caller_rollups(&mut self, rows: &[CallerWrite<'_>]) -> Result<()> {
+        let statement = (UPSERT_CALLERS_HEAD, CALLER_COLUMNS, UPSERT_CALLERS_TAIL);
+        execute_chunked(
+            &mut self.tx,
+            statement,
+            rows,
+            |arguments, row| {
+                push(arguments, row.granularity_s);
+                push(arguments, row.bucket_start);
+                push(arguments, row.series_id);
+                push(arguments, row.dimension.to_string());
+                push(arguments, row.value.to_string());
+                let totals = row.totals;
+                for value in [
+                    totals.invocations,
+                    totals.errors,
+                    totals.input_tokens,
+                    totals.output_tokens,
+                    totals.cache_read_tokens,
+                    totals.cache_write_tokens,
+                    totals.priced_invocations,
+                    totals.unpriced_invocations,
+                    totals.cost_pico,
+                    totals.standard_cost_pico,
+                    totals.compared_cost_pico,
+                ] {
+                    push(arguments, value);
+                }
+            },
+            "updating caller rollups",
         )
         .await?;
         Ok(())

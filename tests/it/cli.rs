@@ -127,6 +127,48 @@ fn a_missing_path_fails_the_run_but_bad_records_do_not() {
 }
 
 #[test]
+fn the_dashboard_refuses_an_open_address_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tw.toml");
+    std::fs::write(&config, "[server]\nlisten = \"0.0.0.0:8080\"\n").unwrap();
+    let config_arg = config.to_str().unwrap();
+    for command in ["check-config", "serve"] {
+        let output = tierwatch(dir.path(), &["--config", config_arg, command]);
+        assert_eq!(output.status.code(), Some(2), "{command}");
+        let errors = text(&output.stderr);
+        assert!(
+            errors.contains(
+                "tw.toml: server.auth_token: refusing to serve the dashboard on 0.0.0.0:8080"
+            ),
+            "{command}: {errors}"
+        );
+    }
+    std::fs::write(&config, "[server]\nlisten = \"localhost\"\n").unwrap();
+    let output = tierwatch(dir.path(), &["--config", config_arg, "check-config"]);
+    assert!(
+        text(&output.stderr).contains("server.listen: \"localhost\" is not an address"),
+        "{}",
+        text(&output.stderr)
+    );
+    std::fs::write(
+        &config,
+        "[server]\nlisten = \"0.0.0.0:8080\"\nauth_token = \"a-long-enough-secret\"\n",
+    )
+    .unwrap();
+    let output = tierwatch(dir.path(), &["--config", config_arg, "check-config"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let shown = text(&output.stdout);
+    assert!(
+        shown.contains("dashboard:       http://0.0.0.0:8080/ (auth token required)"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("a-long-enough-secret"),
+        "the token is never printed"
+    );
+}
+
+#[test]
 fn check_config_explains_every_problem_with_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("tw.toml");
@@ -191,6 +233,7 @@ fn demo_is_deterministic_for_a_seed_and_needs_nothing_set_up() {
                 seed,
                 "--format",
                 "csv",
+                "--no-serve",
             ])
             .current_dir(dir.path())
             .env_remove("TIERWATCH_DATABASE_URL")

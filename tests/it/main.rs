@@ -1,10 +1,12 @@
 //! Integration tests: one binary, real Postgres and real SQLite files, local AWS stand-ins.
 
 mod aws;
+mod browser;
 mod cli;
 mod crash;
 mod daemon;
 mod daemon_metrics;
+mod dashboard;
 mod import;
 mod standins;
 mod support;

@@ -1,0 +1,887 @@
+//! What each page shows, computed from rollups (never raw invocations) and returned as plain
+//! structs: the HTML pages render them, the JSON API serializes them as they are.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::coverage::Forms;
+use crate::model::{Money, Tier};
+use crate::report::Month;
+use crate::rollup::{Granularity, LatencyMetric, latency};
+use crate::store::{
+    AggregateRow, CellSpan, CoverageRow, Filter, Grouping, HistogramRow, QuarantineGroup, Result,
+    SourceHealth, Store, StoreError, Totals, UnpricedGroup,
+};
+
+use super::scope::{Scope, Window, rfc3339};
+
+/// Tiers in display order, with their fixed colours (the same on every chart and page).
+pub const TIER_COLOURS: [(&str, &str); 4] = [
+    ("priority", "#c2410c"),
+    ("standard", "#2563eb"),
+    ("flex", "#15803d"),
+    ("reserved", "#7c3aed"),
+];
+
+/// The colour of a tier (grey for anything unexpected).
+pub fn tier_colour(tier: &str) -> &'static str {
+    TIER_COLOURS
+        .iter()
+        .find(|(name, _)| *name == tier)
+        .map_or("#6b7280", |(_, colour)| colour)
+}
+
+fn tier_rank(tier: &str) -> usize {
+    Tier::from_stored(tier).map_or(Tier::ALL.len(), |tier| tier as usize)
+}
+
+/// The window and filters a view was computed for.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScopeInfo {
+    pub window: String,
+    pub start: String,
+    pub end: String,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub model: Option<String>,
+    pub tier: Option<String>,
+    pub caller_dimension: String,
+    pub caller: Option<String>,
+}
+
+impl ScopeInfo {
+    fn of(scope: &Scope) -> ScopeInfo {
+        let (start, end) = scope.window.bounds_text();
+        let filter = &scope.filter;
+        ScopeInfo {
+            window: scope.window.label.clone(),
+            start,
+            end,
+            account: filter.account.clone(),
+            region: filter.region.clone(),
+            model: filter.model.clone(),
+            tier: filter.tier.clone(),
+            caller_dimension: scope.dimension.clone(),
+            caller: filter.caller.as_ref().map(|caller| caller.value.clone()),
+        }
+    }
+}
+
+/// Latency percentiles of a group, read from its merged histogram (±4.5 %).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Latency {
+    pub samples: u64,
+    pub p50_ms: Option<u64>,
+    pub p95_ms: Option<u64>,
+    pub p99_ms: Option<u64>,
+}
+
+impl Latency {
+    fn of(bins: &[(i16, u64)]) -> Latency {
+        Latency {
+            samples: bins.iter().map(|(_, count)| count).sum(),
+            p50_ms: latency::quantile(bins, 0.50),
+            p95_ms: latency::quantile(bins, 0.95),
+            p99_ms: latency::quantile(bins, 0.99),
+        }
+    }
+}
+
+/// One line of a table: a tier, a model × tier or a caller × tier.
+#[derive(Debug, Clone, Serialize)]
+pub struct Line {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub model_id: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub tier: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caller: Option<String>,
+    pub invocations: i64,
+    pub errors: i64,
+    pub error_rate: Option<f64>,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub cost_usd: String,
+    pub standard_equivalent_usd: String,
+    pub priority_premium_usd: String,
+    pub flex_savings_usd: String,
+    pub unpriced_invocations: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Latency>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_to_first_token: Option<Latency>,
+    /// Throttled ÷ (invocations + throttled), from CloudWatch metrics, when they are polled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttle_rate: Option<f64>,
+    #[serde(skip)]
+    pub cost_pico: i128,
+}
+
+impl Line {
+    fn new(model_id: &str, tier: &str, caller: Option<&str>, totals: &Totals) -> Line {
+        let above = totals.above_standard_pico();
+        let (premium, savings) = match Tier::from_stored(tier) {
+            Some(Tier::Priority) => (above, 0),
+            Some(Tier::Flex) => (0, -above),
+            _ => (0, 0),
+        };
+        Line {
+            model_id: model_id.to_string(),
+            tier: tier.to_string(),
+            caller: caller.map(str::to_string),
+            invocations: totals.invocations,
+            errors: totals.errors,
+            error_rate: ratio(totals.errors as f64, totals.invocations as f64),
+            input_tokens: totals.input_tokens,
+            output_tokens: totals.output_tokens,
+            cache_read_tokens: totals.cache_read_tokens,
+            cache_write_tokens: totals.cache_write_tokens,
+            cost_usd: Money::format_usd(totals.cost_pico),
+            standard_equivalent_usd: Money::format_usd(totals.standard_cost_pico),
+            priority_premium_usd: Money::format_usd(premium),
+            flex_savings_usd: Money::format_usd(savings),
+            unpriced_invocations: totals.unpriced_invocations,
+            latency: None,
+            time_to_first_token: None,
+            throttle_rate: None,
+            cost_pico: totals.cost_pico,
+        }
+    }
+}
+
+fn ratio(part: f64, whole: f64) -> Option<f64> {
+    (whole > 0.0).then(|| part / whole)
+}
+
+/// Money split by tier, with its total.
+#[derive(Debug, Clone, Serialize)]
+pub struct Spend {
+    pub total_usd: String,
+    pub by_tier: Vec<TierAmount>,
+    #[serde(skip)]
+    pub total_pico: i128,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TierAmount {
+    pub tier: String,
+    pub usd: String,
+    #[serde(skip)]
+    pub pico: i128,
+}
+
+impl Spend {
+    fn from_pico(by_tier: BTreeMap<usize, (String, i128)>) -> Spend {
+        let total_pico = by_tier.values().map(|(_, pico)| pico).sum();
+        Spend {
+            total_usd: Money::format_usd(total_pico),
+            by_tier: by_tier
+                .into_values()
+                .map(|(tier, pico)| TierAmount {
+                    usd: Money::format_usd(pico),
+                    tier,
+                    pico,
+                })
+                .collect(),
+            total_pico,
+        }
+    }
+
+    fn of(rows: &[AggregateRow]) -> Spend {
+        let mut by_tier = BTreeMap::new();
+        for row in rows {
+            by_tier
+                .entry(tier_rank(&row.tier))
+                .or_insert_with(|| (row.tier.clone(), 0))
+                .1 += row.totals.cost_pico;
+        }
+        Spend::from_pico(by_tier)
+    }
+}
+
+/// Values per bucket and tier, for charts: `values[t][b]` is tier `t` in bucket `b`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Timeline {
+    pub granularity_s: i64,
+    pub buckets: Vec<i64>,
+    pub tiers: Vec<String>,
+    /// Cost, USD with six decimals, per tier and bucket.
+    pub cost_usd: Vec<Vec<String>>,
+    pub tokens: Vec<Vec<i64>>,
+    pub invocations: Vec<Vec<i64>>,
+    #[serde(skip)]
+    pub cost_pico: Vec<Vec<i128>>,
+}
+
+impl Timeline {
+    fn of(span: CellSpan, rows: &[AggregateRow]) -> Timeline {
+        let step = span.granularity.seconds();
+        let buckets: Vec<i64> = (span.start_s..span.end_s).step_by(step as usize).collect();
+        let mut tiers: Vec<String> = rows.iter().map(|row| row.tier.clone()).collect();
+        tiers.sort_by_key(|tier| tier_rank(tier));
+        tiers.dedup();
+        let mut cost_pico = vec![vec![0i128; buckets.len()]; tiers.len()];
+        let mut tokens = vec![vec![0i64; buckets.len()]; tiers.len()];
+        let mut invocations = vec![vec![0i64; buckets.len()]; tiers.len()];
+        for row in rows {
+            let (Some(t), Ok(b)) = (
+                tiers.iter().position(|tier| *tier == row.tier),
+                usize::try_from((row.bucket_start - span.start_s) / step),
+            ) else {
+                continue;
+            };
+            if b < buckets.len() {
+                cost_pico[t][b] += row.totals.cost_pico;
+                tokens[t][b] += row.totals.total_tokens();
+                invocations[t][b] += row.totals.invocations;
+            }
+        }
+        Timeline {
+            granularity_s: step,
+            cost_usd: cost_pico
+                .iter()
+                .map(|tier| tier.iter().map(|pico| Money::format_usd(*pico)).collect())
+                .collect(),
+            buckets,
+            tiers,
+            tokens,
+            invocations,
+            cost_pico,
+        }
+    }
+}
+
+/// Latency of one tier, with Flex and Priority compared to Standard.
+#[derive(Debug, Clone, Serialize)]
+pub struct TierLatency {
+    pub tier: String,
+    pub latency: Latency,
+    pub time_to_first_token: Latency,
+    /// This tier's p50 ÷ Standard's p50 (and p95), over the same window and filters.
+    pub p50_vs_standard: Option<f64>,
+    pub p95_vs_standard: Option<f64>,
+}
+
+/// When data last arrived, and how each source's last poll went.
+#[derive(Debug, Clone, Serialize)]
+pub struct Freshness {
+    /// Start of the latest minute with invocations, RFC 3339.
+    pub latest_data: Option<String>,
+    pub latest_data_age_s: Option<i64>,
+    pub sources: Vec<SourceHealth>,
+}
+
+/// The overview page.
+#[derive(Debug, Clone, Serialize)]
+pub struct Overview {
+    pub scope: ScopeInfo,
+    pub today: Spend,
+    pub month_to_date: Spend,
+    /// Month to date plus the last 7 days' hourly run rate for the rest of the month.
+    pub forecast_month_end: Spend,
+    pub forecast_basis: String,
+    /// Totals of the window, per tier, and all together.
+    pub tiers: Vec<Line>,
+    pub total: Line,
+    pub timeline: Timeline,
+    pub latency: Vec<TierLatency>,
+    /// Why latency is missing, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_note: Option<String>,
+    pub freshness: Freshness,
+}
+
+/// Builds the overview of a scope at `now_s`.
+pub async fn overview(store: &Store, scope: &Scope, now_s: i64) -> Result<Overview> {
+    let filter = &scope.filter;
+    let callers = scope.by_caller();
+    let totals_span = scope.window.totals_span(callers);
+    let tier_rows = store.aggregate(totals_span, filter, Grouping::TIER).await?;
+    let (tiers, total) = tier_lines(&tier_rows);
+    let chart_span = scope.window.chart_span(callers);
+    let chart_rows = store
+        .aggregate(chart_span, filter, Grouping::BUCKET_TIER)
+        .await?;
+    let (today, month_to_date, forecast_month_end) = spend_summary(store, filter, now_s).await?;
+    let (latency, latency_note) = if callers {
+        (
+            Vec::new(),
+            Some("Latency is not kept per caller: clear the caller filter to see it.".into()),
+        )
+    } else {
+        (tier_latency(store, totals_span, filter).await?, None)
+    };
+    Ok(Overview {
+        scope: ScopeInfo::of(scope),
+        today,
+        month_to_date,
+        forecast_month_end,
+        forecast_basis: "month to date + the last 7 days' average hourly spend × the hours left"
+            .into(),
+        tiers,
+        total,
+        timeline: Timeline::of(chart_span, &chart_rows),
+        latency,
+        latency_note,
+        freshness: freshness(store, now_s).await?,
+    })
+}
+
+fn tier_lines(rows: &[AggregateRow]) -> (Vec<Line>, Line) {
+    let mut rows: Vec<&AggregateRow> = rows.iter().collect();
+    rows.sort_by_key(|row| tier_rank(&row.tier));
+    let mut all = Totals::default();
+    let mut premium = 0;
+    let mut savings = 0;
+    let mut lines = Vec::new();
+    for row in rows {
+        all.add(&row.totals);
+        let line = Line::new("", &row.tier, None, &row.totals);
+        match Tier::from_stored(&row.tier) {
+            Some(Tier::Priority) => premium += row.totals.above_standard_pico(),
+            Some(Tier::Flex) => savings -= row.totals.above_standard_pico(),
+            _ => {}
+        }
+        lines.push(line);
+    }
+    let mut total = Line::new("", "", None, &all);
+    total.priority_premium_usd = Money::format_usd(premium);
+    total.flex_savings_usd = Money::format_usd(savings);
+    (lines, total)
+}
+
+/// Today, month to date and the month-end forecast, per tier (independent of the window).
+async fn spend_summary(
+    store: &Store,
+    filter: &Filter,
+    now_s: i64,
+) -> Result<(Spend, Spend, Spend)> {
+    const DAY: i64 = 86_400;
+    const WEEK_HOURS: i64 = 7 * 24;
+    let today_start = now_s - now_s.rem_euclid(DAY);
+    let month = Month::containing(now_s * 1000)
+        .ok_or_else(|| StoreError::Inconsistent(format!("the clock ({now_s}) is out of range")))?;
+    let month_start = month.start_ms() / 1000;
+    let month_end = month.end_ms() / 1000;
+    let day_span = |start_s, end_s| CellSpan {
+        granularity: Granularity::Day,
+        start_s,
+        end_s,
+    };
+    let today = store
+        .aggregate(
+            day_span(today_start, today_start + DAY),
+            filter,
+            Grouping::TIER,
+        )
+        .await?;
+    let to_date = store
+        .aggregate(
+            day_span(month_start, today_start + DAY),
+            filter,
+            Grouping::TIER,
+        )
+        .await?;
+    let next_hour = now_s - now_s.rem_euclid(3_600) + 3_600;
+    let last_week = store
+        .aggregate(
+            CellSpan {
+                granularity: Granularity::Hour,
+                start_s: next_hour - WEEK_HOURS * 3_600,
+                end_s: next_hour,
+            },
+            filter,
+            Grouping::TIER,
+        )
+        .await?;
+    let month_to_date = Spend::of(&to_date);
+    // The rest of the month at last week's average hourly rate, per tier, in whole
+    // picodollars (integer arithmetic: a forecast is not money spent, but it adds up).
+    let seconds_left = i128::from((month_end - now_s).max(0));
+    let mut forecast: BTreeMap<usize, (String, i128)> = month_to_date
+        .by_tier
+        .iter()
+        .map(|amount| (tier_rank(&amount.tier), (amount.tier.clone(), amount.pico)))
+        .collect();
+    for row in &last_week {
+        let rest = row.totals.cost_pico * seconds_left / i128::from(WEEK_HOURS * 3_600);
+        forecast
+            .entry(tier_rank(&row.tier))
+            .or_insert_with(|| (row.tier.clone(), 0))
+            .1 += rest;
+    }
+    Ok((Spend::of(&today), month_to_date, Spend::from_pico(forecast)))
+}
+
+async fn tier_latency(store: &Store, span: CellSpan, filter: &Filter) -> Result<Vec<TierLatency>> {
+    let total = store
+        .histograms(span, filter, Grouping::TIER, LatencyMetric::Total)
+        .await?;
+    let first = store
+        .histograms(span, filter, Grouping::TIER, LatencyMetric::FirstToken)
+        .await?;
+    let of = |rows: &[HistogramRow], tier: &str| {
+        rows.iter()
+            .find(|row| row.tier == tier)
+            .map(|row| Latency::of(&row.bins))
+            .unwrap_or_default()
+    };
+    let mut tiers: Vec<String> = total.iter().map(|row| row.tier.clone()).collect();
+    tiers.sort_by_key(|tier| tier_rank(tier));
+    tiers.dedup();
+    let standard = of(&total, "standard");
+    let versus = |mine: Option<u64>, theirs: Option<u64>| match (mine, theirs) {
+        (Some(mine), Some(theirs)) if theirs > 0 => Some(mine as f64 / theirs as f64),
+        _ => None,
+    };
+    Ok(tiers
+        .into_iter()
+        .map(|tier| {
+            let latency = of(&total, &tier);
+            TierLatency {
+                p50_vs_standard: versus(latency.p50_ms, standard.p50_ms),
+                p95_vs_standard: versus(latency.p95_ms, standard.p95_ms),
+                time_to_first_token: of(&first, &tier),
+                latency,
+                tier,
+            }
+        })
+        .collect())
+}
+
+async fn freshness(store: &Store, now_s: i64) -> Result<Freshness> {
+    let latest = store.latest_bucket(Granularity::Minute).await?;
+    Ok(Freshness {
+        latest_data: latest.map(rfc3339),
+        latest_data_age_s: latest.map(|minute| (now_s - minute - 60).max(0)),
+        sources: store.source_health().await?,
+    })
+}
+
+/// The models page, or one model's page when the scope filters a model.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelsView {
+    pub scope: ScopeInfo,
+    pub rows: Vec<Line>,
+    pub total: Line,
+    /// Whether throttle rates come from CloudWatch metrics in this window.
+    pub throttles_measured: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Model × tier lines of the window.
+pub async fn models(store: &Store, scope: &Scope) -> Result<ModelsView> {
+    let filter = &scope.filter;
+    let callers = scope.by_caller();
+    let span = scope.window.totals_span(callers);
+    let rows = store.aggregate(span, filter, Grouping::MODEL_TIER).await?;
+    let mut lines: Vec<Line> = rows
+        .iter()
+        .map(|row| Line::new(&row.model_id, &row.tier, None, &row.totals))
+        .collect();
+    let mut all = Totals::default();
+    for row in &rows {
+        all.add(&row.totals);
+    }
+    let mut note = None;
+    let mut throttles_measured = false;
+    if callers {
+        note = Some("Latency and throttles are not kept per caller.".into());
+    } else {
+        let total = store
+            .histograms(span, filter, Grouping::MODEL_TIER, LatencyMetric::Total)
+            .await?;
+        let first = store
+            .histograms(
+                span,
+                filter,
+                Grouping::MODEL_TIER,
+                LatencyMetric::FirstToken,
+            )
+            .await?;
+        let throttles = throttle_rates(store, scope).await?;
+        throttles_measured = !throttles.is_empty();
+        for line in &mut lines {
+            let find = |rows: &[HistogramRow]| {
+                rows.iter()
+                    .find(|row| row.model_id == line.model_id && row.tier == line.tier)
+                    .map(|row| Latency::of(&row.bins))
+            };
+            line.latency = find(&total);
+            line.time_to_first_token = find(&first);
+            line.throttle_rate = throttles
+                .get(&(line.model_id.clone(), line.tier.clone()))
+                .or_else(|| throttles.get(&(line.model_id.clone(), String::new())))
+                .copied();
+        }
+    }
+    lines.sort_by(|a, b| {
+        b.cost_pico
+            .cmp(&a.cost_pico)
+            .then_with(|| a.model_id.cmp(&b.model_id))
+            .then_with(|| tier_rank(&a.tier).cmp(&tier_rank(&b.tier)))
+    });
+    // Keep each model's tiers together, models by their total cost.
+    let mut model_cost: BTreeMap<String, i128> = BTreeMap::new();
+    for line in &lines {
+        *model_cost.entry(line.model_id.clone()).or_default() += line.cost_pico;
+    }
+    lines.sort_by(|a, b| {
+        model_cost[&b.model_id]
+            .cmp(&model_cost[&a.model_id])
+            .then_with(|| a.model_id.cmp(&b.model_id))
+            .then_with(|| tier_rank(&a.tier).cmp(&tier_rank(&b.tier)))
+    });
+    Ok(ModelsView {
+        scope: ScopeInfo::of(scope),
+        total: Line::new("", "", None, &all),
+        rows: lines,
+        throttles_measured,
+        note,
+    })
+}
+
+/// Throttle rate per (model, tier) from CloudWatch metrics; the tier is empty where the
+/// metrics count all tiers together.
+async fn throttle_rates(store: &Store, scope: &Scope) -> Result<BTreeMap<(String, String), f64>> {
+    let window: &Window = &scope.window;
+    let throttled = store
+        .sum_metric_points("InvocationThrottles", "Sum", window.start_s, window.end_s)
+        .await?;
+    if throttled.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let invoked = store
+        .sum_metric_points("Invocations", "Sum", window.start_s, window.end_s)
+        .await?;
+    let filter = &scope.filter;
+    let keep = |point: &&crate::store::MetricPointRow| {
+        filter
+            .account
+            .as_ref()
+            .is_none_or(|a| *a == point.account_id)
+            && filter.region.as_ref().is_none_or(|r| *r == point.region)
+            && filter.model.as_ref().is_none_or(|m| *m == point.model_id)
+    };
+    let mut sums: BTreeMap<(String, String), (f64, f64)> = BTreeMap::new();
+    for (points, is_throttle) in [(&throttled, true), (&invoked, false)] {
+        let forms = Forms::of(points.iter());
+        for point in points.iter().filter(keep) {
+            let mut add = |tier: &str| {
+                let entry = sums
+                    .entry((point.model_id.clone(), tier.to_string()))
+                    .or_default();
+                if is_throttle {
+                    entry.0 += point.value;
+                } else {
+                    entry.1 += point.value;
+                }
+            };
+            if forms.counts_tier(point) {
+                add(&point.tier);
+            }
+            if forms.counts_total(point) {
+                add("");
+            }
+        }
+    }
+    Ok(sums
+        .into_iter()
+        .filter_map(|(key, (throttles, invocations))| {
+            ratio(throttles, throttles + invocations).map(|rate| (key, rate))
+        })
+        .collect())
+}
+
+/// The callers page: cost by one caller dimension, per tier.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallersView {
+    pub scope: ScopeInfo,
+    /// The dimension shown: `identity` or `meta:KEY`.
+    pub dimension: String,
+    /// Dimensions with data in the window, to choose from.
+    pub dimensions: Vec<String>,
+    pub callers: Vec<CallerGroup>,
+    pub total: Line,
+}
+
+/// One caller value: its total and its tiers.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallerGroup {
+    /// Empty when the invocations had no value for the dimension.
+    pub caller: String,
+    pub total: Line,
+    pub tiers: Vec<Line>,
+}
+
+pub async fn callers(store: &Store, scope: &Scope) -> Result<CallersView> {
+    let span = scope.window.totals_span(true);
+    let rows = store
+        .aggregate_callers(span, &scope.filter, &scope.dimension, Grouping::TIER)
+        .await?;
+    let mut groups: BTreeMap<String, (Totals, Vec<&AggregateRow>)> = BTreeMap::new();
+    let mut all = Totals::default();
+    for row in &rows {
+        let entry = groups.entry(row.caller.clone()).or_default();
+        entry.0.add(&row.totals);
+        entry.1.push(row);
+        all.add(&row.totals);
+    }
+    let mut callers: Vec<CallerGroup> = groups
+        .into_iter()
+        .map(|(caller, (totals, mut tiers))| {
+            tiers.sort_by_key(|row| tier_rank(&row.tier));
+            CallerGroup {
+                total: Line::new("", "", Some(&caller), &totals),
+                tiers: tiers
+                    .iter()
+                    .map(|row| Line::new("", &row.tier, Some(&caller), &row.totals))
+                    .collect(),
+                caller,
+            }
+        })
+        .collect();
+    callers.sort_by(|a, b| {
+        b.total
+            .cost_pico
+            .cmp(&a.total.cost_pico)
+            .then_with(|| a.caller.cmp(&b.caller))
+    });
+    let mut dimensions = store.caller_dimensions_stored(span).await?;
+    if !dimensions.contains(&scope.dimension) {
+        dimensions.push(scope.dimension.clone());
+    }
+    Ok(CallersView {
+        scope: ScopeInfo::of(scope),
+        dimension: scope.dimension.clone(),
+        dimensions,
+        callers,
+        total: Line::new("", "", None, &all),
+    })
+}
+
+/// The quotas page: per model, quota, peak minute and headroom.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuotasView {
+    pub scope: ScopeInfo,
+    /// The part of the window the peaks were looked for in (at most the last 7 days of it).
+    pub peak_window: String,
+    pub quotas: Vec<QuotaLine>,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QuotaLine {
+    pub account_id: String,
+    pub region: String,
+    pub model_id: String,
+    pub quota_name: String,
+    /// `tokens_per_minute` or `requests_per_minute`.
+    pub kind: String,
+    pub quota: f64,
+    pub peak: Option<f64>,
+    pub peak_minute: Option<String>,
+    /// Peak ÷ quota.
+    pub used: Option<f64>,
+    pub headroom: Option<f64>,
+    pub measured_by: Option<String>,
+}
+
+/// Peaks are minute data: a week of minutes is as far back as the page looks.
+const QUOTA_LOOKBACK_S: i64 = 7 * 86_400;
+
+pub async fn quotas(store: &Store, scope: &Scope) -> Result<QuotasView> {
+    let window = &scope.window;
+    let start_s = window.start_s.max(window.end_s - QUOTA_LOOKBACK_S);
+    let filter = &scope.filter;
+    let rows = crate::headroom::headroom(store, start_s, window.end_s).await?;
+    let quotas = rows
+        .into_iter()
+        .filter(|row| {
+            let quota = &row.quota;
+            filter
+                .account
+                .as_ref()
+                .is_none_or(|a| *a == quota.account_id)
+                && filter.region.as_ref().is_none_or(|r| *r == quota.region)
+                && filter
+                    .model
+                    .as_ref()
+                    .is_none_or(|m| quota.model_id.as_deref() == Some(m))
+        })
+        .map(|row| {
+            let used = row.utilization();
+            let quota = row.quota;
+            QuotaLine {
+                account_id: quota.account_id,
+                region: quota.region,
+                model_id: quota.model_id.unwrap_or_default(),
+                quota_name: quota.quota_name,
+                kind: quota.quota_kind,
+                quota: quota.value,
+                peak: row.peak.as_ref().map(|peak| peak.usage),
+                peak_minute: row.peak.as_ref().map(|peak| rfc3339(peak.minute_start)),
+                used,
+                headroom: used.map(|used| 1.0 - used),
+                measured_by: row.peak.as_ref().map(|peak| peak.measured_by.to_string()),
+            }
+        })
+        .collect();
+    Ok(QuotasView {
+        scope: ScopeInfo::of(scope),
+        peak_window: format!("{} to {}", rfc3339(start_s), rfc3339(window.end_s)),
+        quotas,
+        note: "On-demand quotas are shared by the Priority, Standard and Flex traffic of a \
+               model; Reserved capacity is separate. Peaks are the busiest minute."
+            .into(),
+    })
+}
+
+/// The reports page: every month with data.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportsView {
+    pub months: Vec<String>,
+}
+
+pub async fn reports(store: &Store) -> Result<ReportsView> {
+    let months = store
+        .months_with_data()
+        .await?
+        .into_iter()
+        .rev()
+        .map(|month| month.to_string())
+        .collect();
+    Ok(ReportsView { months })
+}
+
+/// The data health page.
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthView {
+    pub scope: ScopeInfo,
+    pub freshness: Freshness,
+    pub quarantined: Vec<QuarantineGroup>,
+    pub unpriced: Vec<UnpricedGroup>,
+    /// Hours where logs and metrics disagree, grouped by model, tier and status.
+    pub coverage_gaps: Vec<CoverageGap>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CoverageGap {
+    pub account_id: String,
+    pub region: String,
+    pub model_id: String,
+    pub tier: String,
+    pub status: String,
+    pub hours: u32,
+    pub first_hour: String,
+    pub last_hour: String,
+    pub log_invocations: i64,
+    pub metric_invocations: i64,
+}
+
+pub async fn health(store: &Store, scope: &Scope, now_s: i64) -> Result<HealthView> {
+    let window = &scope.window;
+    let coverage = store.read_coverage(window.start_s, window.end_s).await?;
+    Ok(HealthView {
+        scope: ScopeInfo::of(scope),
+        freshness: freshness(store, now_s).await?,
+        quarantined: store.quarantine_groups().await?,
+        unpriced: store
+            .unpriced_groups(window.start_s * 1000, window.end_s * 1000)
+            .await?,
+        coverage_gaps: coverage_gaps(&coverage),
+    })
+}
+
+fn coverage_gaps(rows: &[CoverageRow]) -> Vec<CoverageGap> {
+    type Key = (String, String, String, String, String);
+    let mut gaps: BTreeMap<Key, CoverageGap> = BTreeMap::new();
+    for row in rows.iter().filter(|row| row.status != "ok") {
+        let key = (
+            row.account_id.clone(),
+            row.region.clone(),
+            row.model_id.clone(),
+            row.tier.clone(),
+            row.status.clone(),
+        );
+        let hour = rfc3339(row.hour_start);
+        let gap = gaps.entry(key).or_insert_with(|| CoverageGap {
+            account_id: row.account_id.clone(),
+            region: row.region.clone(),
+            model_id: row.model_id.clone(),
+            tier: row.tier.clone(),
+            status: row.status.clone(),
+            hours: 0,
+            first_hour: hour.clone(),
+            last_hour: hour.clone(),
+            log_invocations: 0,
+            metric_invocations: 0,
+        });
+        gap.hours += 1;
+        gap.first_hour = gap.first_hour.clone().min(hour.clone());
+        gap.last_hour = gap.last_hour.clone().max(hour);
+        gap.log_invocations += row.log_invocations;
+        gap.metric_invocations += row.metric_invocations.unwrap_or(0);
+    }
+    gaps.into_values().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(bucket_start: i64, tier: &str, cost_pico: i128, standard: i128) -> AggregateRow {
+        AggregateRow {
+            bucket_start,
+            account_id: String::new(),
+            region: String::new(),
+            model_id: String::new(),
+            tier: tier.into(),
+            caller: String::new(),
+            totals: Totals {
+                invocations: 1,
+                input_tokens: 10,
+                cost_pico,
+                standard_cost_pico: standard,
+                compared_cost_pico: cost_pico,
+                ..Totals::default()
+            },
+        }
+    }
+
+    #[test]
+    fn tier_lines_are_ordered_and_total_premium_and_savings() {
+        let rows = [
+            row(0, "flex", 5, 10),
+            row(0, "priority", 18, 10),
+            row(0, "standard", 10, 10),
+        ];
+        let (lines, total) = tier_lines(&rows);
+        let tiers: Vec<&str> = lines.iter().map(|line| line.tier.as_str()).collect();
+        assert_eq!(tiers, ["priority", "standard", "flex"]);
+        assert_eq!(total.cost_pico, 33);
+        assert_eq!(lines[0].priority_premium_usd, Money::format_usd(8));
+        assert_eq!(lines[2].flex_savings_usd, Money::format_usd(5));
+        assert_eq!(total.invocations, 3);
+    }
+
+    #[test]
+    fn timelines_fill_empty_buckets_with_zero() {
+        let span = CellSpan {
+            granularity: Granularity::Hour,
+            start_s: 0,
+            end_s: 4 * 3_600,
+        };
+        let rows = [row(3_600, "standard", 7, 7), row(3 * 3_600, "flex", 2, 4)];
+        let timeline = Timeline::of(span, &rows);
+        assert_eq!(timeline.buckets.len(), 4);
+        assert_eq!(timeline.tiers, ["standard", "flex"]);
+        assert_eq!(timeline.cost_pico[0], [0, 7, 0, 0]);
+        assert_eq!(timeline.cost_pico[1], [0, 0, 0, 2]);
+        assert_eq!(timeline.tokens[1][3], 10);
+    }
+}

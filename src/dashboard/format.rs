@@ -1,0 +1,185 @@
+//! How numbers read on the pages (the JSON API keeps them exact).
+
+use super::data::{Latency, Line, Spend, TierAmount, TierLatency};
+
+/// `$1,234.57` from picodollars; amounts under a cent keep four decimals so small test
+/// traffic doesn't read as $0.00.
+pub fn usd(pico: i128) -> String {
+    let negative = pico < 0;
+    let magnitude = pico.unsigned_abs();
+    let (decimals, unit) = if magnitude != 0 && magnitude < 10_000_000_000 {
+        (4u32, 100_000_000u128)
+    } else {
+        (2u32, 10_000_000_000u128)
+    };
+    let units = (magnitude + unit / 2) / unit;
+    let scale = 10u128.pow(decimals);
+    let whole = group_thousands(&(units / scale).to_string());
+    let sign = if negative && units != 0 { "-" } else { "" };
+    format!(
+        "{sign}${whole}.{:0width$}",
+        units % scale,
+        width = decimals as usize
+    )
+}
+
+/// `1,234,567`.
+pub fn count(value: i64) -> String {
+    let text = group_thousands(&value.unsigned_abs().to_string());
+    if value < 0 { format!("-{text}") } else { text }
+}
+
+/// `12.3 %`, or `–` when unknown.
+pub fn percent(value: Option<f64>) -> String {
+    value.map_or_else(|| "–".into(), |value| format!("{:.1} %", value * 100.0))
+}
+
+/// `840 ms`, `12.4 s`, or `–`.
+pub fn millis(value: Option<u64>) -> String {
+    match value {
+        None => "–".into(),
+        Some(ms) if ms >= 10_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        Some(ms) => format!("{ms} ms"),
+    }
+}
+
+/// `1.8×`, or `–`.
+pub fn times(value: Option<f64>) -> String {
+    value.map_or_else(|| "–".into(), |value| format!("{value:.2}×"))
+}
+
+fn group_thousands(digits: &str) -> String {
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// Display helpers the templates call.
+impl Line {
+    pub fn cost(&self) -> String {
+        usd(self.cost_pico)
+    }
+    pub fn premium(&self) -> String {
+        usd_text(&self.priority_premium_usd)
+    }
+    pub fn savings(&self) -> String {
+        usd_text(&self.flex_savings_usd)
+    }
+    pub fn calls(&self) -> String {
+        count(self.invocations)
+    }
+    pub fn tokens_in(&self) -> String {
+        count(self.input_tokens + self.cache_read_tokens + self.cache_write_tokens)
+    }
+    pub fn tokens_out(&self) -> String {
+        count(self.output_tokens)
+    }
+    pub fn unpriced(&self) -> String {
+        count(self.unpriced_invocations)
+    }
+    pub fn error_share(&self) -> String {
+        percent(self.error_rate)
+    }
+    pub fn throttle_share(&self) -> String {
+        percent(self.throttle_rate)
+    }
+    pub fn p50(&self) -> String {
+        millis(self.latency.and_then(|l| l.p50_ms))
+    }
+    pub fn p95(&self) -> String {
+        millis(self.latency.and_then(|l| l.p95_ms))
+    }
+    pub fn ttft_p50(&self) -> String {
+        millis(self.time_to_first_token.and_then(|l| l.p50_ms))
+    }
+    pub fn caller_name(&self) -> String {
+        match self.caller.as_deref() {
+            Some("") | None => "(not set)".into(),
+            Some(caller) => caller.to_string(),
+        }
+    }
+}
+
+impl Spend {
+    pub fn total(&self) -> String {
+        usd(self.total_pico)
+    }
+}
+
+impl TierAmount {
+    pub fn amount(&self) -> String {
+        usd(self.pico)
+    }
+}
+
+impl TierLatency {
+    pub fn p50(&self) -> String {
+        millis(self.latency.p50_ms)
+    }
+    pub fn p95(&self) -> String {
+        millis(self.latency.p95_ms)
+    }
+    pub fn p99(&self) -> String {
+        millis(self.latency.p99_ms)
+    }
+    pub fn ttft_p50(&self) -> String {
+        millis(self.time_to_first_token.p50_ms)
+    }
+    pub fn samples(&self) -> String {
+        count(i64::try_from(self.latency.samples).unwrap_or(i64::MAX))
+    }
+    pub fn p50_ratio(&self) -> String {
+        times(self.p50_vs_standard)
+    }
+    pub fn p95_ratio(&self) -> String {
+        times(self.p95_vs_standard)
+    }
+}
+
+impl Latency {
+    pub fn p50_text(&self) -> String {
+        millis(self.p50_ms)
+    }
+}
+
+/// Formats a USD string of the API ("12.345678") for the page.
+fn usd_text(text: &str) -> String {
+    let negative = text.starts_with('-');
+    let digits = text.trim_start_matches('-');
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
+    let micro: i128 = format!("{whole}{fraction:0<6}").parse().unwrap_or(0);
+    let pico = micro * 1_000_000;
+    usd(if negative { -pico } else { pico })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dollars_read_like_dollars() {
+        assert_eq!(usd(0), "$0.00");
+        assert_eq!(usd(1_234_567_000_000_000), "$1,234.57");
+        assert_eq!(usd(2_500_000_000), "$0.0025");
+        assert_eq!(usd(-50_000_000_000_000), "-$50.00");
+        assert_eq!(usd_text("12.345678"), "$12.35");
+        assert_eq!(usd_text("-0.004000"), "-$0.0040");
+    }
+
+    #[test]
+    fn counts_percentages_and_durations() {
+        assert_eq!(count(1_234_567), "1,234,567");
+        assert_eq!(count(-1_000), "-1,000");
+        assert_eq!(count(999), "999");
+        assert_eq!(percent(Some(0.1234)), "12.3 %");
+        assert_eq!(percent(None), "–");
+        assert_eq!(millis(Some(840)), "840 ms");
+        assert_eq!(millis(Some(12_400)), "12.4 s");
+        assert_eq!(times(Some(1.8)), "1.80×");
+    }
+}

@@ -1,0 +1,656 @@
+//! Aggregate reads for the dashboard, its API and alerts: sums over rollup cells, filtered
+//! and grouped in SQL, so a page reads a handful of rows whatever the number of invocations.
+//!
+//! The SQL is the same on both backends (`$N` parameters work in SQLite too). Sums come back
+//! as text and are parsed into i128: Postgres sums BIGINT into NUMERIC, and text is the one
+//! type both databases hand over exactly. Should a sum pass i64 in SQLite, SQLite reports an
+//! integer overflow: an error, never a wrong number.
+
+use crate::rollup::{CellTotals, Granularity, LatencyMetric};
+
+use super::StoreError;
+
+/// Which cells a read covers: one granularity, `start ≤ bucket_start < end` (Unix seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CellSpan {
+    pub granularity: Granularity,
+    pub start_s: i64,
+    pub end_s: i64,
+}
+
+/// Narrows a read to one account, region, model, served tier and/or caller value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub model: Option<String>,
+    /// Stored tier name: priority, standard, flex, reserved.
+    pub tier: Option<String>,
+    pub caller: Option<CallerFilter>,
+}
+
+/// One value of one caller dimension (`identity`, `meta:team`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerFilter {
+    pub dimension: String,
+    pub value: String,
+}
+
+/// Which columns rows are grouped by; the others are summed over (and read back empty).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Grouping {
+    pub bucket: bool,
+    pub account: bool,
+    pub region: bool,
+    pub model: bool,
+    pub tier: bool,
+}
+
+impl Grouping {
+    pub const NONE: Grouping = Grouping {
+        bucket: false,
+        account: false,
+        region: false,
+        model: false,
+        tier: false,
+    };
+    pub const TIER: Grouping = Grouping {
+        tier: true,
+        ..Grouping::NONE
+    };
+    pub const BUCKET_TIER: Grouping = Grouping {
+        bucket: true,
+        tier: true,
+        ..Grouping::NONE
+    };
+    pub const MODEL_TIER: Grouping = Grouping {
+        model: true,
+        tier: true,
+        ..Grouping::NONE
+    };
+}
+
+/// Exact sums of a group of cells.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Totals {
+    pub invocations: i64,
+    pub errors: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub priced_invocations: i64,
+    pub unpriced_invocations: i64,
+    /// Picodollars.
+    pub cost_pico: i128,
+    /// Standard-tier cost of the priced invocations that have a Standard price.
+    pub standard_cost_pico: i128,
+    /// Actual cost of those same invocations.
+    pub compared_cost_pico: i128,
+    /// Latency sums (zero in caller reads, which keep no latency).
+    pub latency_count: i64,
+    pub latency_sum_ms: i64,
+    pub first_token_count: i64,
+    pub first_token_sum_ms: i64,
+}
+
+impl Totals {
+    /// Adds one rollup cell.
+    pub fn add_cell(&mut self, cell: &CellTotals) {
+        self.add(&Totals {
+            invocations: cell.invocations,
+            errors: cell.errors,
+            input_tokens: cell.input_tokens,
+            output_tokens: cell.output_tokens,
+            cache_read_tokens: cell.cache_read_tokens,
+            cache_write_tokens: cell.cache_write_tokens,
+            priced_invocations: cell.priced_invocations,
+            unpriced_invocations: cell.unpriced_invocations,
+            cost_pico: i128::from(cell.cost_pico),
+            standard_cost_pico: i128::from(cell.standard_cost_pico),
+            compared_cost_pico: i128::from(cell.compared_cost_pico),
+            latency_count: cell.latency_count,
+            latency_sum_ms: cell.latency_sum_ms,
+            first_token_count: cell.first_token_count,
+            first_token_sum_ms: cell.first_token_sum_ms,
+        });
+    }
+
+    pub fn add(&mut self, other: &Totals) {
+        self.invocations += other.invocations;
+        self.errors += other.errors;
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cache_read_tokens += other.cache_read_tokens;
+        self.cache_write_tokens += other.cache_write_tokens;
+        self.priced_invocations += other.priced_invocations;
+        self.unpriced_invocations += other.unpriced_invocations;
+        self.cost_pico += other.cost_pico;
+        self.standard_cost_pico += other.standard_cost_pico;
+        self.compared_cost_pico += other.compared_cost_pico;
+        self.latency_count += other.latency_count;
+        self.latency_sum_ms += other.latency_sum_ms;
+        self.first_token_count += other.first_token_count;
+        self.first_token_sum_ms += other.first_token_sum_ms;
+    }
+
+    /// Every kind of token together.
+    pub fn total_tokens(&self) -> i64 {
+        self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_write_tokens
+    }
+
+    /// What the invocations compared with Standard cost above it: the Priority premium on
+    /// Priority rows, minus the Flex savings on Flex rows.
+    pub fn above_standard_pico(&self) -> i128 {
+        self.compared_cost_pico - self.standard_cost_pico
+    }
+}
+
+/// One group of an aggregate read. Columns not grouped by are empty (bucket 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AggregateRow {
+    pub bucket_start: i64,
+    pub account_id: String,
+    pub region: String,
+    pub model_id: String,
+    pub tier: String,
+    /// The caller value, in caller reads.
+    pub caller: String,
+    pub totals: Totals,
+}
+
+/// The merged latency histogram of one group: `(bin, count)` in bin order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistogramRow {
+    pub bucket_start: i64,
+    pub account_id: String,
+    pub region: String,
+    pub model_id: String,
+    pub tier: String,
+    pub bins: Vec<(i16, u64)>,
+}
+
+/// A bound parameter of a built query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Param {
+    Int(i64),
+    Text(String),
+}
+
+/// A query built at run time from fixed fragments; values only ever travel as parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct BuiltQuery {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+impl BuiltQuery {
+    fn param(&mut self, param: Param) -> String {
+        self.params.push(param);
+        format!("${}", self.params.len())
+    }
+}
+
+/// The sums read for every aggregate: (output name, column). Caller cells keep no latency.
+const SUMMED: [&str; 15] = [
+    "invocations",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "priced_invocations",
+    "unpriced_invocations",
+    "cost_pico",
+    "standard_cost_pico",
+    "compared_cost_pico",
+    "latency_count",
+    "latency_sum_ms",
+    "first_token_count",
+    "first_token_sum_ms",
+];
+const LATENCY_SUMS: usize = 4;
+
+/// The table an aggregate reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Table<'a> {
+    Rollups,
+    /// Caller cells of one dimension, optionally grouped by their value.
+    Callers {
+        dimension: &'a str,
+        group_by_value: bool,
+    },
+}
+
+/// `SELECT` of the grouped columns (or typed empty values) shared by aggregates and
+/// histograms, plus the `GROUP BY` / `ORDER BY` list.
+fn group_columns(group: Grouping, caller_value: bool) -> (Vec<String>, Vec<&'static str>) {
+    let columns: [(bool, &str, &str, &str); 6] = [
+        (
+            group.bucket,
+            "r.bucket_start",
+            "CAST(0 AS BIGINT)",
+            "bucket_start",
+        ),
+        (
+            group.account,
+            "s.account_id",
+            "CAST('' AS TEXT)",
+            "account_id",
+        ),
+        (group.region, "s.region", "CAST('' AS TEXT)", "region"),
+        (group.model, "s.model_id", "CAST('' AS TEXT)", "model_id"),
+        (group.tier, "s.tier", "CAST('' AS TEXT)", "tier"),
+        (caller_value, "r.value", "CAST('' AS TEXT)", "caller"),
+    ];
+    let mut select = Vec::new();
+    let mut grouped = Vec::new();
+    for (on, column, empty, name) in columns {
+        if on {
+            select.push(format!("{column} AS {name}"));
+            grouped.push(column);
+        } else {
+            select.push(format!("{empty} AS {name}"));
+        }
+    }
+    (select, grouped)
+}
+
+/// The `WHERE` clause of a span and filter (the caller filter is applied by the caller).
+fn where_clause(query: &mut BuiltQuery, span: CellSpan, filter: &Filter) -> String {
+    let granularity = query.param(Param::Int(span.granularity.seconds()));
+    let start = query.param(Param::Int(span.start_s));
+    let end = query.param(Param::Int(span.end_s));
+    let mut clause = format!(
+        "r.granularity = {granularity} AND r.bucket_start >= {start} AND r.bucket_start < {end}"
+    );
+    let filters = [
+        ("s.account_id", &filter.account),
+        ("s.region", &filter.region),
+        ("s.model_id", &filter.model),
+        ("s.tier", &filter.tier),
+    ];
+    for (column, value) in filters {
+        if let Some(value) = value {
+            let param = query.param(Param::Text(value.clone()));
+            clause.push_str(&format!(" AND {column} = {param}"));
+        }
+    }
+    clause
+}
+
+/// Sums of the cells of `span` that pass `filter`, grouped by `group`.
+pub(super) fn aggregate_sql(
+    table: Table<'_>,
+    span: CellSpan,
+    filter: &Filter,
+    group: Grouping,
+) -> BuiltQuery {
+    let mut query = BuiltQuery {
+        sql: String::new(),
+        params: Vec::new(),
+    };
+    let caller_value = matches!(
+        table,
+        Table::Callers {
+            group_by_value: true,
+            ..
+        }
+    );
+    let (mut select, grouped) = group_columns(group, caller_value);
+    let latency_kept = table == Table::Rollups;
+    for (index, name) in SUMMED.iter().enumerate() {
+        let is_latency = index >= SUMMED.len() - LATENCY_SUMS;
+        if is_latency && !latency_kept {
+            select.push(format!("CAST('0' AS TEXT) AS {name}"));
+        } else {
+            select.push(format!(
+                "COALESCE(CAST(SUM(r.{name}) AS TEXT), '0') AS {name}"
+            ));
+        }
+    }
+    let from = match table {
+        Table::Rollups => "rollups",
+        Table::Callers { .. } => "caller_rollups",
+    };
+    let mut clause = where_clause(&mut query, span, filter);
+    if let Table::Callers { dimension, .. } = table {
+        let param = query.param(Param::Text(dimension.to_string()));
+        clause.push_str(&format!(" AND r.dimension = {param}"));
+    }
+    if let Some(caller) = &filter.caller
+        && matches!(table, Table::Callers { dimension, .. } if dimension == caller.dimension)
+    {
+        let param = query.param(Param::Text(caller.value.clone()));
+        clause.push_str(&format!(" AND r.value = {param}"));
+    }
+    query.sql = format!(
+        "SELECT {} FROM {from} r JOIN series s ON s.id = r.series_id WHERE {clause}",
+        select.join(", ")
+    );
+    if !grouped.is_empty() {
+        let list = grouped.join(", ");
+        query
+            .sql
+            .push_str(&format!(" GROUP BY {list} ORDER BY {list}"));
+    }
+    query
+}
+
+/// Merged latency histograms of the cells of `span` that pass `filter`, grouped by `group`.
+pub(super) fn histogram_sql(
+    span: CellSpan,
+    filter: &Filter,
+    group: Grouping,
+    metric: LatencyMetric,
+) -> BuiltQuery {
+    let mut query = BuiltQuery {
+        sql: String::new(),
+        params: Vec::new(),
+    };
+    let (mut select, mut grouped) = group_columns(group, false);
+    select.push("r.bin AS bin".into());
+    select.push("CAST(SUM(r.count) AS BIGINT) AS count".into());
+    let mut clause = where_clause(&mut query, span, filter);
+    let metric = query.param(Param::Int(i64::from(metric.code())));
+    clause.push_str(&format!(" AND r.metric = {metric}"));
+    grouped.push("r.bin");
+    let list = grouped.join(", ");
+    query.sql = format!(
+        "SELECT {} FROM latency_bins r JOIN series s ON s.id = r.series_id WHERE {clause} \
+         GROUP BY {list} ORDER BY {list}",
+        select.join(", ")
+    );
+    query
+}
+
+/// An aggregate row as the database returns it.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct AggregateRaw {
+    bucket_start: i64,
+    account_id: String,
+    region: String,
+    model_id: String,
+    tier: String,
+    caller: String,
+    invocations: String,
+    errors: String,
+    input_tokens: String,
+    output_tokens: String,
+    cache_read_tokens: String,
+    cache_write_tokens: String,
+    priced_invocations: String,
+    unpriced_invocations: String,
+    cost_pico: String,
+    standard_cost_pico: String,
+    compared_cost_pico: String,
+    latency_count: String,
+    latency_sum_ms: String,
+    first_token_count: String,
+    first_token_sum_ms: String,
+}
+
+fn parse_sum(text: &str) -> Result<i128, StoreError> {
+    text.trim()
+        .parse::<i128>()
+        .map_err(|_| StoreError::Inconsistent(format!("the database returned a sum of {text:?}")))
+}
+
+fn parse_count(text: &str) -> Result<i64, StoreError> {
+    let sum = parse_sum(text)?;
+    i64::try_from(sum)
+        .map_err(|_| StoreError::Inconsistent(format!("a count of {sum} does not fit in i64")))
+}
+
+impl AggregateRaw {
+    pub(super) fn parse(self) -> Result<AggregateRow, StoreError> {
+        Ok(AggregateRow {
+            totals: Totals {
+                invocations: parse_count(&self.invocations)?,
+                errors: parse_count(&self.errors)?,
+                input_tokens: parse_count(&self.input_tokens)?,
+                output_tokens: parse_count(&self.output_tokens)?,
+                cache_read_tokens: parse_count(&self.cache_read_tokens)?,
+                cache_write_tokens: parse_count(&self.cache_write_tokens)?,
+                priced_invocations: parse_count(&self.priced_invocations)?,
+                unpriced_invocations: parse_count(&self.unpriced_invocations)?,
+                cost_pico: parse_sum(&self.cost_pico)?,
+                standard_cost_pico: parse_sum(&self.standard_cost_pico)?,
+                compared_cost_pico: parse_sum(&self.compared_cost_pico)?,
+                latency_count: parse_count(&self.latency_count)?,
+                latency_sum_ms: parse_count(&self.latency_sum_ms)?,
+                first_token_count: parse_count(&self.first_token_count)?,
+                first_token_sum_ms: parse_count(&self.first_token_sum_ms)?,
+            },
+            bucket_start: self.bucket_start,
+            account_id: self.account_id,
+            region: self.region,
+            model_id: self.model_id,
+            tier: self.tier,
+            caller: self.caller,
+        })
+    }
+}
+
+/// A histogram row as the database returns it: one bin of one group.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct BinRaw {
+    bucket_start: i64,
+    account_id: String,
+    region: String,
+    model_id: String,
+    tier: String,
+    bin: i16,
+    count: i64,
+}
+
+/// Folds bin rows (ordered by group, then bin) into one histogram per group.
+pub(super) fn fold_bins(rows: Vec<BinRaw>) -> Vec<HistogramRow> {
+    let mut histograms: Vec<HistogramRow> = Vec::new();
+    for row in rows {
+        let count = u64::try_from(row.count).unwrap_or(0);
+        let same_group = histograms.last().is_some_and(|last| {
+            last.bucket_start == row.bucket_start
+                && last.account_id == row.account_id
+                && last.region == row.region
+                && last.model_id == row.model_id
+                && last.tier == row.tier
+        });
+        match histograms.last_mut() {
+            Some(last) if same_group => last.bins.push((row.bin, count)),
+            _ => histograms.push(HistogramRow {
+                bucket_start: row.bucket_start,
+                account_id: row.account_id,
+                region: row.region,
+                model_id: row.model_id,
+                tier: row.tier,
+                bins: vec![(row.bin, count)],
+            }),
+        }
+    }
+    histograms
+}
+
+/// Binds a built query's parameters, in order, on either backend.
+pub(super) fn bind_all<'q, DB, O>(
+    mut statement: sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments>,
+    params: Vec<Param>,
+) -> sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments>
+where
+    DB: sqlx::Database,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    for param in params {
+        statement = match param {
+            Param::Int(value) => statement.bind(value),
+            Param::Text(value) => statement.bind(value),
+        };
+    }
+    statement
+}
+
+/// Runs built queries on one backend's pool.
+macro_rules! aggregate_reads {
+    () => {
+        pub(super) async fn fetch_aggregate(
+            &self,
+            built: query::BuiltQuery,
+        ) -> Result<Vec<query::AggregateRaw>> {
+            let statement = sqlx::query_as(AssertSqlSafe(built.sql));
+            query::bind_all(statement, built.params)
+                .fetch_all(&self.pool)
+                .await
+                .context("reading rollup sums")
+        }
+
+        pub(super) async fn fetch_bins(
+            &self,
+            built: query::BuiltQuery,
+        ) -> Result<Vec<query::BinRaw>> {
+            let statement = sqlx::query_as(AssertSqlSafe(built.sql));
+            query::bind_all(statement, built.params)
+                .fetch_all(&self.pool)
+                .await
+                .context("reading latency histograms")
+        }
+
+        pub(super) async fn latest_bucket(&self, granularity: Granularity) -> Result<Option<i64>> {
+            sqlx::query_scalar("SELECT MAX(bucket_start) FROM rollups WHERE granularity = $1")
+                .bind(rows::granularity_column(granularity))
+                .fetch_one(&self.pool)
+                .await
+                .context("reading the latest rollup bucket")
+        }
+
+        pub(super) async fn day_buckets(&self) -> Result<Vec<i64>> {
+            sqlx::query_scalar(
+                "SELECT DISTINCT bucket_start FROM rollups WHERE granularity = 86400 \
+                 ORDER BY bucket_start",
+            )
+            .fetch_all(&self.pool)
+            .await
+            .context("listing days with data")
+        }
+
+        pub(super) async fn caller_dimensions_stored(
+            &self,
+            span: query::CellSpan,
+        ) -> Result<Vec<String>> {
+            sqlx::query_scalar(
+                "SELECT DISTINCT dimension FROM caller_rollups WHERE granularity = $1 \
+                 AND bucket_start >= $2 AND bucket_start < $3 ORDER BY dimension",
+            )
+            .bind(rows::granularity_column(span.granularity))
+            .bind(span.start_s)
+            .bind(span.end_s)
+            .fetch_all(&self.pool)
+            .await
+            .context("reading caller dimensions")
+        }
+    };
+}
+pub(super) use aggregate_reads;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span() -> CellSpan {
+        CellSpan {
+            granularity: Granularity::Day,
+            start_s: 0,
+            end_s: 86_400,
+        }
+    }
+
+    #[test]
+    fn filters_become_parameters_never_sql_text() {
+        let filter = Filter {
+            model: Some("x' OR '1'='1".into()),
+            tier: Some("flex".into()),
+            ..Filter::default()
+        };
+        let built = aggregate_sql(Table::Rollups, span(), &filter, Grouping::BUCKET_TIER);
+        assert!(!built.sql.contains("OR '1'"), "{}", built.sql);
+        assert!(
+            built.sql.contains("s.model_id = $4 AND s.tier = $5"),
+            "{}",
+            built.sql
+        );
+        assert_eq!(built.params[3], Param::Text("x' OR '1'='1".into()));
+        assert!(
+            built
+                .sql
+                .ends_with("GROUP BY r.bucket_start, s.tier ORDER BY r.bucket_start, s.tier")
+        );
+    }
+
+    #[test]
+    fn ungrouped_reads_have_no_group_by_and_callers_have_no_latency() {
+        let filter = Filter {
+            caller: Some(CallerFilter {
+                dimension: "meta:team".into(),
+                value: "evals".into(),
+            }),
+            ..Filter::default()
+        };
+        let table = Table::Callers {
+            dimension: "meta:team",
+            group_by_value: false,
+        };
+        let built = aggregate_sql(table, span(), &filter, Grouping::NONE);
+        assert!(!built.sql.contains("GROUP BY"));
+        assert!(built.sql.contains("FROM caller_rollups"));
+        assert!(built.sql.contains("CAST('0' AS TEXT) AS latency_count"));
+        assert!(
+            built.sql.contains("r.dimension = $4 AND r.value = $5"),
+            "{}",
+            built.sql
+        );
+        // A filter on another dimension is not applied to this one.
+        let other = Table::Callers {
+            dimension: "identity",
+            group_by_value: true,
+        };
+        let built = aggregate_sql(other, span(), &filter, Grouping::TIER);
+        assert!(!built.sql.contains("r.value ="), "{}", built.sql);
+        assert!(
+            built.sql.contains("GROUP BY s.tier, r.value"),
+            "{}",
+            built.sql
+        );
+    }
+
+    #[test]
+    fn sums_parse_exactly_and_overflowing_counts_are_errors() {
+        assert_eq!(
+            parse_sum("170141183460469231731687303715884105727").unwrap(),
+            i128::MAX
+        );
+        assert_eq!(parse_count("42").unwrap(), 42);
+        assert!(parse_count("9223372036854775808").is_err());
+        assert!(parse_sum("1.5").is_err());
+    }
+
+    #[test]
+    fn bins_fold_per_group_in_order() {
+        let raw = |tier: &str, bin: i16, count: i64| BinRaw {
+            bucket_start: 0,
+            account_id: String::new(),
+            region: String::new(),
+            model_id: String::new(),
+            tier: tier.into(),
+            bin,
+            count,
+        };
+        let folded = fold_bins(vec![
+            raw("flex", 10, 2),
+            raw("flex", 12, 1),
+            raw("standard", 9, 5),
+        ]);
+        assert_eq!(folded.len(), 2);
+        assert_eq!(folded[0].bins, vec![(10, 2), (12, 1)]);
+        assert_eq!(folded[1].tier, "standard");
+    }
+}

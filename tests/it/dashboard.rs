@@ -1,0 +1,540 @@
+//! Dashboard routes against real Postgres and SQLite data: every page and API endpoint, with
+//! the numbers shown checked against the monthly report for the same range.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt as _;
+use serde_json::Value;
+use tierwatch::dashboard::{AppState, router};
+use tierwatch::ingest::record::ParseOptions;
+use tierwatch::ingest::{ImportSettings, import_paths};
+use tierwatch::report::{self, Month};
+use tierwatch::simulate::{S3LayoutOptions, SimulationSpec, Simulator, write_s3_layout};
+use tierwatch::store::{QuotaRecord, Store};
+use tower::ServiceExt as _;
+
+use crate::import::{EXPECTED_CSV, fixture_tree};
+use crate::support::{BACKENDS, TestDb, test_prices};
+
+/// 2025-11-25T12:00:00Z: "today" and "month to date" fall in the fixtures' month.
+const NOVEMBER_25_NOON: i64 = 1_764_072_000;
+
+struct Response {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Response {
+    fn json(&self) -> Value {
+        assert_eq!(self.status, StatusCode::OK, "{}", self.body);
+        serde_json::from_str(&self.body).unwrap_or_else(|error| panic!("{error}: {}", self.body))
+    }
+}
+
+fn app(store: &Store, now_s: i64, token: Option<&str>) -> axum::Router {
+    let mut state = AppState::new(store.clone(), token.map(str::to_string));
+    state.clock = Arc::new(move || now_s);
+    router(state)
+}
+
+async fn get(app: &axum::Router, uri: &str) -> Response {
+    get_with(app, uri, None).await
+}
+
+async fn get_with(app: &axum::Router, uri: &str, authorization: Option<&str>) -> Response {
+    let mut request = Request::builder().uri(uri);
+    if let Some(value) = authorization {
+        request = request.header(header::AUTHORIZATION, value);
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    Response {
+        status,
+        headers,
+        body: String::from_utf8(bytes.to_vec()).unwrap(),
+    }
+}
+
+async fn import_dir(store: &Store, path: &Path) {
+    let settings = ImportSettings {
+        options: Arc::new(ParseOptions::default()),
+        prices: Arc::new(test_prices()),
+        batch_size: 500,
+        progress: false,
+    };
+    import_paths(store, &[path.to_path_buf()], settings)
+        .await
+        .expect("the import runs");
+}
+
+fn usd(value: &Value) -> &str {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a USD string: {value}"))
+}
+
+/// USD strings with six decimals, added exactly (as micro-dollars).
+fn micro(text: &str) -> i64 {
+    let negative = text.starts_with('-');
+    let (whole, fraction) = text.trim_start_matches('-').split_once('.').unwrap();
+    let value: i64 = format!("{whole}{fraction}").parse().unwrap();
+    if negative { -value } else { value }
+}
+
+#[tokio::test]
+async fn fixture_month_pages_and_api_match_the_report() {
+    for backend in BACKENDS {
+        let db = TestDb::new(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        import_dir(&db.store, &fixture_tree(dir.path())).await;
+        let app = app(&db.store, NOVEMBER_25_NOON, None);
+
+        // Overview of the month: the report's total, premium and savings, exactly.
+        let overview = get(&app, "/api/v1/overview?month=2025-11").await.json();
+        let total = &overview["total"];
+        assert_eq!(usd(&total["cost_usd"]), "0.012123", "{backend:?}");
+        assert_eq!(usd(&total["priority_premium_usd"]), "0.002025");
+        assert_eq!(usd(&total["flex_savings_usd"]), "0.002990");
+        assert_eq!(total["invocations"], 11);
+        assert_eq!(total["unpriced_invocations"], 2);
+        let tiers: Vec<&str> = overview["tiers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|line| line["tier"].as_str().unwrap())
+            .collect();
+        assert_eq!(tiers, ["priority", "standard", "flex"]);
+        // At Nov 25 noon, month to date is Nov 1–25: the report without the calls of Nov 27
+        // ($0.000185) and Nov 30 ($0.000400); today is Nov 25's one call.
+        assert_eq!(usd(&overview["month_to_date"]["total_usd"]), "0.011538");
+        let first_25 = get(&app, "/api/v1/overview?from=2025-11-01&to=2025-11-25")
+            .await
+            .json();
+        assert_eq!(usd(&first_25["total"]["cost_usd"]), "0.011538");
+        let the_25th = get(&app, "/api/v1/overview?from=2025-11-25&to=2025-11-25")
+            .await
+            .json();
+        assert_eq!(
+            overview["today"]["total_usd"],
+            the_25th["total"]["cost_usd"]
+        );
+        assert_eq!(the_25th["total"]["invocations"], 1);
+        // The forecast adds the last 7 days' hourly rate for the 5.5 days left.
+        let forecast = micro(usd(&overview["forecast_month_end"]["total_usd"]));
+        assert!(forecast > 11_538, "{forecast}");
+        // The cost timeline adds up to the total.
+        let timeline_sum: i64 = overview["timeline"]["cost_usd"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|tier| tier.as_array().unwrap().iter().map(|v| micro(usd(v))))
+            .sum();
+        assert_eq!(timeline_sum, 12_123);
+        assert_eq!(
+            overview["timeline"]["buckets"].as_array().unwrap().len(),
+            30
+        );
+        let flex = overview["latency"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|tier| tier["tier"] == "flex")
+            .unwrap();
+        assert_eq!(flex["latency"]["samples"], 3);
+
+        // Filters narrow every number: one account.
+        let other = get(&app, "/api/v1/overview?month=2025-11&account=444455556666")
+            .await
+            .json();
+        assert_eq!(usd(&other["total"]["cost_usd"]), "0.000185");
+
+        // Models: model × tier, summed over accounts and regions, as in the report.
+        let models = get(&app, "/api/v1/models?month=2025-11").await.json();
+        let by_line: BTreeMap<(String, String), (String, i64)> = models["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| {
+                (
+                    (
+                        row["model_id"].as_str().unwrap().to_string(),
+                        row["tier"].as_str().unwrap().to_string(),
+                    ),
+                    (
+                        row["cost_usd"].as_str().unwrap().to_string(),
+                        row["invocations"].as_i64().unwrap(),
+                    ),
+                )
+            })
+            .collect();
+        let nova_standard = &by_line[&("amazon.nova-pro-v1:0".into(), "standard".into())];
+        assert_eq!(nova_standard, &("0.003600".to_string(), 3));
+        let oss_flex = &by_line[&("openai.gpt-oss-20b-1:0".into(), "flex".into())];
+        assert_eq!(oss_flex.0, "0.000185");
+        assert_eq!(usd(&models["total"]["cost_usd"]), "0.012123");
+
+        // One model's page.
+        let model = get(
+            &app,
+            "/api/v1/models/openai.gpt-oss-120b-1%3A0?month=2025-11",
+        )
+        .await
+        .json();
+        assert_eq!(usd(&model["overview"]["total"]["cost_usd"]), "0.005130");
+        assert_eq!(model["tiers"]["rows"].as_array().unwrap().len(), 3);
+
+        // Callers: each dimension adds up to the total; unset values are kept, not lost.
+        for by in ["identity", "team", "app"] {
+            let callers = get(&app, &format!("/api/v1/callers?month=2025-11&by={by}"))
+                .await
+                .json();
+            let sum: i64 = callers["callers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|group| micro(usd(&group["total"]["cost_usd"])))
+                .sum();
+            assert_eq!(sum, 12_123, "callers by {by}");
+            assert_eq!(usd(&callers["total"]["cost_usd"]), "0.012123");
+        }
+        let teams = get(&app, "/api/v1/callers?month=2025-11&by=team")
+            .await
+            .json();
+        let names: Vec<&str> = teams["callers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|group| group["caller"].as_str().unwrap())
+            .collect();
+        assert!(names.contains(&"legal") && names.contains(&"search") && names.contains(&""));
+        // A caller filter narrows the overview to that caller's cells.
+        let legal = get(&app, "/api/v1/overview?month=2025-11&by=team&caller=legal")
+            .await
+            .json();
+        let legal_cost = teams["callers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|group| group["caller"] == "legal")
+            .unwrap()["total"]["cost_usd"]
+            .clone();
+        assert_eq!(legal["total"]["cost_usd"], legal_cost);
+        assert!(legal["latency_note"].is_string());
+
+        // Reports: the month is listed, and its files are the report command's output.
+        let reports = get(&app, "/api/v1/reports").await.json();
+        // The fixtures hold one call of 2025-12-01 too; newest month first.
+        assert_eq!(reports["months"], serde_json::json!(["2025-12", "2025-11"]));
+        let csv = get(&app, "/reports/2025-11.csv").await;
+        assert_eq!(csv.body, EXPECTED_CSV);
+        assert!(
+            csv.headers[header::CONTENT_DISPOSITION]
+                .to_str()
+                .unwrap()
+                .contains("tierwatch-2025-11.csv")
+        );
+        let api_csv = get(&app, "/api/v1/reports/2025-11?format=csv").await;
+        assert_eq!(api_csv.body, EXPECTED_CSV);
+        let expected_json = report::build(
+            &db.store,
+            Month {
+                year: 2025,
+                month: 11,
+            },
+        )
+        .await
+        .unwrap()
+        .to_json();
+        assert_eq!(get(&app, "/reports/2025-11.json").await.body, expected_json);
+        assert_eq!(
+            get(&app, "/api/v1/reports/2025-11").await.body,
+            expected_json
+        );
+
+        // Data health: unpriced causes of the month.
+        let health = get(&app, "/api/v1/health?month=2025-11").await.json();
+        let unpriced: i64 = health["unpriced"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|group| group["invocations"].as_i64().unwrap())
+            .sum();
+        assert_eq!(unpriced, 2);
+        assert!(health["freshness"]["latest_data"].is_string());
+
+        // Quotas: a TPM quota on nova-pro; usage comes from the logs' minute rollups. The
+        // peak window is the last 7 days of November, whose one nova-pro call (Nov 30: 100
+        // input + 100 output tokens) is the busiest minute.
+        let quota = QuotaRecord {
+            source: "test".into(),
+            account_id: "111122223333".into(),
+            region: "us-east-1".into(),
+            quota_code: "L-TEST".into(),
+            quota_name: "On-demand model inference tokens per minute for Amazon Nova Pro".into(),
+            value: 10_000.0,
+            adjustable: Some(true),
+            scope: "on_demand".into(),
+            quota_kind: "tokens_per_minute".into(),
+            model_name: Some("Amazon Nova Pro".into()),
+            model_id: Some("amazon.nova-pro-v1:0".into()),
+            fetched_ms: 0,
+        };
+        db.store.replace_quotas("test", &[quota]).await.unwrap();
+        let quotas = get(&app, "/api/v1/quotas?month=2025-11").await.json();
+        let line = &quotas["quotas"][0];
+        assert_eq!(line["model_id"], "amazon.nova-pro-v1:0");
+        assert_eq!(line["peak"], 200.0);
+        assert_eq!(line["used"], 0.02);
+        assert_eq!(line["measured_by"], "logs");
+        assert_eq!(line["peak_minute"], "2025-11-30T23:59:00Z");
+        let quotas_page = get(&app, "/quotas?month=2025-11").await;
+        assert!(quotas_page.body.contains("2.0 %"), "{}", quotas_page.body);
+
+        // Prometheus: labelled exact counters.
+        let metrics = get(&app, "/metrics").await;
+        assert_eq!(metrics.status, StatusCode::OK);
+        assert!(metrics.body.contains(
+            "tierwatch_cost_usd_total{account=\"111122223333\",region=\"us-east-1\",\
+             model=\"amazon.nova-pro-v1:0\",tier=\"flex\"} 0.002400"
+        ));
+        assert!(
+            metrics
+                .body
+                .contains("tierwatch_unpriced_invocations_total{")
+        );
+
+        pages_render(&app).await;
+        db.finish().await;
+    }
+}
+
+/// Every page renders with its numbers, escapes what it shows and carries the headers.
+async fn pages_render(app: &axum::Router) {
+    let pages = [
+        ("/?month=2025-11", "$0.01"),
+        ("/models?month=2025-11", "openai.gpt-oss-120b-1:0"),
+        ("/models/amazon.nova-pro-v1%3A0?month=2025-11", "$0.0036"),
+        ("/callers?month=2025-11&by=team", "legal"),
+        ("/quotas?month=2025-11", "Amazon Nova Pro"),
+        ("/reports", "2025-11.csv"),
+        ("/reports/2025-11", "$0.0047"),
+        ("/data-health?month=2025-11", "Unpriced invocations"),
+    ];
+    for (uri, expected) in pages {
+        let page = get(app, uri).await;
+        assert_eq!(page.status, StatusCode::OK, "{uri}: {}", page.body);
+        assert!(
+            page.body.contains(expected),
+            "{uri} lacks {expected}:\n{}",
+            page.body
+        );
+        assert_eq!(
+            page.headers[header::CONTENT_TYPE],
+            "text/html; charset=utf-8",
+            "{uri}"
+        );
+        for name in [
+            "content-security-policy",
+            "x-content-type-options",
+            "x-frame-options",
+            "referrer-policy",
+        ] {
+            assert!(page.headers.contains_key(name), "{uri} lacks {name}");
+        }
+    }
+    let overview = get(app, "/?month=2025-11").await.body;
+    assert_eq!(
+        overview.matches("<svg class=\"chart\"").count(),
+        3,
+        "three charts"
+    );
+    assert!(!overview.contains("<script"), "no JavaScript");
+    // Whatever a URL carries is escaped, never rendered as markup.
+    let hostile = get(app, "/?model=%3Cscript%3Ealert(1)%3C%2Fscript%3E").await;
+    assert_eq!(hostile.status, StatusCode::OK);
+    assert!(!hostile.body.contains("<script>"), "{}", hostile.body);
+    assert!(
+        hostile
+            .body
+            .contains("model: &#60;script&#62;alert(1)&#60;/script&#62;"),
+        "the filter is shown, escaped: {}",
+        hostile.body
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_errors_and_unknown_paths_404() {
+    let db = TestDb::new(crate::support::Backend::Sqlite).await;
+    let app = app(&db.store, NOVEMBER_25_NOON, None);
+    let api = get(&app, "/api/v1/overview?range=2w").await;
+    assert_eq!(api.status, StatusCode::BAD_REQUEST);
+    let error: Value = serde_json::from_str(&api.body).unwrap();
+    assert!(
+        error["error"].as_str().unwrap().contains("range=\"2w\""),
+        "{}",
+        api.body
+    );
+    let page = get(&app, "/models?tier=gold").await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("tier=&#34;gold&#34;"), "{}", page.body);
+    assert_eq!(get(&app, "/nowhere").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(&app, "/api/v1/nowhere").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&app, "/reports/2025-13.csv").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    // An empty database still renders every page.
+    for uri in [
+        "/",
+        "/models",
+        "/callers",
+        "/quotas",
+        "/reports",
+        "/data-health",
+    ] {
+        let page = get(&app, uri).await;
+        assert_eq!(page.status, StatusCode::OK, "{uri}: {}", page.body);
+    }
+    assert_eq!(get(&app, "/healthz").await.status, StatusCode::OK);
+    assert_eq!(get(&app, "/readyz").await.status, StatusCode::OK);
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn a_token_guards_everything_but_health_checks() {
+    let db = TestDb::new(crate::support::Backend::Sqlite).await;
+    let token = "a-long-enough-secret";
+    let app = app(&db.store, NOVEMBER_25_NOON, Some(token));
+    for uri in ["/", "/api/v1/overview", "/metrics", "/static/style.css"] {
+        let denied = get(&app, uri).await;
+        assert_eq!(denied.status, StatusCode::UNAUTHORIZED, "{uri}");
+        assert!(denied.headers.contains_key(header::WWW_AUTHENTICATE));
+        assert!(denied.headers.contains_key("content-security-policy"));
+        let wrong = get_with(&app, uri, Some("Bearer not-the-secret-at-all")).await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{uri}");
+        let bearer = get_with(&app, uri, Some(&format!("Bearer {token}"))).await;
+        assert_eq!(bearer.status, StatusCode::OK, "{uri}");
+    }
+    // Browsers send basic auth: any user name, the token as password ("me:" + token).
+    let basic = get_with(&app, "/", Some("Basic bWU6YS1sb25nLWVub3VnaC1zZWNyZXQ=")).await;
+    assert_eq!(basic.status, StatusCode::OK);
+    assert_eq!(get(&app, "/healthz").await.status, StatusCode::OK);
+    assert_eq!(get(&app, "/readyz").await.status, StatusCode::OK);
+    db.finish().await;
+}
+
+/// A realistic month (several accounts, regions, models, callers): the API's numbers for the
+/// month equal the report's, per tier and per model × tier, on both backends.
+#[tokio::test]
+async fn simulated_month_api_matches_the_report_per_tier_and_model() {
+    let december = Month {
+        year: 2025,
+        month: 12,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let spec = SimulationSpec::month(2025, 12, 4_000, 11);
+    write_s3_layout(
+        Simulator::new(&spec).unwrap(),
+        dir.path(),
+        &S3LayoutOptions::default(),
+    )
+    .unwrap();
+    for backend in BACKENDS {
+        let db = TestDb::new(backend).await;
+        import_dir(&db.store, dir.path()).await;
+        let report = report::build(&db.store, december).await.unwrap();
+        // Mid-December: month to date covers days 1..=16 only.
+        let app = app(&db.store, 1_765_886_400, None);
+
+        let mut report_by_tier: BTreeMap<String, i128> = BTreeMap::new();
+        let mut report_by_model: BTreeMap<(String, String), (i128, i64)> = BTreeMap::new();
+        for row in &report.rows {
+            *report_by_tier.entry(row.key.tier.clone()).or_default() += row.totals.cost_pico;
+            let entry = report_by_model
+                .entry((row.key.model_id.clone(), row.key.tier.clone()))
+                .or_default();
+            entry.0 += row.totals.cost_pico;
+            entry.1 += row.totals.invocations;
+        }
+        let usd_of = |pico: i128| tierwatch::model::Money::format_usd(pico);
+
+        let overview = get(&app, "/api/v1/overview?month=2025-12").await.json();
+        assert_eq!(
+            usd(&overview["total"]["cost_usd"]),
+            usd_of(report.total.totals.cost_pico),
+            "{backend:?}"
+        );
+        assert_eq!(
+            usd(&overview["total"]["priority_premium_usd"]),
+            usd_of(report.total.priority_premium_pico)
+        );
+        assert_eq!(
+            usd(&overview["total"]["flex_savings_usd"]),
+            usd_of(report.total.flex_savings_pico)
+        );
+        for line in overview["tiers"].as_array().unwrap() {
+            let tier = line["tier"].as_str().unwrap();
+            assert_eq!(
+                usd(&line["cost_usd"]),
+                usd_of(report_by_tier[tier]),
+                "{tier}"
+            );
+        }
+        // The whole-month p50/p95 equal the report's total row (same merged histogram).
+        let models = get(&app, "/api/v1/models?month=2025-12").await.json();
+        let rows = models["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), report_by_model.len());
+        for row in rows {
+            let key = (
+                row["model_id"].as_str().unwrap().to_string(),
+                row["tier"].as_str().unwrap().to_string(),
+            );
+            let (cost, calls) = report_by_model[&key];
+            assert_eq!(usd(&row["cost_usd"]), usd_of(cost), "{key:?}");
+            assert_eq!(row["invocations"].as_i64().unwrap(), calls, "{key:?}");
+        }
+        // Month to date on Dec 16 = the report restricted to days 1..=16, via the day range.
+        let mtd = get(&app, "/api/v1/overview?range=mtd").await.json();
+        let days = get(&app, "/api/v1/overview?from=2025-12-01&to=2025-12-16")
+            .await
+            .json();
+        assert_eq!(mtd["total"]["cost_usd"], days["total"]["cost_usd"]);
+        assert_eq!(mtd["month_to_date"]["total_usd"], days["total"]["cost_usd"]);
+        // Callers by identity add up to the month's total.
+        let callers = get(&app, "/api/v1/callers?month=2025-12").await.json();
+        let sum: i64 = callers["callers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|group| micro(usd(&group["total"]["cost_usd"])))
+            .sum();
+        assert_eq!(sum, micro(&usd_of(report.total.totals.cost_pico)));
+        // Every preset window serves.
+        for range in ["1h", "24h", "today", "7d", "30d", "mtd"] {
+            for path in ["/api/v1/overview", "/api/v1/models", "/api/v1/callers"] {
+                let response = get(&app, &format!("{path}?range={range}")).await;
+                assert_eq!(
+                    response.status,
+                    StatusCode::OK,
+                    "{path} {range}: {}",
+                    response.body
+                );
+            }
+        }
+        db.finish().await;
+    }
+}

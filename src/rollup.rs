@@ -236,6 +236,15 @@ pub struct RollupDelta<'a> {
     pub cells: FastMap<CellKey<'a>, CellTotals>,
     pub bins: FastMap<BinKey<'a>, i64>,
     pub callers: FastMap<CallerKey<'a>, CellTotals>,
+    /// Unpriced invocations per day cell and cause.
+    pub unpriced: FastMap<UnpricedKey<'a>, i64>,
+}
+
+/// A day cell's unpriced invocations of one cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UnpricedKey<'a> {
+    pub cell: CellKey<'a>,
+    pub reason: &'a str,
 }
 
 /// The caller dimension holding `identity.arn`.
@@ -353,6 +362,15 @@ impl<'a> RollupDelta<'a> {
                 self.callers.entry(key).or_default().add(invocation, cost);
             }
         }
+    }
+
+    /// Counts an unpriced invocation under its cause, per day.
+    pub fn add_unpriced(&mut self, invocation: &'a Invocation, reason: &'a str) {
+        let key = UnpricedKey {
+            cell: cell_key(Granularity::Day, invocation),
+            reason,
+        };
+        *self.unpriced.entry(key).or_default() += 1;
     }
 
     fn add_cells(&mut self, invocation: &'a Invocation, cost: CostKind) {

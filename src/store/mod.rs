@@ -364,6 +364,15 @@ pub(crate) struct CallerWrite<'a> {
     pub totals: &'a CellTotals,
 }
 
+/// Unpriced invocations of one day, series and cause, as written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UnpricedWrite<'a> {
+    pub bucket_start: i64,
+    pub series_id: i64,
+    pub reason: &'a str,
+    pub invocations: i64,
+}
+
 /// A histogram bin as written.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BinWrite {
@@ -606,9 +615,13 @@ impl Store {
         on_backend!(self, store => store.caller_dimensions_stored(span).await)
     }
 
-    /// Unpriced invocations with `start ≤ ts < end` (Unix milliseconds), grouped by cause.
+    /// Unpriced invocations of the UTC days that start in `[start, end)` (Unix milliseconds;
+    /// a start inside a day includes that whole day), grouped by cause. Read from day rollups.
     pub async fn unpriced_groups(&self, start_ms: i64, end_ms: i64) -> Result<Vec<UnpricedGroup>> {
-        on_backend!(self, store => store.unpriced_groups(start_ms, end_ms).await)
+        let day_s = Granularity::Day.seconds();
+        let start_s = start_ms.div_euclid(1000).div_euclid(day_s) * day_s;
+        let end_s = end_ms.div_euclid(1000);
+        on_backend!(self, store => store.unpriced_groups(start_s, end_s).await)
     }
 
     /// Every quarantined record, grouped by reason.
@@ -814,6 +827,8 @@ pub(crate) trait WriteTx: Send {
     async fn add_rollups(&mut self, cells: &[CellWrite<'_>], bins: &[BinWrite]) -> Result<()>;
     /// Adds to caller cells (sorted by key, like rollups).
     async fn add_caller_rollups(&mut self, rows: &[CallerWrite<'_>]) -> Result<()>;
+    /// Adds to the unpriced counts per day and cause (sorted by key).
+    async fn add_unpriced_rollups(&mut self, rows: &[UnpricedWrite<'_>]) -> Result<()>;
     /// Adds quarantined records not seen before; returns how many were added.
     async fn insert_quarantine(&mut self, rows: &[QuarantinedRecord], now_ms: i64) -> Result<u64>;
     async fn save_checkpoint(&mut self, checkpoint: &Checkpoint, now_ms: i64) -> Result<()>;
@@ -857,7 +872,7 @@ async fn write_batch<T: WriteTx>(
         .zip(&is_new)
         .filter(|(_, new)| **new)
     {
-        delta.add(&row.invocation, row.pricing.cost_kind(), callers);
+        add_to_delta(&mut delta, row, callers);
         inserted_unpriced += u64::from(matches!(row.pricing, StoredPricing::Unpriced { .. }));
     }
     let new_series = add_delta(&mut tx, cache, &delta).await?;
@@ -874,6 +889,18 @@ async fn write_batch<T: WriteTx>(
         quarantined,
         inserted_unpriced,
     })
+}
+
+/// Adds a stored invocation to a rollup delta: its cells, caller cells and unpriced cause.
+fn add_to_delta<'a>(
+    delta: &mut RollupDelta<'a>,
+    row: &'a StoredInvocation,
+    callers: &'a CallerDimensions,
+) {
+    delta.add(&row.invocation, row.pricing.cost_kind(), callers);
+    if let StoredPricing::Unpriced { reason } = &row.pricing {
+        delta.add_unpriced(&row.invocation, reason);
+    }
 }
 
 /// Reprices and rebuilds a whole-day range one hour at a time, so memory stays bounded by an
@@ -921,7 +948,7 @@ where
         outcome.changed += changed.len() as u64;
         let mut delta = RollupDelta::default();
         for row in &rows {
-            delta.add(&row.invocation, row.pricing.cost_kind(), callers);
+            add_to_delta(&mut delta, row, callers);
         }
         created_series.extend(add_delta(&mut tx, cache, &delta).await?);
         outcome.invocations += rows.len() as u64;
@@ -1047,6 +1074,22 @@ async fn add_delta<T: WriteTx>(
             ))
     });
     tx.add_caller_rollups(&callers).await?;
+    let mut unpriced = delta
+        .unpriced
+        .iter()
+        .map(|(key, count)| {
+            Ok(UnpricedWrite {
+                bucket_start: key.cell.bucket_start,
+                series_id: series_id(&key.cell)?,
+                reason: key.reason,
+                invocations: *count,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    unpriced.sort_unstable_by(|a, b| {
+        (a.bucket_start, a.series_id, a.reason).cmp(&(b.bucket_start, b.series_id, b.reason))
+    });
+    tx.add_unpriced_rollups(&unpriced).await?;
     Ok(new_series)
 }
 

@@ -13,7 +13,8 @@ use super::rows::{
 use super::{
     BinRow, BinWrite, CallerWrite, CellRow, CellWrite, Checkpoint, CoverageRow, MetricPointRow,
     MetricSeriesKey, PriceRowRecord, QuarantineGroup, QuarantinedRecord, QueryContext, QuotaRecord,
-    Result, SeriesKey, SourceHealth, StoreError, StoredInvocation, UnpricedGroup, WriteTx,
+    Result, SeriesKey, SourceHealth, StoreError, StoredInvocation, UnpricedGroup, UnpricedWrite,
+    WriteTx,
 };
 use crate::rollup::{Granularity, LatencyMetric};
 
@@ -137,6 +138,11 @@ const INSERT_INVOCATIONS: &str = "INSERT INTO invocations (account_id, region, r
     $27::int8[], $28::text[], $29::int8[]) \
     ON CONFLICT (account_id, region, request_id) DO NOTHING \
     RETURNING account_id, region, request_id";
+
+const UPSERT_UNPRICED: &str = "INSERT INTO unpriced_rollups (bucket_start, series_id, reason, \
+    invocations) SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::int8[]) \
+    ON CONFLICT (bucket_start, series_id, reason) \
+    DO UPDATE SET invocations = unpriced_rollups.invocations + excluded.invocations";
 
 const UPSERT_CALLERS: &str = "INSERT INTO caller_rollups (granularity, bucket_start, \
     series_id, dimension, value, invocations, errors, input_tokens, output_tokens, \
@@ -359,6 +365,21 @@ impl WriteTx for PgTx {
             .execute(&mut *self.tx)
             .await
             .context("updating caller rollups")?;
+        Ok(())
+    }
+
+    async fn add_unpriced_rollups(&mut self, rows: &[UnpricedWrite<'_>]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(UPSERT_UNPRICED)
+            .bind(rows.iter().map(|r| r.bucket_start).bind_iter())
+            .bind(rows.iter().map(|r| r.series_id).bind_iter())
+            .bind(rows.iter().map(|r| r.reason).bind_iter())
+            .bind(rows.iter().map(|r| r.invocations).bind_iter())
+            .execute(&mut *self.tx)
+            .await
+            .context("counting unpriced invocations")?;
         Ok(())
     }
 

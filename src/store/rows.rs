@@ -26,10 +26,10 @@ pub(super) const READ_BINS: &str = "SELECT b.bucket_start, s.account_id, s.regio
     s.tier, b.bin, b.count FROM latency_bins b JOIN series s ON s.id = b.series_id \
     WHERE b.granularity = $1 AND b.bucket_start >= $2 AND b.bucket_start < $3 AND b.metric = $4";
 
-pub(super) const UNPRICED_GROUPS: &str = "SELECT model_id, region, tier, \
-    COALESCE(unpriced_reason, '') AS reason, COUNT(*) AS invocations FROM invocations \
-    WHERE pricing_status = 'unpriced' AND ts_ms >= $1 AND ts_ms < $2 \
-    GROUP BY model_id, region, tier, unpriced_reason ORDER BY model_id, region, tier, reason";
+pub(super) const UNPRICED_GROUPS: &str = "SELECT s.model_id, s.region, s.tier, u.reason, \
+    CAST(SUM(u.invocations) AS BIGINT) AS invocations FROM unpriced_rollups u \
+    JOIN series s ON s.id = u.series_id WHERE u.bucket_start >= $1 AND u.bucket_start < $2 \
+    GROUP BY s.model_id, s.region, s.tier, u.reason ORDER BY s.model_id, s.region, s.tier, u.reason";
 
 pub(super) const QUARANTINE_GROUPS: &str =
     "SELECT reason, COUNT(*) AS records FROM quarantine GROUP BY reason ORDER BY reason";
@@ -423,13 +423,13 @@ macro_rules! shared_reads {
 
         pub(super) async fn unpriced_groups(
             &self,
-            start_ms: i64,
-            end_ms: i64,
+            start_s: i64,
+            end_s: i64,
         ) -> Result<Vec<UnpricedGroup>> {
             let raw: Vec<(String, String, String, String, i64)> =
                 sqlx::query_as(rows::UNPRICED_GROUPS)
-                    .bind(start_ms)
-                    .bind(end_ms)
+                    .bind(start_s)
+                    .bind(end_s)
                     .fetch_all(&self.pool)
                     .await
                     .context("listing unpriced invocations")?;
@@ -523,6 +523,7 @@ macro_rules! shared_tx_statements {
                 "DELETE FROM rollups WHERE bucket_start >= $1 AND bucket_start < $2",
                 "DELETE FROM latency_bins WHERE bucket_start >= $1 AND bucket_start < $2",
                 "DELETE FROM caller_rollups WHERE bucket_start >= $1 AND bucket_start < $2",
+                "DELETE FROM unpriced_rollups WHERE bucket_start >= $1 AND bucket_start < $2",
             ] {
                 sqlx::query(statement)
                     .bind(start_s)

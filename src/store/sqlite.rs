@@ -19,7 +19,8 @@ use super::rows::{
 use super::{
     BinRow, BinWrite, CallerWrite, CellRow, CellWrite, Checkpoint, CoverageRow, MetricPointRow,
     MetricSeriesKey, PriceRowRecord, QuarantineGroup, QuarantinedRecord, QueryContext, QuotaRecord,
-    Result, SeriesKey, SourceHealth, StoreError, StoredInvocation, UnpricedGroup, WriteTx,
+    Result, SeriesKey, SourceHealth, StoreError, StoredInvocation, UnpricedGroup, UnpricedWrite,
+    WriteTx,
 };
 use crate::rollup::{Granularity, LatencyMetric};
 
@@ -189,6 +190,12 @@ const UPSERT_CALLERS_TAIL: &str = "ON CONFLICT (granularity, dimension, bucket_s
     cost_pico = cost_pico + excluded.cost_pico, \
     standard_cost_pico = standard_cost_pico + excluded.standard_cost_pico, \
     compared_cost_pico = compared_cost_pico + excluded.compared_cost_pico";
+
+const UNPRICED_COLUMNS: usize = 4;
+const UPSERT_UNPRICED_HEAD: &str =
+    "INSERT INTO unpriced_rollups (bucket_start, series_id, reason, invocations)";
+const UPSERT_UNPRICED_TAIL: &str = "ON CONFLICT (bucket_start, series_id, reason) \
+    DO UPDATE SET invocations = invocations + excluded.invocations";
 
 const BIN_COLUMNS: usize = 6;
 const UPSERT_BINS_HEAD: &str =
@@ -420,6 +427,24 @@ impl WriteTx for SqliteTx {
                 }
             },
             "updating caller rollups",
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn add_unpriced_rollups(&mut self, rows: &[UnpricedWrite<'_>]) -> Result<()> {
+        let statement = (UPSERT_UNPRICED_HEAD, UNPRICED_COLUMNS, UPSERT_UNPRICED_TAIL);
+        execute_chunked(
+            &mut self.tx,
+            statement,
+            rows,
+            |arguments, row| {
+                push(arguments, row.bucket_start);
+                push(arguments, row.series_id);
+                push(arguments, row.reason.to_string());
+                push(arguments, row.invocations);
+            },
+            "counting unpriced invocations",
         )
         .await?;
         Ok(())

@@ -280,7 +280,7 @@ pub struct Overview {
     pub scope: ScopeInfo,
     pub today: Spend,
     pub month_to_date: Spend,
-    /// Month to date plus the last 7 days' hourly run rate for the rest of the month.
+    /// Month to date plus the last 7 whole days' average spend for the rest of the month.
     pub forecast_month_end: Spend,
     pub forecast_basis: String,
     /// Totals of the window, per tier, and all together.
@@ -319,7 +319,7 @@ pub async fn overview(store: &Store, scope: &Scope, now_s: i64) -> Result<Overvi
         today,
         month_to_date,
         forecast_month_end,
-        forecast_basis: "month to date + the last 7 days' average hourly spend × the hours left"
+        forecast_basis: "month to date + the last 7 whole days' average spend × the time left"
             .into(),
         tiers,
         total,
@@ -360,7 +360,7 @@ async fn spend_summary(
     now_s: i64,
 ) -> Result<(Spend, Spend, Spend)> {
     const DAY: i64 = 86_400;
-    const WEEK_HOURS: i64 = 7 * 24;
+    const RATE_DAYS: i64 = 7;
     let today_start = now_s - now_s.rem_euclid(DAY);
     let month = Month::containing(now_s * 1000)
         .ok_or_else(|| StoreError::Inconsistent(format!("the clock ({now_s}) is out of range")))?;
@@ -385,20 +385,16 @@ async fn spend_summary(
             Grouping::TIER,
         )
         .await?;
-    let next_hour = now_s - now_s.rem_euclid(3_600) + 3_600;
+    // The run rate: the last 7 whole days (day cells, so the read stays small).
     let last_week = store
         .aggregate(
-            CellSpan {
-                granularity: Granularity::Hour,
-                start_s: next_hour - WEEK_HOURS * 3_600,
-                end_s: next_hour,
-            },
+            day_span(today_start - RATE_DAYS * DAY, today_start),
             filter,
             Grouping::TIER,
         )
         .await?;
     let month_to_date = Spend::of(&to_date);
-    // The rest of the month at last week's average hourly rate, per tier, in whole
+    // The rest of the month at last week's average rate, per tier, in whole
     // picodollars (integer arithmetic: a forecast is not money spent, but it adds up).
     let seconds_left = i128::from((month_end - now_s).max(0));
     let mut forecast: BTreeMap<usize, (String, i128)> = month_to_date
@@ -407,7 +403,7 @@ async fn spend_summary(
         .map(|amount| (tier_rank(&amount.tier), (amount.tier.clone(), amount.pico)))
         .collect();
     for row in &last_week {
-        let rest = row.totals.cost_pico * seconds_left / i128::from(WEEK_HOURS * 3_600);
+        let rest = row.totals.cost_pico * seconds_left / i128::from(RATE_DAYS * DAY);
         forecast
             .entry(tier_rank(&row.tier))
             .or_insert_with(|| (row.tier.clone(), 0))

@@ -257,3 +257,54 @@ fn demo_is_deterministic_for_a_seed_and_needs_nothing_set_up() {
     }
     assert!(dir.path().join("data/demo.sqlite").is_file());
 }
+
+/// `serve` without sources serves the dashboard over stored data, and stops on SIGTERM.
+#[test]
+fn serve_serves_the_dashboard_and_stops_on_sigterm() {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tierwatch"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("TIERWATCH_LISTEN", "127.0.0.1:0")
+        .env_remove("TIERWATCH_DATABASE_URL")
+        .env_remove("TIERWATCH_AUTH_TOKEN")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("Dashboard: ") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "serve ended early"
+        );
+    }
+    let address = line
+        .trim()
+        .trim_start_matches("Dashboard: http://")
+        .trim_end_matches('/')
+        .to_string();
+    let get = |path: &str| {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    };
+    assert!(get("/healthz").starts_with("HTTP/1.0 200"), "healthz");
+    let overview = get("/api/v1/overview");
+    assert!(overview.starts_with("HTTP/1.0 200"), "{overview}");
+    assert!(overview.contains("\"cost_usd\":\"0.000000\""), "{overview}");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        child.wait().unwrap().success(),
+        "serve exits cleanly on SIGTERM"
+    );
+}

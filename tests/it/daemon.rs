@@ -141,6 +141,10 @@ pub(crate) fn tierwatch(config: &Path, args: &[&str]) -> Command {
             fixture("pricing/launch-us-east-1.toml"),
         )
         .env_remove("TIERWATCH_DATABASE_URL")
+        // Each daemon serves its dashboard on a port of its own, so replicas and tests running
+        // side by side don't collide on 8080.
+        .env("TIERWATCH_LISTEN", "127.0.0.1:0")
+        .env_remove("TIERWATCH_AUTH_TOKEN")
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env_remove("AWS_SESSION_TOKEN")

@@ -130,9 +130,18 @@ async fn fixture_month_pages_and_api_match_the_report() {
             the_25th["total"]["cost_usd"]
         );
         assert_eq!(the_25th["total"]["invocations"], 1);
-        // The forecast adds the last 7 days' hourly rate for the 5.5 days left.
+        // The forecast adds the last 7 whole days' (Nov 18–24) average for the 5.5 days left.
+        let week = get(&app, "/api/v1/overview?from=2025-11-18&to=2025-11-24")
+            .await
+            .json();
+        let week_micro = micro(usd(&week["total"]["cost_usd"]));
+        assert!(week_micro > 0);
+        let expected = 11_538.0 + week_micro as f64 * 5.5 / 7.0;
         let forecast = micro(usd(&overview["forecast_month_end"]["total_usd"]));
-        assert!(forecast > 11_538, "{forecast}");
+        assert!(
+            (forecast as f64 - expected).abs() <= 3.0,
+            "forecast {forecast} µ$, expected {expected:.1}"
+        );
         // The cost timeline adds up to the total.
         let timeline_sum: i64 = overview["timeline"]["cost_usd"]
             .as_array()

@@ -126,7 +126,10 @@ fn load_config(cli: &Cli) -> Result<Config, crate::config::ConfigErrors> {
 /// Opens the configured database and brings its schema up to date.
 async fn open_store(config: &Config, url: &str) -> Result<Store> {
     let callers = CallerDimensions::new(&config.ingest.caller_metadata_keys);
-    let store = Store::open(url).await?.with_caller_dimensions(callers);
+    let store = Store::open(url)
+        .await?
+        .with_caller_dimensions(callers)
+        .with_read_cache(config.server.query_cache);
     store
         .migrate()
         .await

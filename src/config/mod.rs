@@ -42,6 +42,8 @@ pub struct ServerConfig {
     /// Required by every request but `/healthz` and `/readyz` when set; required to listen
     /// on anything but loopback.
     pub auth_token: Option<String>,
+    /// Cache aggregate reads per data generation (off only to measure cold reads).
+    pub query_cache: bool,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -50,6 +52,7 @@ impl fmt::Debug for ServerConfig {
         f.debug_struct("ServerConfig")
             .field("listen", &self.listen)
             .field("auth_token", &self.auth_token.as_ref().map(|_| "<set>"))
+            .field("query_cache", &self.query_cache)
             .finish()
     }
 }
@@ -144,6 +147,7 @@ struct FileConfig {
 struct FileServer {
     listen: Option<String>,
     auth_token: Option<String>,
+    query_cache: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -366,7 +370,24 @@ impl Layering<'_> {
                 message: error.to_string(),
             });
         }
-        ServerConfig { listen, auth_token }
+        let query_cache = match self.env.var("TIERWATCH_QUERY_CACHE").as_deref() {
+            None => file.query_cache.unwrap_or(true),
+            Some("on" | "true" | "1") => true,
+            Some("off" | "false" | "0") => false,
+            Some(other) => {
+                self.errors.push(ConfigError {
+                    origin: "environment".into(),
+                    key: "TIERWATCH_QUERY_CACHE".into(),
+                    message: format!("{other:?}: expected on or off"),
+                });
+                true
+            }
+        };
+        ServerConfig {
+            listen,
+            auth_token,
+            query_cache,
+        }
     }
 
     fn database(&mut self, file: FileDatabase) -> DatabaseConfig {

@@ -299,21 +299,25 @@ pub async fn overview(store: &Store, scope: &Scope, now_s: i64) -> Result<Overvi
     let filter = &scope.filter;
     let callers = scope.by_caller();
     let totals_span = scope.window.totals_span(callers);
-    let tier_rows = store.aggregate(totals_span, filter, Grouping::TIER).await?;
-    let (tiers, total) = tier_lines(&tier_rows);
     let chart_span = scope.window.chart_span(callers);
-    let chart_rows = store
-        .aggregate(chart_span, filter, Grouping::BUCKET_TIER)
-        .await?;
-    let (today, month_to_date, forecast_month_end) = spend_summary(store, filter, now_s).await?;
-    let (latency, latency_note) = if callers {
-        (
-            Vec::new(),
-            Some("Latency is not kept per caller: clear the caller filter to see it.".into()),
-        )
-    } else {
-        (tier_latency(store, totals_span, filter).await?, None)
+    // The reads are independent: run them side by side (each on its own connection).
+    let latency = async {
+        if callers {
+            Ok(Vec::new())
+        } else {
+            tier_latency(store, totals_span, filter).await
+        }
     };
+    let (tier_rows, chart_rows, (today, month_to_date, forecast_month_end), latency, freshness) = tokio::try_join!(
+        store.aggregate(totals_span, filter, Grouping::TIER),
+        store.aggregate(chart_span, filter, Grouping::BUCKET_TIER),
+        spend_summary(store, filter, now_s),
+        latency,
+        freshness(store, now_s),
+    )?;
+    let (tiers, total) = tier_lines(&tier_rows);
+    let latency_note = callers
+        .then(|| "Latency is not kept per caller: clear the caller filter to see it.".to_string());
     Ok(Overview {
         scope: ScopeInfo::of(scope),
         today,
@@ -326,7 +330,7 @@ pub async fn overview(store: &Store, scope: &Scope, now_s: i64) -> Result<Overvi
         timeline: Timeline::of(chart_span, &chart_rows),
         latency,
         latency_note,
-        freshness: freshness(store, now_s).await?,
+        freshness,
     })
 }
 
@@ -371,28 +375,24 @@ async fn spend_summary(
         start_s,
         end_s,
     };
-    let today = store
-        .aggregate(
+    // The run rate comes from the last 7 whole days (day cells, so the read stays small).
+    let (today, to_date, last_week) = tokio::try_join!(
+        store.aggregate(
             day_span(today_start, today_start + DAY),
             filter,
-            Grouping::TIER,
-        )
-        .await?;
-    let to_date = store
-        .aggregate(
+            Grouping::TIER
+        ),
+        store.aggregate(
             day_span(month_start, today_start + DAY),
             filter,
-            Grouping::TIER,
-        )
-        .await?;
-    // The run rate: the last 7 whole days (day cells, so the read stays small).
-    let last_week = store
-        .aggregate(
+            Grouping::TIER
+        ),
+        store.aggregate(
             day_span(today_start - RATE_DAYS * DAY, today_start),
             filter,
             Grouping::TIER,
-        )
-        .await?;
+        ),
+    )?;
     let month_to_date = Spend::of(&to_date);
     // The rest of the month at last week's average rate, per tier, in whole
     // picodollars (integer arithmetic: a forecast is not money spent, but it adds up).
@@ -413,12 +413,10 @@ async fn spend_summary(
 }
 
 async fn tier_latency(store: &Store, span: CellSpan, filter: &Filter) -> Result<Vec<TierLatency>> {
-    let total = store
-        .histograms(span, filter, Grouping::TIER, LatencyMetric::Total)
-        .await?;
-    let first = store
-        .histograms(span, filter, Grouping::TIER, LatencyMetric::FirstToken)
-        .await?;
+    let (total, first) = tokio::try_join!(
+        store.histograms(span, filter, Grouping::TIER, LatencyMetric::Total),
+        store.histograms(span, filter, Grouping::TIER, LatencyMetric::FirstToken),
+    )?;
     let of = |rows: &[HistogramRow], tier: &str| {
         rows.iter()
             .find(|row| row.tier == tier)
@@ -488,18 +486,16 @@ pub async fn models(store: &Store, scope: &Scope) -> Result<ModelsView> {
     if callers {
         note = Some("Latency and throttles are not kept per caller.".into());
     } else {
-        let total = store
-            .histograms(span, filter, Grouping::MODEL_TIER, LatencyMetric::Total)
-            .await?;
-        let first = store
-            .histograms(
+        let (total, first, throttles) = tokio::try_join!(
+            store.histograms(span, filter, Grouping::MODEL_TIER, LatencyMetric::Total),
+            store.histograms(
                 span,
                 filter,
                 Grouping::MODEL_TIER,
-                LatencyMetric::FirstToken,
-            )
-            .await?;
-        let throttles = throttle_rates(store, scope).await?;
+                LatencyMetric::FirstToken
+            ),
+            throttle_rates(store, scope),
+        )?;
         throttles_measured = !throttles.is_empty();
         for line in &mut lines {
             let find = |rows: &[HistogramRow]| {

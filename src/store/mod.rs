@@ -9,6 +9,7 @@
 //! incremented only for rows that were actually inserted, in the same transaction, so
 //! re-importing data or replaying a batch after a crash counts nothing twice.
 
+mod cache;
 mod leader;
 mod metrics;
 mod postgres;
@@ -296,6 +297,8 @@ pub struct Store {
     series_ids: Arc<Mutex<HashMap<SeriesKey, i64>>>,
     /// The caller dimensions that writes roll up (see [`Store::with_caller_dimensions`]).
     callers: Arc<CallerDimensions>,
+    /// Aggregate reads cached per data generation (see `cache`).
+    reads: cache::CachePolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -399,7 +402,27 @@ impl Store {
             backend,
             series_ids: Arc::default(),
             callers: Arc::default(),
+            reads: cache::CachePolicy::default(),
         })
+    }
+
+    /// Turns the cache of aggregate reads on (the default) or off (to measure cold reads).
+    pub fn with_read_cache(mut self, enabled: bool) -> Store {
+        self.reads.enabled = enabled;
+        self
+    }
+
+    /// The data generation: bumped after every committed write.
+    async fn generation(&self) -> Result<i64> {
+        on_backend!(self, store => store.generation().await)
+    }
+
+    /// Marks that data changed, after a write committed. A failure is logged, not returned:
+    /// the data is stored, and cached reads expire after `cache::MAX_AGE` anyway.
+    async fn data_changed(&self) {
+        if let Err(error) = on_backend!(self, store => store.bump_generation().await) {
+            tracing::warn!(%error, "could not mark new data; cached dashboard reads may lag");
+        }
     }
 
     /// Rolls caller cells up by these dimensions from now on (the default is the identity
@@ -488,7 +511,14 @@ impl Store {
                         .await;
                     attempt += 1;
                 }
-                result => return result,
+                result => {
+                    if let Ok(outcome) = &result
+                        && (outcome.inserted > 0 || outcome.quarantined > 0)
+                    {
+                        self.data_changed().await;
+                    }
+                    return result;
+                }
             }
         }
     }
@@ -541,9 +571,42 @@ impl Store {
             }
             None => query::Table::Rollups,
         };
+        self.run_aggregate(table, span, filter, group).await
+    }
+
+    async fn run_aggregate(
+        &self,
+        table: query::Table<'_>,
+        span: CellSpan,
+        filter: &Filter,
+        group: Grouping,
+    ) -> Result<Vec<AggregateRow>> {
         let built = query::aggregate_sql(table, span, filter, group);
-        let raw = on_backend!(self, store => store.fetch_aggregate(built).await)?;
-        raw.into_iter().map(query::AggregateRaw::parse).collect()
+        let generation = self.cached_generation().await?;
+        if let Some(generation) = generation
+            && let Some(cache::Cached::Aggregate(rows)) = self.reads.cache.get(generation, &built)
+        {
+            return Ok(rows.as_ref().clone());
+        }
+        let raw = on_backend!(self, store => store.fetch_aggregate(built.clone()).await)?;
+        let rows = raw
+            .into_iter()
+            .map(query::AggregateRaw::parse)
+            .collect::<Result<Vec<_>>>()?;
+        if let Some(generation) = generation {
+            let cached = cache::Cached::Aggregate(Arc::new(rows.clone()));
+            self.reads.cache.put(generation, built, cached);
+        }
+        Ok(rows)
+    }
+
+    /// The generation to cache reads under, when the cache is on.
+    async fn cached_generation(&self) -> Result<Option<i64>> {
+        if self.reads.enabled {
+            Ok(Some(self.generation().await?))
+        } else {
+            Ok(None)
+        }
     }
 
     /// Sums of caller cells of one dimension, grouped by caller value (in
@@ -570,9 +633,7 @@ impl Store {
             dimension,
             group_by_value: true,
         };
-        let built = query::aggregate_sql(table, span, filter, group);
-        let raw = on_backend!(self, store => store.fetch_aggregate(built).await)?;
-        raw.into_iter().map(query::AggregateRaw::parse).collect()
+        self.run_aggregate(table, span, filter, group).await
     }
 
     /// Merged latency histograms of rollup cells, filtered and grouped in the database.
@@ -589,8 +650,19 @@ impl Store {
             ..filter.clone()
         };
         let built = query::histogram_sql(span, &filter, group, metric);
-        let raw = on_backend!(self, store => store.fetch_bins(built).await)?;
-        Ok(query::fold_bins(raw))
+        let generation = self.cached_generation().await?;
+        if let Some(generation) = generation
+            && let Some(cache::Cached::Histogram(rows)) = self.reads.cache.get(generation, &built)
+        {
+            return Ok(rows.as_ref().clone());
+        }
+        let raw = on_backend!(self, store => store.fetch_bins(built.clone()).await)?;
+        let rows = query::fold_bins(raw);
+        if let Some(generation) = generation {
+            let cached = cache::Cached::Histogram(Arc::new(rows.clone()));
+            self.reads.cache.put(generation, built, cached);
+        }
+        Ok(rows)
     }
 
     /// Start of the latest rollup bucket of a granularity (Unix seconds): when data was last
@@ -636,7 +708,9 @@ impl Store {
 
     /// Records the outcome of a poll cycle (`consecutive_failures` is counted here).
     pub async fn record_health(&self, health: &SourceHealth) -> Result<()> {
-        on_backend!(self, store => store.record_health(health).await)
+        on_backend!(self, store => store.record_health(health).await)?;
+        self.data_changed().await;
+        Ok(())
     }
 
     /// The last cycle of every source and kind.
@@ -662,10 +736,12 @@ impl Store {
                 "reprice range {start_ms}..{end_ms} is not whole UTC days"
             )));
         }
-        on_backend!(self, store => {
+        let outcome = on_backend!(self, store => {
             let tx = store.begin_exclusive().await?;
             reprice_range(tx, &self.series_ids, &self.callers, start_ms, end_ms, reprice).await
-        })
+        })?;
+        self.data_changed().await;
+        Ok(outcome)
     }
 }
 
@@ -692,6 +768,7 @@ impl Store {
             }
             tx.commit().await?;
         });
+        self.data_changed().await;
         Ok(points.len() as u64)
     }
 
@@ -729,7 +806,9 @@ impl Store {
             let mut tx = store.begin_write().await?;
             tx.replace_quotas(source, quotas).await?;
             tx.commit().await
-        })
+        })?;
+        self.data_changed().await;
+        Ok(())
     }
 
     /// Model ids seen in invocation logs or CloudWatch metrics.
@@ -751,7 +830,9 @@ impl Store {
             let mut tx = store.begin_write().await?;
             tx.upsert_coverage(rows).await?;
             tx.commit().await
-        })
+        })?;
+        self.data_changed().await;
+        Ok(())
     }
 
     /// Coverage rows of the hours with `start ≤ hour_start < end` (seconds).

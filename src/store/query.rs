@@ -171,14 +171,14 @@ pub struct HistogramRow {
 }
 
 /// A bound parameter of a built query.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) enum Param {
     Int(i64),
     Text(String),
 }
 
 /// A query built at run time from fixed fragments; values only ever travel as parameters.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) struct BuiltQuery {
     pub sql: String,
     pub params: Vec<Param>,
@@ -521,6 +521,21 @@ macro_rules! aggregate_reads {
                 .fetch_one(&self.pool)
                 .await
                 .context("reading the latest rollup bucket")
+        }
+
+        pub(super) async fn generation(&self) -> Result<i64> {
+            sqlx::query_scalar("SELECT value FROM data_generation WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await
+                .context("reading the data generation")
+        }
+
+        pub(super) async fn bump_generation(&self) -> Result<()> {
+            sqlx::query("UPDATE data_generation SET value = value + 1 WHERE id = 1")
+                .execute(&self.pool)
+                .await
+                .context("bumping the data generation")?;
+            Ok(())
         }
 
         pub(super) async fn day_buckets(&self) -> Result<Vec<i64>> {

@@ -47,6 +47,9 @@ fn write_stdout(text: &str) {
     }
 }
 
+/// Imports of at least this many new invocations refresh the planner's statistics.
+const BULK_IMPORT: u64 = 100_000;
+
 /// Exit code when the configuration is invalid.
 const EXIT_BAD_CONFIG: u8 = 2;
 
@@ -165,6 +168,13 @@ async fn import(config: &Config, paths: &[PathBuf], progress: bool) -> Result<Ex
         progress,
     };
     let summary = ingest::import_paths(&store, paths, settings).await?;
+    if summary.imported >= BULK_IMPORT {
+        // Plans for dashboard reads depend on table statistics; a bulk load changes them.
+        store
+            .refresh_statistics()
+            .await
+            .context("refreshing the database's statistics after the import")?;
+    }
     out!("{summary}");
     Ok(if summary.failed() {
         ExitCode::FAILURE

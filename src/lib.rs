@@ -11,6 +11,7 @@
 //! `model` holds the types every step shares. The binary (`main.rs`) only parses the command
 //! line and calls into `app`.
 
+pub mod alerts;
 pub mod app;
 pub mod cli;
 pub mod config;

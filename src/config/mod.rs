@@ -10,8 +10,13 @@ use serde::Deserialize;
 
 use crate::ingest::record::ParseOptions;
 
+mod alerts;
 mod daemon;
 
+pub use alerts::{
+    AlertsConfig, ChannelConfig, ChannelKind, DelayStatistic, EmailConfig, ReportSchedule,
+    RuleConfig, RuleKind, RuleScope, RuleWindow, SmtpSecurity, Threshold,
+};
 pub use daemon::{DaemonConfig, SourceConfig, parse_duration};
 
 /// The config file read when `--config` is not given, if it exists.
@@ -33,6 +38,7 @@ pub struct Config {
     /// AWS accounts and regions the daemon polls.
     pub sources: Vec<SourceConfig>,
     pub server: ServerConfig,
+    pub alerts: AlertsConfig,
 }
 
 /// The dashboard's HTTP listener.
@@ -140,6 +146,9 @@ struct FileConfig {
     sources: Vec<daemon::FileSource>,
     #[serde(default)]
     server: FileServer,
+    #[serde(default)]
+    alerts: alerts::FileAlerts,
+    reports: Option<alerts::FileReports>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -314,6 +323,21 @@ impl Layering<'_> {
         let daemon = daemon::daemon_config(file.daemon, self.origin, self.errors);
         let sources = daemon::sources_config(file.sources, self.origin, self.errors);
         let server = self.server(file.server);
+        let base_dir = self.base_dir.to_path_buf();
+        let relative = move |path: PathBuf| {
+            if path.is_absolute() {
+                path
+            } else {
+                base_dir.join(path)
+            }
+        };
+        let alerts = alerts::alerts_config(
+            file.alerts,
+            file.reports,
+            self.origin,
+            &relative,
+            self.errors,
+        );
         Config {
             file: path.map(Path::to_path_buf),
             database,
@@ -322,6 +346,7 @@ impl Layering<'_> {
             daemon,
             sources,
             server,
+            alerts,
         }
     }
 

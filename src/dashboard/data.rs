@@ -595,7 +595,7 @@ pub struct CallersView {
     pub scope: ScopeInfo,
     /// The dimension shown: `identity` or `meta:KEY`.
     pub dimension: String,
-    /// Dimensions with data in the window, to choose from.
+    /// Dimensions to choose from: the configured ones (and the one shown).
     pub dimensions: Vec<String>,
     pub callers: Vec<CallerGroup>,
     pub total: Line,
@@ -643,7 +643,12 @@ pub async fn callers(store: &Store, scope: &Scope) -> Result<CallersView> {
             .cmp(&a.total.cost_pico)
             .then_with(|| a.caller.cmp(&b.caller))
     });
-    let mut dimensions = store.caller_dimensions_stored(span).await?;
+    // The configured dimensions (reading which ones have cells would scan the caller table).
+    let mut dimensions: Vec<String> = store
+        .caller_dimensions()
+        .names()
+        .map(str::to_string)
+        .collect();
     if !dimensions.contains(&scope.dimension) {
         dimensions.push(scope.dimension.clone());
     }

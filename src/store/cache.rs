@@ -10,7 +10,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::query::{AggregateRow, BuiltQuery, HistogramRow};
+use std::any::Any;
+
+use super::query::BuiltQuery;
 
 /// Longest time a cached result is served, whatever the generation says.
 pub const MAX_AGE: Duration = Duration::from_secs(60);
@@ -18,38 +20,52 @@ pub const MAX_AGE: Duration = Duration::from_secs(60);
 /// Most results kept; past it the cache starts over (pages ask a few dozen distinct queries).
 const MAX_ENTRIES: usize = 2_000;
 
-/// A cached result.
-#[derive(Debug, Clone)]
-pub(super) enum Cached {
-    Aggregate(Arc<Vec<AggregateRow>>),
-    Histogram(Arc<Vec<HistogramRow>>),
-}
+/// A cached result, of whatever type its query returns.
+type Cached = Arc<dyn Any + Send + Sync>;
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Entries {
     generation: i64,
     results: HashMap<BuiltQuery, (Instant, Cached)>,
 }
 
 /// The cache of one store (shared by its clones).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(super) struct ReadCache {
     entries: Mutex<Entries>,
 }
 
+impl std::fmt::Debug for ReadCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let entries = self.lock();
+        f.debug_struct("ReadCache")
+            .field("generation", &entries.generation)
+            .field("results", &entries.results.len())
+            .finish()
+    }
+}
+
 impl ReadCache {
-    /// The result of `query` at `generation`, if cached and fresh.
-    pub(super) fn get(&self, generation: i64, query: &BuiltQuery) -> Option<Cached> {
+    /// The result of `query` at `generation`, if cached, fresh and of type `T`.
+    pub(super) fn get<T: Any + Send + Sync>(
+        &self,
+        generation: i64,
+        query: &BuiltQuery,
+    ) -> Option<Arc<T>> {
         let entries = self.lock();
         if entries.generation != generation {
             return None;
         }
         let (at, cached) = entries.results.get(query)?;
-        (at.elapsed() < MAX_AGE).then(|| cached.clone())
+        if at.elapsed() >= MAX_AGE {
+            return None;
+        }
+        Arc::clone(cached).downcast::<T>().ok()
     }
 
     /// Keeps a result computed at `generation` (older generations are dropped).
-    pub(super) fn put(&self, generation: i64, query: BuiltQuery, result: Cached) {
+    pub(super) fn put<T: Any + Send + Sync>(&self, generation: i64, query: BuiltQuery, result: T) {
+        let result: Cached = Arc::new(result);
         let mut entries = self.lock();
         if generation < entries.generation {
             return; // computed before newer data landed: don't keep it
@@ -96,26 +112,12 @@ mod tests {
         }
     }
 
-    fn rows(n: usize) -> Cached {
-        Cached::Aggregate(Arc::new(vec![
-            AggregateRow {
-                bucket_start: 0,
-                account_id: String::new(),
-                region: String::new(),
-                model_id: String::new(),
-                tier: String::new(),
-                caller: String::new(),
-                totals: Default::default(),
-            };
-            n
-        ]))
+    fn rows(n: usize) -> Vec<u8> {
+        vec![0; n]
     }
 
-    fn len(cached: Option<Cached>) -> Option<usize> {
-        match cached? {
-            Cached::Aggregate(rows) => Some(rows.len()),
-            Cached::Histogram(rows) => Some(rows.len()),
-        }
+    fn len(cached: Option<Arc<Vec<u8>>>) -> Option<usize> {
+        cached.map(|rows| rows.len())
     }
 
     #[test]
@@ -123,6 +125,10 @@ mod tests {
         let cache = ReadCache::default();
         cache.put(3, query("a"), rows(2));
         assert_eq!(len(cache.get(3, &query("a"))), Some(2));
+        assert!(
+            cache.get::<String>(3, &query("a")).is_none(),
+            "another type is a miss"
+        );
         assert_eq!(len(cache.get(3, &query("b"))), None);
         assert_eq!(len(cache.get(4, &query("a"))), None, "new data: recompute");
         cache.put(4, query("a"), rows(5));

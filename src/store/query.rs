@@ -185,6 +185,14 @@ pub(super) struct BuiltQuery {
 }
 
 impl BuiltQuery {
+    /// A key for a fixed read that is not built here (cache keys only).
+    pub(super) fn named(name: &str, params: Vec<Param>) -> BuiltQuery {
+        BuiltQuery {
+            sql: name.to_string(),
+            params,
+        }
+    }
+
     fn param(&mut self, param: Param) -> String {
         self.params.push(param);
         format!("${}", self.params.len())
@@ -538,6 +546,14 @@ macro_rules! aggregate_reads {
             Ok(())
         }
 
+        pub(super) async fn refresh_statistics(&self, statement: &'static str) -> Result<()> {
+            sqlx::query(statement)
+                .execute(&self.pool)
+                .await
+                .context("refreshing planner statistics")?;
+            Ok(())
+        }
+
         pub(super) async fn day_buckets(&self) -> Result<Vec<i64>> {
             sqlx::query_scalar(
                 "SELECT DISTINCT bucket_start FROM rollups WHERE granularity = 86400 \
@@ -546,22 +562,6 @@ macro_rules! aggregate_reads {
             .fetch_all(&self.pool)
             .await
             .context("listing days with data")
-        }
-
-        pub(super) async fn caller_dimensions_stored(
-            &self,
-            span: query::CellSpan,
-        ) -> Result<Vec<String>> {
-            sqlx::query_scalar(
-                "SELECT DISTINCT dimension FROM caller_rollups WHERE granularity = $1 \
-                 AND bucket_start >= $2 AND bucket_start < $3 ORDER BY dimension",
-            )
-            .bind(rows::granularity_column(span.granularity))
-            .bind(span.start_s)
-            .bind(span.end_s)
-            .fetch_all(&self.pool)
-            .await
-            .context("reading caller dimensions")
         }
     };
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{AlertsCommand, Cli, Command};
 use crate::config::{Config, PricingSource, ProcessEnvironment};
 use crate::daemon;
 use crate::dashboard;
@@ -71,6 +71,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve | Command::Poll { once: false } => serve(&config).await,
         Command::Poll { once: true } => poll_once(&config).await,
         Command::Status => status(&config).await,
+        Command::Alerts { command } => alerts_command(&config, command).await,
         Command::CheckConfig { connect } => check_config(&config, connect).await,
         Command::Demo {
             seed,
@@ -264,6 +265,13 @@ async fn serve(config: &Config) -> Result<ExitCode> {
         let _ = stopper.send(true);
     });
     let http = start_dashboard(config, shared.store.clone(), stop.clone()).await?;
+    let alerts = config.alerts.is_active().then(|| {
+        tokio::spawn(crate::alerts::run(
+            shared.store.clone(),
+            config.alerts.clone(),
+            stop.clone(),
+        ))
+    });
     if config.sources.is_empty() {
         tracing::warn!("no [[sources]] configured: serving the dashboard over stored data only");
         let mut stop = stop;
@@ -272,6 +280,9 @@ async fn serve(config: &Config) -> Result<ExitCode> {
         daemon::run(config, shared, stop).await?;
     }
     http.await.context("the dashboard task panicked")??;
+    if let Some(alerts) = alerts {
+        alerts.await.context("the alerts task panicked")?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -298,6 +309,146 @@ async fn start_dashboard(
             .await
             .context("serving the dashboard")
     }))
+}
+
+async fn alerts_command(config: &Config, command: AlertsCommand) -> Result<ExitCode> {
+    let store = open_store(config, &config.database_url()).await?;
+    match command {
+        AlertsCommand::List => alerts_list(config, &store).await,
+        AlertsCommand::Test { rule } => alerts_test(config, &rule).await,
+        AlertsCommand::Evaluate { at } => {
+            let now_ms = match at {
+                Some(text) => chrono::DateTime::parse_from_rfc3339(&text)
+                    .with_context(|| {
+                        format!("--at {text:?}: expected RFC 3339, e.g. 2025-12-20T10:00:00Z")
+                    })?
+                    .timestamp_millis(),
+                None => chrono::Utc::now().timestamp_millis(),
+            };
+            let client = crate::alerts::http_client();
+            let cycle = crate::alerts::cycle(&store, &config.alerts, &client, now_ms).await?;
+            outln!(
+                "{} new notifications{}; delivered {}, retrying {}, failed {}",
+                cycle.notifications,
+                cycle
+                    .report
+                    .map(|month| format!(" (report {month} written)"))
+                    .unwrap_or_default(),
+                cycle.delivered.sent,
+                cycle.delivered.retrying,
+                cycle.delivered.failed
+            );
+            Ok(if cycle.delivered.failed > 0 {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}
+
+async fn alerts_list(config: &Config, store: &Store) -> Result<ExitCode> {
+    if config.alerts.rules.is_empty() {
+        outln!("No alert rules are configured ([[alerts.rules]]).");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let states = store.alert_states().await?;
+    outln!(
+        "{:<24} {:<18} {:<10} {:<9} {:<10} {:<14}  {}",
+        "rule",
+        "kind",
+        "state",
+        "severity",
+        "period",
+        "threshold",
+        "now / instance"
+    );
+    for rule in &config.alerts.rules {
+        let mine: Vec<_> = states
+            .iter()
+            .filter(|state| state.rule == rule.name)
+            .collect();
+        if mine.is_empty() {
+            outln!(
+                "{:<24} {:<18} {:<10} {:<9} {:<10} {:<14}  {}",
+                rule.name,
+                rule.kind.as_str(),
+                "inactive",
+                "",
+                "",
+                "",
+                "never triggered"
+            );
+        }
+        for state in mine {
+            let instance = if state.instance.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", state.instance)
+            };
+            outln!(
+                "{:<24} {:<18} {:<10} {:<9} {:<10} {:<14}  {}{}",
+                rule.name,
+                rule.kind.as_str(),
+                state.state,
+                state.severity,
+                state.period,
+                format!("{:.6}", state.threshold),
+                state.shown,
+                instance
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn alerts_test(config: &Config, rule_name: &str) -> Result<ExitCode> {
+    let Some(rule) = config.alerts.rule(rule_name) else {
+        let known: Vec<&str> = config
+            .alerts
+            .rules
+            .iter()
+            .map(|rule| rule.name.as_str())
+            .collect();
+        bail!(
+            "no rule is named {rule_name:?}; configured rules: {}",
+            known.join(", ")
+        );
+    };
+    let client = crate::alerts::http_client();
+    let event = crate::store::alerts::AlertEvent {
+        id: 0,
+        alert_key: format!("{}|test", rule.name),
+        rule: rule.name.clone(),
+        kind: rule.kind.as_str().to_string(),
+        instance: String::new(),
+        severity: "info".into(),
+        period: "test".into(),
+        notice: "test".into(),
+        value: None,
+        threshold: None,
+        shown: "a test notification from tierwatch alerts test".into(),
+        link: config.alerts.dashboard_url.clone().unwrap_or_default(),
+        at_ms: chrono::Utc::now().timestamp_millis(),
+    };
+    let mut failed = false;
+    for name in &rule.channels {
+        let Some(channel) = config.alerts.channel(name) else {
+            continue;
+        };
+        match crate::alerts::channels::send(&client, channel, &event, &[]).await {
+            Ok(()) => outln!("{name}: sent"),
+            Err(error) => {
+                failed = true;
+                outln!("{name}: FAILED: {error}");
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Waits for SIGINT (Ctrl-C) or SIGTERM.

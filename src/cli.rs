@@ -52,6 +52,11 @@ pub enum Command {
     /// Show how the daemon's sources are doing: last poll, lag, items and API calls per cycle,
     /// errors.
     Status,
+    /// Alert rules: their states, a test notification, one evaluation.
+    Alerts {
+        #[command(subcommand)]
+        command: AlertsCommand,
+    },
     /// Print the tier cost report of a month (UTC).
     Report {
         /// The month, as YYYY-MM.
@@ -127,5 +132,23 @@ pub enum Command {
         /// gzip level (0 to 9).
         #[arg(long, default_value_t = 6)]
         gzip_level: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Show every rule and the state of each of its alerts.
+    List,
+    /// Send a test notification through every channel of RULE and report each result.
+    Test {
+        /// The rule's name.
+        rule: String,
+    },
+    /// Evaluate every rule once, run the report schedule and send what is due, then exit
+    /// (for cron, and to replay a moment with --at).
+    Evaluate {
+        /// Evaluate as of this time (RFC 3339, e.g. 2025-12-20T10:00:00Z). Default: now.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
     },
 }

@@ -13,7 +13,7 @@ use super::daemon::parse_duration;
 use crate::model::Tier;
 
 /// Everything about alerts.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AlertsConfig {
     /// How often rules are evaluated.
     pub interval: Duration,
@@ -23,6 +23,10 @@ pub struct AlertsConfig {
     pub reports: Option<ReportSchedule>,
     /// Base URL of the dashboard in notifications (links to the data).
     pub dashboard_url: Option<String>,
+    /// First retry of a failed delivery after this long, doubling each time (up to 1 h).
+    pub retry_after: Duration,
+    /// Attempts per delivery before it is marked failed.
+    pub max_attempts: u32,
 }
 
 /// Where notifications go.
@@ -228,6 +232,8 @@ pub struct ReportSchedule {
 #[serde(deny_unknown_fields)]
 pub(super) struct FileAlerts {
     interval: Option<String>,
+    retry_after: Option<String>,
+    max_attempts: Option<i64>,
     dashboard_url: Option<String>,
     #[serde(default)]
     channels: Vec<FileChannel>,
@@ -309,6 +315,35 @@ pub(super) struct FileReports {
     channels: Vec<String>,
 }
 
+impl Default for AlertsConfig {
+    fn default() -> AlertsConfig {
+        AlertsConfig {
+            interval: Duration::from_secs(60),
+            channels: Vec::new(),
+            rules: Vec::new(),
+            reports: None,
+            dashboard_url: None,
+            retry_after: Duration::from_secs(30),
+            max_attempts: 8,
+        }
+    }
+}
+
+impl AlertsConfig {
+    /// Whether anything needs the alerts loop.
+    pub fn is_active(&self) -> bool {
+        !self.rules.is_empty() || self.reports.is_some()
+    }
+
+    pub fn channel(&self, name: &str) -> Option<&ChannelConfig> {
+        self.channels.iter().find(|channel| channel.name == name)
+    }
+
+    pub fn rule(&self, name: &str) -> Option<&RuleConfig> {
+        self.rules.iter().find(|rule| rule.name == name)
+    }
+}
+
 /// Collects errors against one rule or channel.
 struct Problems<'a> {
     origin: &'a str,
@@ -346,6 +381,29 @@ pub(super) fn alerts_config(
                 Duration::from_secs(60)
             }),
     };
+    let retry_after = match file.retry_after.as_deref() {
+        None => Duration::from_secs(30),
+        Some(text) => parse_duration(text)
+            .filter(|duration| !duration.is_zero())
+            .unwrap_or_else(|| {
+                problems.push(
+                    "alerts.retry_after".into(),
+                    format!("{text:?} is not a duration: expected e.g. \"30s\""),
+                );
+                Duration::from_secs(30)
+            }),
+    };
+    let max_attempts = match file.max_attempts {
+        None => 8,
+        Some(n @ 1..=50) => n as u32,
+        Some(n) => {
+            problems.push(
+                "alerts.max_attempts".into(),
+                format!("{n}: expected 1 to 50"),
+            );
+            8
+        }
+    };
     let mut channels = Vec::new();
     let mut names = HashSet::new();
     for (index, channel) in file.channels.into_iter().enumerate() {
@@ -377,6 +435,8 @@ pub(super) fn alerts_config(
         dashboard_url: file
             .dashboard_url
             .map(|url| url.trim_end_matches('/').to_string()),
+        retry_after,
+        max_attempts,
     }
 }
 

@@ -9,6 +9,7 @@
 //! incremented only for rows that were actually inserted, in the same transaction, so
 //! re-importing data or replaying a batch after a crash counts nothing twice.
 
+pub mod alerts;
 mod cache;
 mod leader;
 mod metrics;
@@ -845,6 +846,89 @@ impl Store {
     }
 }
 
+/// Alerts: states, notification history and the delivery outbox (see `alerts.rs`).
+impl Store {
+    /// Every stored alert state.
+    pub async fn alert_states(&self) -> Result<Vec<alerts::StoredAlert>> {
+        on_backend!(self, store => store.alert_states().await)
+    }
+
+    /// Saves changed alert states and the notifications they call for (with their pending
+    /// deliveries) in one transaction. Returns the new notifications' ids.
+    pub async fn apply_alert_changes(
+        &self,
+        states: &[alerts::StoredAlert],
+        events: &[alerts::NewEvent],
+    ) -> Result<Vec<i64>> {
+        if states.is_empty() && events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = on_backend!(self, store => {
+            let mut tx = store.begin_write().await?;
+            tx.upsert_alert_states(states).await?;
+            let ids = tx.insert_alert_events(events).await?;
+            tx.commit().await?;
+            ids
+        });
+        self.data_changed().await;
+        Ok(ids)
+    }
+
+    /// Records that `month`'s scheduled report was written, with its notification, in one
+    /// transaction. `None` when another run (or replica) recorded the month first.
+    pub async fn record_report_run(
+        &self,
+        month: &str,
+        files: &str,
+        event: &alerts::NewEvent,
+    ) -> Result<Option<i64>> {
+        let now = now_ms();
+        on_backend!(self, store => {
+            let mut tx = store.begin_write().await?;
+            if !tx.insert_report_run(month, files, now).await? {
+                return Ok(None);
+            }
+            let ids = tx.insert_alert_events(std::slice::from_ref(event)).await?;
+            tx.commit().await?;
+            Ok(ids.first().copied())
+        })
+    }
+
+    /// When `month`'s scheduled report was written, if it was.
+    pub async fn report_run(&self, month: &str) -> Result<Option<i64>> {
+        on_backend!(self, store => store.report_run(month).await)
+    }
+
+    /// The latest notifications, newest first.
+    pub async fn recent_alert_events(&self, limit: i64) -> Result<Vec<alerts::AlertEvent>> {
+        on_backend!(self, store => store.recent_alert_events(limit).await)
+    }
+
+    /// Deliveries of notifications with id ≥ `from_id`.
+    pub async fn deliveries_since(&self, from_id: i64) -> Result<Vec<alerts::Delivery>> {
+        on_backend!(self, store => store.deliveries_of(from_id).await)
+    }
+
+    /// Pending deliveries whose next attempt is due, oldest first, with their notification.
+    pub async fn due_deliveries(
+        &self,
+        now_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<(alerts::Delivery, alerts::AlertEvent)>> {
+        on_backend!(self, store => store.due_deliveries(now_ms, limit).await)
+    }
+
+    /// Records how a delivery attempt went.
+    pub async fn record_delivery(
+        &self,
+        event_id: i64,
+        channel: &str,
+        outcome: &alerts::DeliveryOutcome,
+    ) -> Result<()> {
+        on_backend!(self, store => store.record_delivery(event_id, channel, outcome).await)
+    }
+}
+
 /// The window's points with each (series, minute) once, the last value winning (an upsert
 /// may not touch one row twice in a statement), after checking every series index.
 fn dedupe_points(window: &MetricWindow) -> Result<Vec<MetricPoint>> {
@@ -936,6 +1020,11 @@ pub(crate) trait WriteTx: Send {
     /// Replaces every quota stored for `source` with `quotas`.
     async fn replace_quotas(&mut self, source: &str, quotas: &[QuotaRecord]) -> Result<()>;
     async fn upsert_coverage(&mut self, rows: &[CoverageRow]) -> Result<()>;
+    async fn upsert_alert_states(&mut self, states: &[alerts::StoredAlert]) -> Result<()>;
+    /// Records notifications and queues one delivery per channel; returns their ids.
+    async fn insert_alert_events(&mut self, events: &[alerts::NewEvent]) -> Result<Vec<i64>>;
+    /// Records a scheduled report; false when the month was already recorded.
+    async fn insert_report_run(&mut self, month: &str, files: &str, now_ms: i64) -> Result<bool>;
     async fn commit(self) -> Result<()>;
 }
 

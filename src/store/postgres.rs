@@ -4,6 +4,7 @@
 use sqlx::postgres::{PgBindIterExt, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Postgres, Transaction};
 
+use super::alerts;
 use super::metrics::{self, PointWrite, metric_reads, metric_tx_statements};
 use super::query;
 use super::rows::{
@@ -108,6 +109,7 @@ impl PgStore {
 
     shared_reads!();
     metric_reads!();
+    alerts::alert_reads!();
     query::aggregate_reads!();
 }
 
@@ -447,6 +449,7 @@ impl WriteTx for PgTx {
 
     shared_tx_statements!();
     metric_tx_statements!();
+    alerts::alert_tx_statements!();
 }
 
 #[cfg(test)]

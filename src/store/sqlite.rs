@@ -11,6 +11,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, Sqlite, Transaction};
 
+use super::alerts;
 use super::metrics::{self, PointWrite, metric_reads, metric_tx_statements};
 use super::query;
 use super::rows::{
@@ -113,6 +114,7 @@ impl SqliteStore {
 
     shared_reads!();
     metric_reads!();
+    alerts::alert_reads!();
     query::aggregate_reads!();
 }
 
@@ -519,6 +521,7 @@ impl WriteTx for SqliteTx {
 
     shared_tx_statements!();
     metric_tx_statements!();
+    alerts::alert_tx_statements!();
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, real Postgres and real SQLite files, local AWS stand-ins.
 
+mod alerts;
 mod aws;
 mod browser;
 mod cli;

@@ -1,0 +1,504 @@
+//! Alerts end to end with real receivers on loopback: an HTTP server taking webhooks (the
+//! signature is verified) and Slack messages, and an SMTP server (aiosmtpd, STARTTLS and
+//! AUTH required) taking email. A scenario drives simulated traffic through a Priority
+//! budget (50 % warning, 100 % critical, then the next month) and a Flex latency spike
+//! (pending → firing → resolved), one `tierwatch` process per step so every step is a
+//! daemon restart, and checks the exact sequence of notifications on every channel.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use tierwatch::alerts::channels::hmac_sha256_hex;
+
+use crate::daemon::text;
+use crate::support::fixture;
+
+const SECRET: &str = "webhook-secret-for-tests";
+
+/// What the HTTP receiver got.
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    body: serde_json::Value,
+    signature_ok: Option<bool>,
+}
+
+#[derive(Clone, Default)]
+struct Receiver {
+    received: Arc<Mutex<Vec<Received>>>,
+    /// Answers 503 to this many webhook requests before accepting (a flaky receiver).
+    failures_left: Arc<Mutex<u32>>,
+}
+
+async fn receive(
+    State(receiver): State<Receiver>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    {
+        let mut left = receiver.failures_left.lock().unwrap();
+        if uri.path() == "/flaky" && *left > 0 {
+            *left -= 1;
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
+    }
+    let signature_ok = headers
+        .get("x-tierwatch-signature")
+        .and_then(|value| value.to_str().ok())
+        .map(|value| verify(value, &body));
+    let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    receiver.received.lock().unwrap().push(Received {
+        path: uri.path().to_string(),
+        body: json,
+        signature_ok,
+    });
+    StatusCode::OK
+}
+
+/// Checks `t=UNIX,v1=HEX` as a receiver would: HEX = HMAC-SHA256(secret, "UNIX.BODY").
+fn verify(header: &str, body: &[u8]) -> bool {
+    let mut timestamp = None;
+    let mut hex = None;
+    for part in header.split(',') {
+        match part.split_once('=') {
+            Some(("t", value)) => timestamp = Some(value),
+            Some(("v1", value)) => hex = Some(value),
+            _ => {}
+        }
+    }
+    let (Some(timestamp), Some(hex)) = (timestamp, hex) else {
+        return false;
+    };
+    let mut signed = format!("{timestamp}.").into_bytes();
+    signed.extend_from_slice(body);
+    hmac_sha256_hex(SECRET.as_bytes(), &signed) == hex
+}
+
+async fn start_receiver() -> (Receiver, u16) {
+    let receiver = Receiver::default();
+    let app = axum::Router::new()
+        .route("/{*path}", post(receive))
+        .with_state(receiver.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (receiver, port)
+}
+
+/// The SMTP server, killed when dropped.
+struct Smtp {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_smtp(dir: &Path) -> Smtp {
+    use std::io::{BufRead as _, BufReader};
+    let python = std::env::var("TIERWATCH_TEST_PYTHON").unwrap_or_else(|_| {
+        panic!("TIERWATCH_TEST_PYTHON must name the stand-ins venv's python (scripts/test sets it)")
+    });
+    let mut child = Command::new(python)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/support/smtp_receiver.py"
+        ))
+        .args([dir.to_str().unwrap(), "tierwatch", "smtp-password"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starting the SMTP receiver");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("LISTENING ")
+        .unwrap_or_else(|| panic!("the SMTP receiver said {line:?}"))
+        .parse()
+        .unwrap();
+    Smtp {
+        child,
+        port,
+        dir: dir.to_path_buf(),
+    }
+}
+
+impl Smtp {
+    /// Subjects of the emails received so far, in order.
+    fn subjects(&self) -> Vec<String> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "eml"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|path| {
+                let mail = std::fs::read_to_string(path).unwrap();
+                mail.lines()
+                    .find_map(|line| line.strip_prefix("Subject: "))
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect()
+    }
+
+    /// One email, with quoted-printable soft breaks and `=3D` undone (enough for URLs).
+    fn mail(&self, index: usize) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{:03}.eml", index + 1)))
+            .unwrap()
+            .replace("=\r\n", "")
+            .replace("=3D", "=")
+    }
+}
+
+fn config(dir: &Path, port: u16, smtp: &Smtp) -> PathBuf {
+    let path = dir.join("tierwatch.toml");
+    let text = format!(
+        r#"
+[database]
+url = "sqlite://{db}"
+
+[alerts]
+dashboard_url = "http://tierwatch.test"
+retry_after = "1s"
+
+[[alerts.channels]]
+name = "hook"
+type = "webhook"
+url = "http://127.0.0.1:{port}/hook"
+secret = "{SECRET}"
+
+[[alerts.channels]]
+name = "slack"
+type = "slack"
+url = "http://127.0.0.1:{port}/slack"
+
+[[alerts.channels]]
+name = "mail"
+type = "email"
+smtp_host = "127.0.0.1"
+smtp_port = {smtp_port}
+smtp_security = "starttls"
+smtp_username = "tierwatch"
+smtp_password = "smtp-password"
+smtp_ca_file = "{ca}"
+from = "tierwatch <tierwatch@example.com>"
+to = ["finops@example.com"]
+
+[[alerts.channels]]
+name = "flaky"
+type = "webhook"
+url = "http://127.0.0.1:{port}/flaky"
+
+[[alerts.channels]]
+name = "down"
+type = "webhook"
+url = "http://127.0.0.1:9/nobody-listens"
+
+[[alerts.rules]]
+name = "priority-budget"
+kind = "priority_spend"
+budget_usd = "0.02"
+thresholds = [{{ at = 0.5, severity = "warning" }}, {{ at = 1.0, severity = "critical" }}]
+repeat = "4h"
+channels = ["hook", "slack", "mail", "down"]
+
+[[alerts.rules]]
+name = "flex-slow"
+kind = "flex_delay"
+statistic = "p95"
+window = "15m"
+threshold = 20000
+min_samples = 5
+for = "5m"
+channels = ["hook", "flaky"]
+"#,
+        db = dir.join("alerts.sqlite").display(),
+        smtp_port = smtp.port,
+        ca = smtp.dir.join("ca.pem").display(),
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn tierwatch(config: &Path, args: &[&str]) -> std::process::Output {
+    crate::daemon::tierwatch(config, args).output().unwrap()
+}
+
+/// Priority calls of $0.004725 each (10,000 input + 2,000 output tokens of gpt-oss-120b).
+fn priority_calls(first: u32, count: u32, at: &str) -> String {
+    let template = std::fs::read_to_string(fixture("import/batch-us-east-1.jsonl"))
+        .unwrap()
+        .lines()
+        .nth(2)
+        .unwrap()
+        .to_string();
+    (first..first + count)
+        .map(|n| {
+            template.replace("2025-11-21T08:00:00Z", at).replace(
+                "a0000003-0000-4000-8000-000000000003",
+                &format!("b{n:07}-0000-4000-8000-000000000000"),
+            ) + "\n"
+        })
+        .collect()
+}
+
+/// Flex streaming calls of gpt-oss-120b with this latency.
+fn flex_calls(first: u32, count: u32, at: &str, latency_ms: u32) -> String {
+    let template = std::fs::read_to_string(fixture("import/batch-us-east-1.jsonl"))
+        .unwrap()
+        .lines()
+        .nth(3)
+        .unwrap()
+        .to_string();
+    (first..first + count)
+        .map(|n| {
+            template
+                .replace("2025-11-21T09:30:00Z", at)
+                .replace(
+                    "a0000004-0000-4000-8000-000000000004",
+                    &format!("f{n:07}-0000-4000-8000-000000000000"),
+                )
+                .replace(
+                    "\"invocationLatency\":5000",
+                    &format!("\"invocationLatency\":{latency_ms}"),
+                )
+                + "\n"
+        })
+        .collect()
+}
+
+fn import(config: &Path, name: &str, lines: &str) {
+    let path = config.parent().unwrap().join(name);
+    std::fs::write(&path, lines).unwrap();
+    let output = tierwatch(config, &["import", "--no-progress", path.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+}
+
+/// One evaluation as of `at`, in a process of its own (a daemon restart every time). The
+/// "down" channel never answers: once its deliveries run out of attempts the command exits 1,
+/// which is what cron should see; anything else is a failure of the test.
+fn evaluate(config: &Path, at: &str) -> String {
+    let output = tierwatch(config, &["alerts", "evaluate", "--at", at]);
+    let stdout = text(&output.stdout);
+    assert!(
+        output.status.success() || (output.status.code() == Some(1) && stdout.contains("failed")),
+        "{stdout}\n{}",
+        text(&output.stderr)
+    );
+    stdout
+}
+
+/// (notice, rule, severity) of the webhook notifications received at `path`.
+fn sequence(receiver: &Receiver, path: &str) -> Vec<(String, String, String)> {
+    receiver
+        .received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|received| received.path == path)
+        .map(|received| {
+            let body = &received.body;
+            (
+                body["notice"].as_str().unwrap_or("").to_string(),
+                body["rule"].as_str().unwrap_or("").to_string(),
+                body["severity"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn step(notice: &str, rule: &str, severity: &str) -> (String, String, String) {
+    (notice.into(), rule.into(), severity.into())
+}
+
+// Multi-threaded: the receivers run on the runtime while the test waits for tierwatch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn budget_and_flex_delay_notify_once_each_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mail_dir = tempfile::tempdir().unwrap();
+    let smtp = start_smtp(mail_dir.path());
+    let (receiver, port) = start_receiver().await;
+    *receiver.failures_left.lock().unwrap() = 1;
+    let config = config(dir.path(), port, &smtp);
+    let check = tierwatch(&config, &["check-config"]);
+    assert!(check.status.success(), "{}", text(&check.stderr));
+
+    // 2 calls = $0.00945 (47 % of $0.02): nothing.
+    import(
+        &config,
+        "p1.jsonl",
+        &priority_calls(0, 2, "2025-12-05T09:00:00Z"),
+    );
+    evaluate(&config, "2025-12-05T12:00:00Z");
+    assert!(sequence(&receiver, "/hook").is_empty());
+    // 3 calls = $0.014175 (71 %): the warning fires, once, on every channel.
+    import(
+        &config,
+        "p2.jsonl",
+        &priority_calls(2, 1, "2025-12-05T11:00:00Z"),
+    );
+    evaluate(&config, "2025-12-05T12:01:00Z");
+    evaluate(&config, "2025-12-05T12:02:00Z");
+    // 5 calls = $0.023625 (118 %): critical fires; warning stays firing, unrepeated.
+    import(
+        &config,
+        "p3.jsonl",
+        &priority_calls(3, 2, "2025-12-05T11:30:00Z"),
+    );
+    evaluate(&config, "2025-12-05T12:03:00Z");
+    // Four hours after firing, both repeat once.
+    evaluate(&config, "2025-12-05T16:03:00Z");
+    evaluate(&config, "2025-12-05T16:04:00Z");
+
+    // A Flex latency spike: 6 calls of 40 s in the 15-minute window. Pending first (the
+    // rule wants 5 minutes), firing after 5 minutes, resolved once fast calls replace it.
+    // Meanwhile the budget, still over, repeats once more (18 h after the last repeat).
+    import(
+        &config,
+        "f1.jsonl",
+        &flex_calls(0, 6, "2025-12-06T10:00:00Z", 40_000),
+    );
+    evaluate(&config, "2025-12-06T10:05:00Z");
+    assert_eq!(
+        sequence(&receiver, "/hook").len(),
+        6,
+        "the budget's two repeats; the pending Flex alert sends nothing"
+    );
+    evaluate(&config, "2025-12-06T10:10:00Z");
+    import(
+        &config,
+        "f2.jsonl",
+        &flex_calls(6, 8, "2025-12-06T10:30:00Z", 3_000),
+    );
+    evaluate(&config, "2025-12-06T10:35:00Z");
+    evaluate(&config, "2025-12-06T10:36:00Z");
+
+    // Next month: last month's budget alerts resolve; the new month starts clean.
+    evaluate(&config, "2026-01-01T00:10:00Z");
+    evaluate(&config, "2026-01-01T00:20:00Z");
+
+    let expected = vec![
+        step("firing", "priority-budget", "warning"),
+        step("firing", "priority-budget", "critical"),
+        step("repeat", "priority-budget", "warning"),
+        step("repeat", "priority-budget", "critical"),
+        step("repeat", "priority-budget", "warning"),
+        step("repeat", "priority-budget", "critical"),
+        step("firing", "flex-slow", "warning"),
+        step("resolved", "flex-slow", "warning"),
+        step("resolved", "priority-budget", "warning"),
+        step("resolved", "priority-budget", "critical"),
+    ];
+    assert_eq!(sequence(&receiver, "/hook"), expected);
+    let received = receiver.received.lock().unwrap().clone();
+    assert!(
+        received
+            .iter()
+            .filter(|r| r.path == "/hook")
+            .all(|r| r.signature_ok == Some(true)),
+        "every webhook is signed with the secret"
+    );
+    let first = &received.iter().find(|r| r.path == "/hook").unwrap().body;
+    assert_eq!(first["version"], 1);
+    assert_eq!(first["period"], "2025-12");
+    assert_eq!(first["threshold"], 0.01);
+    assert_eq!(
+        first["link"],
+        "http://tierwatch.test/?month=2025-12&tier=priority"
+    );
+    // Slack gets the budget rule's eight notifications as text.
+    let slack: Vec<String> = received
+        .iter()
+        .filter(|r| r.path == "/slack")
+        .map(|r| r.body["text"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(slack.len(), 8, "{slack:#?}");
+    assert!(
+        slack[0].contains("[FIRING warning] priority-budget"),
+        "{}",
+        slack[0]
+    );
+    // The flaky webhook failed once and got both flex notifications on retry, in order.
+    assert_eq!(
+        sequence(&receiver, "/flaky"),
+        vec![
+            step("firing", "flex-slow", "warning"),
+            step("resolved", "flex-slow", "warning")
+        ]
+    );
+    // Email: the budget rule's eight, through STARTTLS and AUTH.
+    let subjects = smtp.subjects();
+    assert_eq!(subjects.len(), 8, "{subjects:#?}");
+    assert!(
+        subjects[0].starts_with("[FIRING warning] priority-budget"),
+        "{}",
+        subjects[0]
+    );
+    assert!(
+        subjects[7].starts_with("[RESOLVED critical] priority-budget"),
+        "{}",
+        subjects[7]
+    );
+    assert!(
+        smtp.mail(0)
+            .contains("http://tierwatch.test/?month=2025-12&tier=priority")
+    );
+
+    // The channel that never answers kept failing without holding the others up, and is
+    // listed as retrying in the state.
+    let list = tierwatch(&config, &["alerts", "list"]);
+    let listing = text(&list.stdout);
+    assert!(listing.contains("priority-budget"), "{listing}");
+    assert!(listing.contains("resolved"), "{listing}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_test_sends_through_every_channel_of_a_rule_and_reports_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let mail_dir = tempfile::tempdir().unwrap();
+    let smtp = start_smtp(mail_dir.path());
+    let (receiver, port) = start_receiver().await;
+    let config = config(dir.path(), port, &smtp);
+    let output = tierwatch(&config, &["alerts", "test", "priority-budget"]);
+    let shown = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "the down channel fails: {shown}"
+    );
+    assert!(
+        shown.contains("hook: sent") && shown.contains("slack: sent"),
+        "{shown}"
+    );
+    assert!(shown.contains("mail: sent"), "{shown}");
+    assert!(shown.contains("down: FAILED"), "{shown}");
+    assert_eq!(
+        sequence(&receiver, "/hook"),
+        vec![step("test", "priority-budget", "info")]
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while smtp.subjects().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(smtp.subjects()[0].starts_with("[TEST info] priority-budget"));
+    let unknown = tierwatch(&config, &["alerts", "test", "nope"]);
+    assert!(!unknown.status.success());
+    assert!(text(&unknown.stderr).contains("no rule is named \"nope\""));
+}

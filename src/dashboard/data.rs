@@ -9,6 +9,7 @@ use crate::coverage::Forms;
 use crate::model::{Money, Tier};
 use crate::report::Month;
 use crate::rollup::{Granularity, LatencyMetric, latency};
+use crate::store::alerts::StoredAlert;
 use crate::store::{
     AggregateRow, CellSpan, CoverageRow, Filter, Grouping, HistogramRow, QuarantineGroup, Result,
     SourceHealth, Store, StoreError, Totals, UnpricedGroup,
@@ -292,6 +293,8 @@ pub struct Overview {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_note: Option<String>,
     pub freshness: Freshness,
+    /// Alerts firing or pending now, most severe first.
+    pub active_alerts: Vec<StoredAlert>,
 }
 
 /// Builds the overview of a scope at `now_s`.
@@ -308,12 +311,20 @@ pub async fn overview(store: &Store, scope: &Scope, now_s: i64) -> Result<Overvi
             tier_latency(store, totals_span, filter).await
         }
     };
-    let (tier_rows, chart_rows, (today, month_to_date, forecast_month_end), latency, freshness) = tokio::try_join!(
+    let (
+        tier_rows,
+        chart_rows,
+        (today, month_to_date, forecast_month_end),
+        latency,
+        freshness,
+        active_alerts,
+    ) = tokio::try_join!(
         store.aggregate(totals_span, filter, Grouping::TIER),
         store.aggregate(chart_span, filter, Grouping::BUCKET_TIER),
         spend_summary(store, filter, now_s),
         latency,
         freshness(store, now_s),
+        active_alerts(store),
     )?;
     let (tiers, total) = tier_lines(&tier_rows);
     let latency_note = callers
@@ -331,7 +342,30 @@ pub async fn overview(store: &Store, scope: &Scope, now_s: i64) -> Result<Overvi
         latency,
         latency_note,
         freshness,
+        active_alerts,
     })
+}
+
+/// Alerts firing or pending, critical first.
+pub async fn active_alerts(store: &Store) -> Result<Vec<StoredAlert>> {
+    let mut active: Vec<StoredAlert> = store
+        .alert_states()
+        .await?
+        .into_iter()
+        .filter(|alert| alert.state == "firing" || alert.state == "pending")
+        .collect();
+    let rank = |alert: &StoredAlert| {
+        (
+            alert.state != "firing",
+            match alert.severity.as_str() {
+                "critical" => 0,
+                "warning" => 1,
+                _ => 2,
+            },
+        )
+    };
+    active.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.rule.cmp(&b.rule)));
+    Ok(active)
 }
 
 fn tier_lines(rows: &[AggregateRow]) -> (Vec<Line>, Line) {

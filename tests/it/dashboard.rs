@@ -664,3 +664,53 @@ async fn cached_pages_follow_new_data() {
         db.finish().await;
     }
 }
+
+/// The overview lists the alerts firing or pending, critical first, with links to the data.
+#[tokio::test]
+async fn overview_lists_active_alerts() {
+    use tierwatch::store::alerts::StoredAlert;
+    let db = TestDb::new(crate::support::Backend::Sqlite).await;
+    let alert = |key: &str, state: &str, severity: &str| StoredAlert {
+        alert_key: key.into(),
+        rule: format!("rule-{key}"),
+        instance: String::new(),
+        threshold: 1.0,
+        severity: severity.into(),
+        period: "2025-11".into(),
+        state: state.into(),
+        since_ms: 0,
+        last_notified_ms: None,
+        value: Some(2.0),
+        shown: format!("<b>{key}</b> over budget"),
+        link: "/?month=2025-11&tier=priority".into(),
+        updated_ms: 0,
+    };
+    let states = [
+        alert("a", "firing", "warning"),
+        alert("b", "firing", "critical"),
+        alert("c", "resolved", "critical"),
+        alert("d", "pending", "critical"),
+    ];
+    db.store.apply_alert_changes(&states, &[]).await.unwrap();
+    let app = app(&db.store, NOVEMBER_25_NOON, None);
+    let overview = get(&app, "/api/v1/overview").await.json();
+    let keys: Vec<&str> = overview["active_alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|alert| alert["alert_key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        ["b", "a", "d"],
+        "firing critical, firing warning, then pending"
+    );
+    let page = get(&app, "/").await.body;
+    assert!(page.contains("firing critical</strong> rule-b"), "{page}");
+    assert!(
+        page.contains("&#60;b&#62;b&#60;/b&#62; over budget"),
+        "escaped"
+    );
+    assert!(!page.contains("rule-c"), "resolved alerts are not active");
+    db.finish().await;
+}

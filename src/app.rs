@@ -298,7 +298,7 @@ async fn start_dashboard(
     let address = listener
         .local_addr()
         .context("reading the dashboard's address")?;
-    let state = dashboard::AppState::new(store, token);
+    let state = dashboard::AppState::new(store, token).with_alerts(config.alerts.clone());
     eprintln!("Dashboard: http://{address}/");
     tracing::info!(%address, "serving the dashboard");
     Ok(tokio::spawn(async move {

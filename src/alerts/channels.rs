@@ -11,7 +11,8 @@
 use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
-use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart, header::ContentType};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -277,9 +278,10 @@ fn email_message(
         for file in attachments {
             let content_type = ContentType::parse(file.content_type)
                 .map_err(|error| format!("content type {}: {error}", file.content_type))?;
-            parts = parts.singlepart(
-                Attachment::new(file.name.clone()).body(file.body.clone(), content_type),
-            );
+            // Base64 whatever the content: report lines can pass SMTP's 998-character limit.
+            let body = Body::new_with_encoding(file.body.clone(), ContentTransferEncoding::Base64)
+                .map_err(|_| format!("encoding {} for email", file.name))?;
+            parts = parts.singlepart(Attachment::new(file.name.clone()).body(body, content_type));
         }
         builder.multipart(parts)
     };

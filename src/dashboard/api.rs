@@ -194,6 +194,10 @@ pub async fn health(
     ))
 }
 
+pub async fn alerts(State(state): State<AppState>) -> ApiResult<data::AlertsView> {
+    Ok(Json(data::alerts(&state.store, &state.alerts).await?))
+}
+
 /// Liveness: the process answers.
 pub async fn healthz() -> &'static str {
     "ok\n"

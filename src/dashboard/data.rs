@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::config::{AlertsConfig, RuleConfig, RuleKind, RuleWindow};
 use crate::coverage::Forms;
 use crate::model::{Money, Tier};
 use crate::report::Month;
 use crate::rollup::{Granularity, LatencyMetric, latency};
-use crate::store::alerts::StoredAlert;
+use crate::store::alerts::{AlertEvent, Delivery, StoredAlert};
 use crate::store::{
     AggregateRow, CellSpan, CoverageRow, Filter, Grouping, HistogramRow, QuarantineGroup, Result,
     SourceHealth, Store, StoreError, Totals, UnpricedGroup,
@@ -859,6 +860,132 @@ fn coverage_gaps(rows: &[CoverageRow]) -> Vec<CoverageGap> {
         gap.metric_invocations += row.metric_invocations.unwrap_or(0);
     }
     gaps.into_values().collect()
+}
+
+/// The alerts page: rules, alerts that are or were active, and the notification history.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertsView {
+    pub rules: Vec<RuleLine>,
+    /// Every alert not inactive: firing and pending first, then resolved, newest first.
+    pub alerts: Vec<StoredAlert>,
+    /// The latest notifications, newest first, with their deliveries.
+    pub history: Vec<HistoryLine>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleLine {
+    pub name: String,
+    pub kind: String,
+    pub tier: String,
+    pub window: String,
+    pub thresholds: String,
+    pub channels: Vec<String>,
+    /// How many of its alerts are firing now.
+    pub firing: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryLine {
+    pub event: AlertEvent,
+    pub at: String,
+    pub deliveries: Vec<Delivery>,
+}
+
+/// Notifications shown on the alerts page.
+const HISTORY: i64 = 200;
+
+pub async fn alerts(store: &Store, config: &AlertsConfig) -> Result<AlertsView> {
+    let mut states: Vec<StoredAlert> = store
+        .alert_states()
+        .await?
+        .into_iter()
+        .filter(|alert| alert.state != "inactive")
+        .collect();
+    states.sort_by(|a, b| {
+        let active = |alert: &StoredAlert| !(alert.state == "firing" || alert.state == "pending");
+        active(a)
+            .cmp(&active(b))
+            .then_with(|| b.updated_ms.cmp(&a.updated_ms))
+    });
+    let events = store.recent_alert_events(HISTORY).await?;
+    let oldest = events.last().map_or(i64::MAX, |event| event.id);
+    let deliveries = store.deliveries_since(oldest).await?;
+    let history = events
+        .into_iter()
+        .map(|event| HistoryLine {
+            at: rfc3339(event.at_ms.div_euclid(1000)),
+            deliveries: deliveries
+                .iter()
+                .filter(|delivery| delivery.event_id == event.id)
+                .cloned()
+                .collect(),
+            event,
+        })
+        .collect();
+    let rules = config
+        .rules
+        .iter()
+        .map(|rule| RuleLine {
+            name: rule.name.clone(),
+            kind: rule.kind.as_str().to_string(),
+            tier: rule
+                .tier
+                .map_or("all".into(), |tier| tier.as_str().to_string()),
+            window: match rule.window {
+                RuleWindow::Day => "day".into(),
+                RuleWindow::Month => "month".into(),
+                RuleWindow::Rolling(duration) => format!("last {}", human_duration(duration)),
+            },
+            thresholds: rule
+                .thresholds
+                .iter()
+                .map(|threshold| {
+                    format!(
+                        "{} {}",
+                        threshold_text(rule, threshold.at),
+                        threshold.severity
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            channels: rule.channels.clone(),
+            firing: states
+                .iter()
+                .filter(|alert| alert.rule == rule.name && alert.state == "firing")
+                .count(),
+        })
+        .collect();
+    Ok(AlertsView {
+        rules,
+        alerts: states,
+        history,
+    })
+}
+
+fn human_duration(duration: std::time::Duration) -> String {
+    let seconds = duration.as_secs();
+    match seconds {
+        s if s % 86_400 == 0 => format!("{} d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{} h", s / 3_600),
+        s if s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
+/// A threshold as people read it for the rule's kind.
+fn threshold_text(rule: &RuleConfig, at: f64) -> String {
+    match rule.kind {
+        RuleKind::PrioritySpend => {
+            let budget = rule.budget_pico.unwrap_or(0);
+            format!("{:.0} % of ${}", at * 100.0, Money::format_usd(budget))
+        }
+        RuleKind::FlexDelay if rule.vs_standard => format!("{at}× Standard"),
+        RuleKind::FlexDelay => format!("{at} ms"),
+        RuleKind::FlexThrottleRate | RuleKind::FlexErrorRate => format!("{:.1} %", at * 100.0),
+        RuleKind::QuotaHeadroom => format!("headroom < {:.0} %", at * 100.0),
+        RuleKind::UnpricedSpend => format!("> {at} calls"),
+        RuleKind::Staleness => format!("{at} min"),
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! works without JavaScript; time window and filters live in the query string (`scope`).
 //!
 //! Routes: pages `/`, `/models`, `/models/{model}`, `/callers`, `/quotas`, `/reports`,
-//! `/reports/{month}[.csv|.json]`, `/data-health`; JSON under `/api/v1/`; `/metrics`
+//! `/reports/{month}[.csv|.json]`, `/data-health`, `/alerts`; JSON under `/api/v1/`; `/metrics`
 //! (Prometheus); `/healthz` and `/readyz` (no auth, for load balancers).
 
 mod access;
@@ -35,6 +35,8 @@ pub struct AppState {
     pub auth_token: Option<Arc<str>>,
     /// Unix seconds now (replaceable so tests can pin "today").
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
+    /// The configured alert rules, for the alerts page.
+    pub alerts: Arc<crate::config::AlertsConfig>,
 }
 
 impl AppState {
@@ -43,7 +45,14 @@ impl AppState {
             store,
             auth_token: auth_token.map(Arc::from),
             clock: Arc::new(|| chrono::Utc::now().timestamp()),
+            alerts: Arc::default(),
         }
+    }
+
+    /// Shows these rules on the alerts page.
+    pub fn with_alerts(mut self, alerts: crate::config::AlertsConfig) -> AppState {
+        self.alerts = Arc::new(alerts);
+        self
     }
 
     pub fn now_s(&self) -> i64 {
@@ -62,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/reports", get(pages::reports))
         .route("/reports/{file}", get(pages::report))
         .route("/data-health", get(pages::health))
+        .route("/alerts", get(pages::alerts))
         .route("/static/style.css", get(pages::stylesheet))
         .route("/api/v1/overview", get(api::overview))
         .route("/api/v1/models", get(api::models))
@@ -71,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/reports", get(api::reports))
         .route("/api/v1/reports/{month}", get(api::report))
         .route("/api/v1/health", get(api::health))
+        .route("/api/v1/alerts", get(api::alerts))
         .route("/metrics", get(prometheus::metrics))
         .fallback(pages::not_found)
         .route_layer(axum::middleware::from_fn_with_state(

@@ -553,6 +553,30 @@ pub async fn health(State(state): State<AppState>, Query(params): Query<ViewPara
     respond(page.await)
 }
 
+#[derive(Template, WebTemplate)]
+#[template(path = "alerts.html")]
+pub struct AlertsPage {
+    chrome: Chrome,
+    view: data::AlertsView,
+}
+
+impl AlertsPage {
+    fn when(at_ms: &i64) -> String {
+        super::scope::rfc3339(at_ms.div_euclid(1000))
+    }
+}
+
+pub async fn alerts(State(state): State<AppState>) -> Response {
+    let page = async {
+        let view = data::alerts(&state.store, &state.alerts).await?;
+        Ok(AlertsPage {
+            chrome: Chrome::plain("Alerts", "alerts"),
+            view,
+        })
+    };
+    respond(page.await)
+}
+
 pub async fn stylesheet() -> Response {
     (
         [

@@ -228,6 +228,12 @@ threshold = 20000
 min_samples = 5
 for = "5m"
 channels = ["hook", "flaky"]
+
+[reports]
+day = 1
+hour = 0
+dir = "reports"
+channels = ["hook", "mail"]
 "#,
         db = dir.join("alerts.sqlite").display(),
         smtp_port = smtp.port,
@@ -305,14 +311,14 @@ fn evaluate(config: &Path, at: &str) -> String {
     stdout
 }
 
-/// (notice, rule, severity) of the webhook notifications received at `path`.
+/// (notice, rule, severity) of the alert notifications received at `path` (reports apart).
 fn sequence(receiver: &Receiver, path: &str) -> Vec<(String, String, String)> {
     receiver
         .received
         .lock()
         .unwrap()
         .iter()
-        .filter(|received| received.path == path)
+        .filter(|received| received.path == path && received.body["notice"] != "report")
         .map(|received| {
             let body = &received.body;
             (
@@ -415,7 +421,11 @@ async fn budget_and_flex_delay_notify_once_each_across_restarts() {
             .all(|r| r.signature_ok == Some(true)),
         "every webhook is signed with the secret"
     );
-    let first = &received.iter().find(|r| r.path == "/hook").unwrap().body;
+    let first = &received
+        .iter()
+        .find(|r| r.path == "/hook" && r.body["notice"] != "report")
+        .unwrap()
+        .body;
     assert_eq!(first["version"], 1);
     assert_eq!(first["period"], "2025-12");
     assert_eq!(first["threshold"], 0.01);
@@ -443,8 +453,56 @@ async fn budget_and_flex_delay_notify_once_each_across_restarts() {
             step("resolved", "flex-slow", "warning")
         ]
     );
-    // Email: the budget rule's eight, through STARTTLS and AUTH.
-    let subjects = smtp.subjects();
+    // Scheduled reports: November's at the first evaluation (it was due since Dec 1),
+    // December's on Jan 1; each once, to the webhook (with a link) and by email (attached).
+    let reports: Vec<(String, String)> = received
+        .iter()
+        .filter(|r| r.path == "/hook" && r.body["notice"] == "report")
+        .map(|r| {
+            (
+                r.body["period"].as_str().unwrap().to_string(),
+                r.body["link"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reports,
+        vec![
+            (
+                "2025-11".into(),
+                "http://tierwatch.test/reports/2025-11.csv".into()
+            ),
+            (
+                "2025-12".into(),
+                "http://tierwatch.test/reports/2025-12.csv".into()
+            ),
+        ]
+    );
+    let december =
+        std::fs::read_to_string(dir.path().join("reports/tierwatch-2025-12.csv")).unwrap();
+    assert!(
+        december
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("2025-12,total,"),
+        "{december}"
+    );
+    // Email: the budget rule's eight and the two reports, through STARTTLS and AUTH, in order.
+    let mut subjects = smtp.subjects();
+    let report_mails: Vec<usize> = subjects
+        .iter()
+        .enumerate()
+        .filter(|(_, subject)| subject.starts_with("[REPORT"))
+        .map(|(index, _)| index)
+        .collect();
+    assert_eq!(report_mails.len(), 2, "{subjects:#?}");
+    let last_report = smtp.mail(report_mails[1]);
+    assert!(
+        last_report.contains("tierwatch-2025-12.csv")
+            && last_report.contains("tierwatch-2025-12.json")
+    );
+    subjects.retain(|subject| !subject.starts_with("[REPORT"));
     assert_eq!(subjects.len(), 8, "{subjects:#?}");
     assert!(
         subjects[0].starts_with("[FIRING warning] priority-budget"),
@@ -456,10 +514,49 @@ async fn budget_and_flex_delay_notify_once_each_across_restarts() {
         "{}",
         subjects[7]
     );
+    let first_alert_mail = (0..).find(|index| !report_mails.contains(index)).unwrap();
     assert!(
-        smtp.mail(0)
+        smtp.mail(first_alert_mail)
             .contains("http://tierwatch.test/?month=2025-12&tier=priority")
     );
+
+    // The dashboard's alerts page shows the rules, the alerts and every notification with
+    // its deliveries (the channel that never answers is failing, not lost).
+    let loaded =
+        tierwatch::config::Config::load(Some(&config), &tierwatch::config::ProcessEnvironment)
+            .unwrap();
+    let store = tierwatch::store::Store::open(&format!(
+        "sqlite://{}",
+        dir.path().join("alerts.sqlite").display()
+    ))
+    .await
+    .unwrap();
+    let app = tierwatch::dashboard::router(
+        tierwatch::dashboard::AppState::new(store, None).with_alerts(loaded.alerts),
+    );
+    let page = crate::dashboard::get(&app, "/api/v1/alerts").await.json();
+    assert_eq!(page["rules"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        page["history"].as_array().unwrap().len(),
+        12,
+        "10 alerts + 2 reports"
+    );
+    let statuses: Vec<String> = page["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|line| line["deliveries"].as_array().unwrap().clone())
+        .filter(|delivery| delivery["channel"] == "down")
+        .map(|delivery| delivery["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(statuses.len(), 8);
+    assert!(
+        statuses.iter().all(|status| status != "sent"),
+        "{statuses:?}"
+    );
+    let html = crate::dashboard::get(&app, "/alerts").await;
+    assert_eq!(html.status, axum::http::StatusCode::OK);
+    assert!(html.body.contains("priority-budget") && html.body.contains("flex-slow"));
 
     // The channel that never answers kept failing without holding the others up, and is
     // listed as retrying in the state.

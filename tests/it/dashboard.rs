@@ -23,14 +23,14 @@ use crate::support::{BACKENDS, TestDb, test_prices};
 /// 2025-11-25T12:00:00Z: "today" and "month to date" fall in the fixtures' month.
 const NOVEMBER_25_NOON: i64 = 1_764_072_000;
 
-struct Response {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: String,
+pub(crate) struct Response {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: String,
 }
 
 impl Response {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         assert_eq!(self.status, StatusCode::OK, "{}", self.body);
         serde_json::from_str(&self.body).unwrap_or_else(|error| panic!("{error}: {}", self.body))
     }
@@ -42,7 +42,7 @@ fn app(store: &Store, now_s: i64, token: Option<&str>) -> axum::Router {
     router(state)
 }
 
-async fn get(app: &axum::Router, uri: &str) -> Response {
+pub(crate) async fn get(app: &axum::Router, uri: &str) -> Response {
     get_with(app, uri, None).await
 }
 

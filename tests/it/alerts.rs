@@ -599,3 +599,145 @@ async fn alerts_test_sends_through_every_channel_of_a_rule_and_reports_failures(
     assert!(!unknown.status.success());
     assert!(text(&unknown.stderr).contains("no rule is named \"nope\""));
 }
+
+/// Two daemons on one Postgres database evaluate the same rule every second: one alert, one
+/// notification, also after the replicas are killed and restarted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_on_postgres_notify_once() {
+    let db = crate::support::TestDb::new(crate::support::Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (receiver, port) = start_receiver().await;
+    let config = dir.path().join("tierwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[database]
+url = "{url}"
+
+[alerts]
+interval = "1s"
+
+[[alerts.channels]]
+name = "hook"
+type = "webhook"
+url = "http://127.0.0.1:{port}/hook"
+
+[[alerts.rules]]
+name = "unpriced-today"
+kind = "unpriced_spend"
+channels = ["hook"]
+"#,
+            url = db.url
+        ),
+    )
+    .unwrap();
+    // Calls of a model the price table doesn't know, made just now.
+    let template = std::fs::read_to_string(fixture("import/batch-us-east-1.jsonl"))
+        .unwrap()
+        .lines()
+        .nth(5)
+        .unwrap()
+        .to_string();
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let unpriced = |n: u32| {
+        template.replace("2025-11-22T12:01:00Z", &now).replace(
+            "a0000006-0000-4000-8000-000000000006",
+            &format!("c{n:07}-0000-4000-8000-000000000000"),
+        ) + "\n"
+    };
+    import(&config, "u1.jsonl", &unpriced(1));
+
+    let serve = || {
+        crate::daemon::tierwatch(&config, &["serve"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = serve();
+    let mut second = serve();
+    let notifications = || sequence(&receiver, "/hook");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while notifications().is_empty() {
+        assert!(Instant::now() < deadline, "no notification within 30 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Several evaluation intervals on both replicas: still one.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        notifications(),
+        vec![step("firing", "unpriced-today", "warning")]
+    );
+    // Kill one replica hard (whichever leads or not), add data, restart it: still one.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    import(&config, "u2.jsonl", &unpriced(2));
+    first = serve();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        notifications(),
+        vec![step("firing", "unpriced-today", "warning")]
+    );
+    for child in [&mut first, &mut second] {
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let states = db.store.alert_states().await.unwrap();
+    assert_eq!(states.len(), 1);
+    assert_eq!(states[0].state, "firing");
+    assert_eq!(states[0].value, Some(2.0), "the second call is counted");
+    db.finish().await;
+}
+
+/// `check-config` rejects bad rules with the rule's name and the reason, all at once.
+#[test]
+fn check_config_names_each_bad_rule_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tierwatch.toml");
+    std::fs::write(
+        &config,
+        r#"
+[[alerts.channels]]
+name = "hook"
+type = "webhook"
+url = "https://hooks.example.com/x"
+
+[[alerts.rules]]
+name = "budget-without-budget"
+kind = "priority_spend"
+threshold = 0.8
+channels = ["hook"]
+
+[[alerts.rules]]
+name = "slow-flex-per-team"
+kind = "flex_delay"
+threshold = 20000
+scope = { metadata = { team = "search" } }
+channels = ["hook"]
+
+[[alerts.rules]]
+name = "to-nowhere"
+kind = "unpriced_spend"
+channels = ["pager"]
+
+[reports]
+day = 31
+"#,
+    )
+    .unwrap();
+    let output = tierwatch(&config, &["check-config"]);
+    assert_eq!(output.status.code(), Some(2));
+    let errors = text(&output.stderr);
+    for expected in [
+        "alerts.rules[budget-without-budget].budget_usd: a priority_spend rule needs a budget",
+        "alerts.rules[slow-flex-per-team].scope: latency is not kept per caller",
+        "alerts.rules[to-nowhere].channels: no channel is named \"pager\"",
+        "reports.day: 31: expected a day from 1 to 28",
+    ] {
+        assert!(
+            errors.contains(expected),
+            "missing {expected:?} in:\n{errors}"
+        );
+    }
+}

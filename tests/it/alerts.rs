@@ -741,3 +741,86 @@ day = 31
         );
     }
 }
+
+/// A forecast budget fires while the month's spend is still under budget, once the run rate
+/// projects past it; a staleness rule fires when no call has arrived for its minutes, and
+/// resolves when calls come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forecast_budgets_and_staleness_fire_on_their_own_terms() {
+    let dir = tempfile::tempdir().unwrap();
+    let (receiver, port) = start_receiver().await;
+    let config = dir.path().join("tierwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[database]
+url = "sqlite://{db}"
+
+[[alerts.channels]]
+name = "hook"
+type = "webhook"
+url = "http://127.0.0.1:{port}/hook"
+
+[[alerts.rules]]
+name = "on-course-to-overspend"
+kind = "priority_spend"
+budget_usd = "0.1"
+forecast = true
+threshold = 1.0
+severity = "critical"
+channels = ["hook"]
+
+[[alerts.rules]]
+name = "no-data"
+kind = "staleness"
+threshold = 30
+channels = ["hook"]
+"#,
+            db = dir.path().join("alerts.sqlite").display()
+        ),
+    )
+    .unwrap();
+    // One Priority call ($0.004725) a day, Dec 1–7: $0.033 so far, a third of the budget;
+    // at this rate the month ends at about $0.15, past the $0.10 budget.
+    let mut lines = String::new();
+    for day in 1..=7u32 {
+        lines.push_str(&priority_calls(
+            day,
+            1,
+            &format!("2025-12-{day:02}T09:00:00Z"),
+        ));
+    }
+    import(&config, "week.jsonl", &lines);
+    // On Dec 2 the rate of the last 7 whole days (one call) projects about $0.03: quiet.
+    evaluate(&config, "2025-12-02T09:20:00Z");
+    assert_eq!(sequence(&receiver, "/hook"), vec![]);
+    evaluate(&config, "2025-12-08T08:00:00Z");
+    // No call since Dec 7 09:00: by Dec 8 08:00 the data is 23 hours stale.
+    assert_eq!(
+        sequence(&receiver, "/hook"),
+        vec![
+            step("firing", "on-course-to-overspend", "critical"),
+            step("firing", "no-data", "warning"),
+        ]
+    );
+    let forecast = receiver.received.lock().unwrap()[0].body.clone();
+    assert!(
+        forecast["summary"]
+            .as_str()
+            .unwrap()
+            .contains("forecast for the month")
+    );
+    assert!(forecast["value"].as_f64().unwrap() > 0.1);
+    // Calls again: the data is fresh and the staleness alert resolves.
+    import(
+        &config,
+        "fresh.jsonl",
+        &priority_calls(100, 1, "2025-12-08T08:05:00Z"),
+    );
+    evaluate(&config, "2025-12-08T08:10:00Z");
+    assert_eq!(
+        sequence(&receiver, "/hook")[2],
+        step("resolved", "no-data", "warning")
+    );
+}

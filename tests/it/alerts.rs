@@ -824,3 +824,93 @@ channels = ["hook"]
         step("resolved", "no-data", "warning")
     );
 }
+
+/// Flex against Standard for the same model (one alert per model), and the Flex error rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flex_is_judged_against_standard_per_model_and_by_its_error_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (receiver, port) = start_receiver().await;
+    let config = dir.path().join("tierwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[database]
+url = "sqlite://{db}"
+
+[[alerts.channels]]
+name = "hook"
+type = "webhook"
+url = "http://127.0.0.1:{port}/hook"
+
+[[alerts.rules]]
+name = "flex-vs-standard"
+kind = "flex_delay"
+statistic = "p50"
+vs_standard = true
+threshold = 2.0
+min_samples = 3
+channels = ["hook"]
+
+[[alerts.rules]]
+name = "flex-errors"
+kind = "flex_error_rate"
+threshold = 0.3
+min_samples = 3
+channels = ["hook"]
+"#,
+            db = dir.path().join("alerts.sqlite").display()
+        ),
+    )
+    .unwrap();
+    let at = "2025-12-06T10:00:00Z";
+    let standard = flex_calls(0, 4, at, 1_000).replace(
+        "\"requestMetadata\":{\"service_tier\":\"flex\"",
+        "\"requestMetadata\":{\"service_tier\":\"standard\"",
+    );
+    let failed = flex_calls(10, 2, at, 900).replace(
+        "\"schemaVersion\":\"1.0\",",
+        "\"schemaVersion\":\"1.0\",\"errorCode\":\"ModelErrorException\",",
+    );
+    let lines = standard + &flex_calls(20, 4, at, 5_000) + &failed;
+    import(&config, "calls.jsonl", &lines);
+    evaluate(&config, "2025-12-06T10:05:00Z");
+    let received = receiver.received.lock().unwrap().clone();
+    let seen: Vec<(String, String, String)> = received
+        .iter()
+        .map(|r| {
+            (
+                r.body["rule"].as_str().unwrap().to_string(),
+                r.body["instance"].as_str().unwrap().to_string(),
+                r.body["notice"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (
+                "flex-vs-standard".to_string(),
+                "openai.gpt-oss-120b-1:0".to_string(),
+                "firing".to_string()
+            ),
+            (
+                "flex-errors".to_string(),
+                String::new(),
+                "firing".to_string()
+            ),
+        ]
+    );
+    // p50 of 5,000 ms against 1,000 ms (±4.5 % histogram bins): about 5×.
+    let ratio = received[0].body["value"].as_f64().unwrap();
+    assert!((4.5..5.5).contains(&ratio), "{ratio}");
+    assert!(
+        received[0].body["summary"]
+            .as_str()
+            .unwrap()
+            .contains("× Standard")
+    );
+    // 2 of 6 Flex calls failed.
+    let rate = received[1].body["value"].as_f64().unwrap();
+    assert!((rate - 2.0 / 6.0).abs() < 1e-9, "{rate}");
+}

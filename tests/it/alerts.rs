@@ -858,6 +858,22 @@ kind = "flex_error_rate"
 threshold = 0.3
 min_samples = 3
 channels = ["hook"]
+
+[[alerts.rules]]
+name = "flex-first-token"
+kind = "flex_delay"
+statistic = "ttft_p95"
+threshold = 500
+min_samples = 3
+channels = ["hook"]
+
+[[alerts.rules]]
+name = "flex-output-speed"
+kind = "flex_delay"
+statistic = "output_tokens_per_second"
+threshold = 200
+min_samples = 3
+channels = ["hook"]
 "#,
             db = dir.path().join("alerts.sqlite").display()
         ),
@@ -899,6 +915,16 @@ channels = ["hook"]
                 String::new(),
                 "firing".to_string()
             ),
+            (
+                "flex-first-token".to_string(),
+                String::new(),
+                "firing".to_string()
+            ),
+            (
+                "flex-output-speed".to_string(),
+                String::new(),
+                "firing".to_string()
+            ),
         ]
     );
     // p50 of 5,000 ms against 1,000 ms (±4.5 % histogram bins): about 5×.
@@ -913,4 +939,120 @@ channels = ["hook"]
     // 2 of 6 Flex calls failed.
     let rate = received[1].body["value"].as_f64().unwrap();
     assert!((rate - 2.0 / 6.0).abs() < 1e-9, "{rate}");
+    // Every Flex call's first byte came after 800 ms (bin middle 809 ms).
+    let first_token = received[2].body["value"].as_f64().unwrap();
+    assert!((760.0..840.0).contains(&first_token), "{first_token}");
+    // 6 × 600 output tokens over 4 × 5 s + 2 × 0.9 s: 165 tokens/s, under 200.
+    let speed = received[3].body["value"].as_f64().unwrap();
+    assert!((speed - 3_600.0 / 21.8).abs() < 1e-6, "{speed}");
+}
+
+/// Flex throttling from CloudWatch metrics and quota headroom from the logs' busiest minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttle_rate_and_quota_headroom_rules_read_metrics_and_quotas() {
+    use tierwatch::store::{MetricPoint, MetricSeriesKey, MetricWindow, QuotaRecord};
+    let dir = tempfile::tempdir().unwrap();
+    let (receiver, port) = start_receiver().await;
+    let url = format!("sqlite://{}", dir.path().join("alerts.sqlite").display());
+    let config = dir.path().join("tierwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[database]
+url = "{url}"
+
+[[alerts.channels]]
+name = "hook"
+type = "webhook"
+url = "http://127.0.0.1:{port}/hook"
+
+[[alerts.rules]]
+name = "flex-throttled"
+kind = "flex_throttle_rate"
+threshold = 0.1
+min_samples = 10
+channels = ["hook"]
+
+[[alerts.rules]]
+name = "tpm-headroom"
+kind = "quota_headroom"
+threshold = 0.5
+channels = ["hook"]
+"#
+        ),
+    )
+    .unwrap();
+    // One Priority call of 12,000 tokens at 10:00: 60 % of a 20,000 TPM quota.
+    import(
+        &config,
+        "calls.jsonl",
+        &priority_calls(0, 1, "2025-12-06T10:00:00Z"),
+    );
+    let store = tierwatch::store::Store::open(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let model = "openai.gpt-oss-120b-1:0";
+    let series = |metric: &str| MetricSeriesKey {
+        source: "test".into(),
+        account_id: "111122223333".into(),
+        region: "us-east-1".into(),
+        metric_name: metric.into(),
+        dimensions: format!(r#"[["ModelId","{model}"],["ResolvedServiceTier","flex"]]"#),
+        statistic: "Sum".into(),
+        model_called: model.into(),
+        model_id: model.into(),
+        tier: "flex".into(),
+        tier_form: "resolved_dimension".into(),
+    };
+    let minute = 1_765_015_200; // 2025-12-06T10:00:00Z
+    store
+        .write_metric_window(&MetricWindow {
+            series: vec![series("InvocationThrottles"), series("Invocations")],
+            points: vec![
+                MetricPoint {
+                    series: 0,
+                    minute_start: minute,
+                    value: 5.0,
+                },
+                MetricPoint {
+                    series: 1,
+                    minute_start: minute,
+                    value: 20.0,
+                },
+            ],
+            checkpoint: None,
+        })
+        .await
+        .unwrap();
+    let quota = QuotaRecord {
+        source: "test".into(),
+        account_id: "111122223333".into(),
+        region: "us-east-1".into(),
+        quota_code: "L-TPM".into(),
+        quota_name: "On-demand model inference tokens per minute for OpenAI GPT OSS 120B".into(),
+        value: 20_000.0,
+        adjustable: Some(true),
+        scope: "on_demand".into(),
+        quota_kind: "tokens_per_minute".into(),
+        model_name: Some("OpenAI GPT OSS 120B".into()),
+        model_id: Some(model.into()),
+        fetched_ms: 0,
+    };
+    store.replace_quotas("test", &[quota]).await.unwrap();
+    evaluate(&config, "2025-12-06T10:05:00Z");
+    let received = receiver.received.lock().unwrap().clone();
+    let rules: Vec<&str> = received
+        .iter()
+        .map(|r| r.body["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, ["flex-throttled", "tpm-headroom"]);
+    // 5 throttled of 25 requests.
+    assert_eq!(received[0].body["value"], 0.2);
+    // 40 % headroom left, under the 50 % threshold; the quota is the instance.
+    let headroom = received[1].body["value"].as_f64().unwrap();
+    assert!((headroom - 0.4).abs() < 1e-9, "{headroom}");
+    assert_eq!(
+        received[1].body["instance"],
+        format!("111122223333/us-east-1/{model}/tokens_per_minute")
+    );
 }

@@ -243,6 +243,24 @@ channels = ["hook", "mail"]
     path
 }
 
+/// A config with a database, one webhook channel "hook" and the given rules (TOML).
+fn hook_config(dir: &Path, database_url: &str, port: u16, rules: &str) -> PathBuf {
+    let path = dir.join("tierwatch.toml");
+    let text = format!(
+        r#"
+[database]
+url = "{database_url}"
+
+[[alerts.channels]]
+name = "hook"
+type = "webhook"
+url = "http://127.0.0.1:{port}/hook"
+{rules}"#
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 fn tierwatch(config: &Path, args: &[&str]) -> std::process::Output {
     crate::daemon::tierwatch(config, args).output().unwrap()
 }
@@ -749,19 +767,11 @@ day = 31
 async fn forecast_budgets_and_staleness_fire_on_their_own_terms() {
     let dir = tempfile::tempdir().unwrap();
     let (receiver, port) = start_receiver().await;
-    let config = dir.path().join("tierwatch.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[database]
-url = "sqlite://{db}"
-
-[[alerts.channels]]
-name = "hook"
-type = "webhook"
-url = "http://127.0.0.1:{port}/hook"
-
+    let config = hook_config(
+        dir.path(),
+        &format!("sqlite://{}", dir.path().join("alerts.sqlite").display()),
+        port,
+        r#"
 [[alerts.rules]]
 name = "on-course-to-overspend"
 kind = "priority_spend"
@@ -777,10 +787,7 @@ kind = "staleness"
 threshold = 30
 channels = ["hook"]
 "#,
-            db = dir.path().join("alerts.sqlite").display()
-        ),
-    )
-    .unwrap();
+    );
     // One Priority call ($0.004725) a day, Dec 1–7: $0.033 so far, a third of the budget;
     // at this rate the month ends at about $0.15, past the $0.10 budget.
     let mut lines = String::new();
@@ -830,19 +837,11 @@ channels = ["hook"]
 async fn flex_is_judged_against_standard_per_model_and_by_its_error_rate() {
     let dir = tempfile::tempdir().unwrap();
     let (receiver, port) = start_receiver().await;
-    let config = dir.path().join("tierwatch.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[database]
-url = "sqlite://{db}"
-
-[[alerts.channels]]
-name = "hook"
-type = "webhook"
-url = "http://127.0.0.1:{port}/hook"
-
+    let config = hook_config(
+        dir.path(),
+        &format!("sqlite://{}", dir.path().join("alerts.sqlite").display()),
+        port,
+        r#"
 [[alerts.rules]]
 name = "flex-vs-standard"
 kind = "flex_delay"
@@ -875,10 +874,7 @@ threshold = 200
 min_samples = 3
 channels = ["hook"]
 "#,
-            db = dir.path().join("alerts.sqlite").display()
-        ),
-    )
-    .unwrap();
+    );
     let at = "2025-12-06T10:00:00Z";
     let standard = flex_calls(0, 4, at, 1_000).replace(
         "\"requestMetadata\":{\"service_tier\":\"flex\"",
@@ -954,19 +950,11 @@ async fn throttle_rate_and_quota_headroom_rules_read_metrics_and_quotas() {
     let dir = tempfile::tempdir().unwrap();
     let (receiver, port) = start_receiver().await;
     let url = format!("sqlite://{}", dir.path().join("alerts.sqlite").display());
-    let config = dir.path().join("tierwatch.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[database]
-url = "{url}"
-
-[[alerts.channels]]
-name = "hook"
-type = "webhook"
-url = "http://127.0.0.1:{port}/hook"
-
+    let config = hook_config(
+        dir.path(),
+        &url,
+        port,
+        r#"
 [[alerts.rules]]
 name = "flex-throttled"
 kind = "flex_throttle_rate"
@@ -979,10 +967,8 @@ name = "tpm-headroom"
 kind = "quota_headroom"
 threshold = 0.5
 channels = ["hook"]
-"#
-        ),
-    )
-    .unwrap();
+"#,
+    );
     // One Priority call of 12,000 tokens at 10:00: 60 % of a 20,000 TPM quota.
     import(
         &config,

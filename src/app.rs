@@ -696,6 +696,32 @@ async fn check_config(config: &Config, connect: bool) -> Result<ExitCode> {
             "loopback, no auth"
         }
     );
+    let alerts = &config.alerts;
+    outln!(
+        "alert rules:     {} ({}), channels: {}",
+        alerts.rules.len(),
+        alerts
+            .rules
+            .iter()
+            .map(|rule| format!("{} = {}", rule.name, rule.kind.as_str()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        alerts
+            .channels
+            .iter()
+            .map(|channel| channel.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if let Some(reports) = &alerts.reports {
+        outln!(
+            "monthly report:  day {} from {:02}:00 UTC, to {} and {:?}",
+            reports.day,
+            reports.hour,
+            reports.dir.display(),
+            reports.channels
+        );
+    }
     outln!(
         "application inference profiles mapped: {}",
         config.ingest.application_profiles.len()

@@ -363,6 +363,21 @@ async fn budget_and_flex_delay_notify_once_each_across_restarts() {
     let config = config(dir.path(), port, &smtp);
     let check = tierwatch(&config, &["check-config"]);
     assert!(check.status.success(), "{}", text(&check.stderr));
+    let shown = text(&check.stdout);
+    assert!(
+        shown.contains(
+            "alert rules:     2 (priority-budget = priority_spend, flex-slow = flex_delay)"
+        ),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("monthly report:  day 1 from 00:00 UTC"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("smtp-password") && !shown.contains(SECRET),
+        "no secrets shown"
+    );
 
     // 2 calls = $0.00945 (47 % of $0.02): nothing.
     import(

@@ -845,6 +845,59 @@ channels = ["hook"]
         sequence(&receiver, "/hook")[2],
         step("resolved", "no-data", "warning")
     );
+
+    // A source failing since its last success 42 minutes ago is stale on its own (the data
+    // itself is fresh); its next success resolves it.
+    let store = tierwatch::store::Store::open(&format!(
+        "sqlite://{}",
+        dir.path().join("alerts.sqlite").display()
+    ))
+    .await
+    .unwrap();
+    let minute_ms = 60_000;
+    let at_ms = 1_765_181_520_000; // 2025-12-08T08:12:00Z
+    let health = |success_ms: i64, error: Option<&str>| tierwatch::store::SourceHealth {
+        source: "prod".into(),
+        kind: "logs".into(),
+        daemon_id: "test".into(),
+        last_attempt_ms: at_ms,
+        last_success_ms: Some(success_ms),
+        last_error: error.map(str::to_string),
+        consecutive_failures: 0,
+        lag_ms: None,
+        items_last_cycle: 0,
+        api_calls_last_cycle: 1,
+        cycle_ms: 10,
+    };
+    let fresh = priority_calls(101, 1, "2025-12-08T08:11:00Z");
+    import(&config, "fresher.jsonl", &fresh);
+    store
+        .record_health(&health(
+            at_ms - 42 * minute_ms,
+            Some("AccessDeniedException"),
+        ))
+        .await
+        .unwrap();
+    evaluate(&config, "2025-12-08T08:12:00Z");
+    let received = receiver.received.lock().unwrap().clone();
+    let last = &received.last().unwrap().body;
+    assert_eq!(last["notice"], "firing");
+    assert_eq!(last["instance"], "source prod logs");
+    assert!(
+        last["summary"]
+            .as_str()
+            .unwrap()
+            .contains("AccessDeniedException")
+    );
+    store.record_health(&health(at_ms, None)).await.unwrap();
+    evaluate(&config, "2025-12-08T08:13:00Z");
+    let received = receiver.received.lock().unwrap().clone();
+    let last = &received.last().unwrap().body;
+    assert_eq!(
+        (last["notice"].as_str(), last["instance"].as_str()),
+        (Some("resolved"), Some("source prod logs"))
+    );
+    assert_eq!(received.len(), 5, "nothing else was sent");
 }
 
 /// Flex against Standard for the same model (one alert per model), and the Flex error rate.

@@ -49,9 +49,29 @@ pub enum SendError {
         source: reqwest::Error,
     },
     #[error("{channel}: {message}")]
-    Email { channel: String, message: String },
+    Email {
+        channel: String,
+        message: String,
+        /// The server refused for good (an SMTP 5xx answer): retrying won't help.
+        permanent: bool,
+    },
     #[error("{channel}: no answer within {SEND_TIMEOUT:?}")]
     Timeout { channel: String },
+}
+
+impl SendError {
+    /// Whether a retry cannot succeed: the receiver rejected the request itself (HTTP 4xx
+    /// other than 408 and 429, an SMTP 5xx) or the message could not be built. Network
+    /// errors, timeouts, 5xx answers and throttling are worth retrying.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            SendError::Status { status, .. } => {
+                (400..500).contains(status) && *status != 408 && *status != 429
+            }
+            SendError::Email { permanent, .. } => *permanent,
+            SendError::Http { .. } | SendError::Timeout { .. } => false,
+        }
+    }
 }
 
 /// The webhook payload.
@@ -232,17 +252,19 @@ async fn send_email(
     event: &AlertEvent,
     attachments: &[ReportFile],
 ) -> Result<(), SendError> {
-    let fail = |message: String| SendError::Email {
+    let fail = |message: String, permanent: bool| SendError::Email {
         channel: name.to_string(),
         message,
+        permanent,
     };
-    let message = email_message(email, event, attachments).map_err(fail)?;
-    let transport = smtp_transport(email).map_err(fail)?;
+    // A message that cannot be built, or settings that cannot work, won't get better.
+    let message = email_message(email, event, attachments).map_err(|error| fail(error, true))?;
+    let transport = smtp_transport(email).map_err(|error| fail(error, true))?;
     transport.send(message).await.map_err(|error| {
-        fail(format!(
-            "sending through {}:{}: {error}",
-            email.host, email.port
-        ))
+        fail(
+            format!("sending through {}:{}: {error}", email.host, email.port),
+            error.is_permanent(),
+        )
     })?;
     Ok(())
 }
@@ -334,6 +356,26 @@ mod tests {
             link: "http://127.0.0.1:8080/?month=2025-12".into(),
             at_ms: 1_766_224_800_000,
         }
+    }
+
+    #[test]
+    fn only_refusals_are_permanent() {
+        let status = |status| SendError::Status {
+            channel: "c".into(),
+            status,
+            body: String::new(),
+        };
+        assert!(status(400).is_permanent());
+        assert!(status(404).is_permanent());
+        assert!(!status(429).is_permanent());
+        assert!(!status(408).is_permanent());
+        assert!(!status(503).is_permanent());
+        assert!(
+            !SendError::Timeout {
+                channel: "c".into()
+            }
+            .is_permanent()
+        );
     }
 
     #[test]

@@ -104,7 +104,7 @@ async fn attempt(
             let attempts = u32::try_from(delivery.attempts)
                 .unwrap_or(u32::MAX)
                 .saturating_add(1);
-            if attempts >= config.max_attempts {
+            if error.is_permanent() || attempts >= config.max_attempts {
                 DeliveryOutcome::Failed {
                     error: error.to_string(),
                 }

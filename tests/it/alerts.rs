@@ -49,6 +49,9 @@ async fn receive(
             return StatusCode::SERVICE_UNAVAILABLE;
         }
     }
+    if uri.path() == "/gone" {
+        return StatusCode::NOT_FOUND;
+    }
     let signature_ok = headers
         .get("x-tierwatch-signature")
         .and_then(|value| value.to_str().ok())
@@ -909,7 +912,13 @@ async fn flex_is_judged_against_standard_per_model_and_by_its_error_rate() {
         dir.path(),
         &format!("sqlite://{}", dir.path().join("alerts.sqlite").display()),
         port,
-        r#"
+        &format!(
+            r#"
+[[alerts.channels]]
+name = "gone"
+type = "webhook"
+url = "http://127.0.0.1:{port}/gone"
+
 [[alerts.rules]]
 name = "flex-vs-standard"
 kind = "flex_delay"
@@ -917,7 +926,7 @@ statistic = "p50"
 vs_standard = true
 threshold = 2.0
 min_samples = 3
-channels = ["hook"]
+channels = ["hook", "gone"]
 
 [[alerts.rules]]
 name = "flex-errors"
@@ -941,7 +950,8 @@ statistic = "output_tokens_per_second"
 threshold = 200
 min_samples = 3
 channels = ["hook"]
-"#,
+"#
+        ),
     );
     let at = "2025-12-06T10:00:00Z";
     let standard = flex_calls(0, 4, at, 1_000).replace(
@@ -1009,6 +1019,23 @@ channels = ["hook"]
     // 6 × 600 output tokens over 4 × 5 s + 2 × 0.9 s: 165 tokens/s, under 200.
     let speed = received[3].body["value"].as_f64().unwrap();
     assert!((speed - 3_600.0 / 21.8).abs() < 1e-6, "{speed}");
+    // A receiver that answers 404 refused the request itself: failed at once, not retried.
+    let store = tierwatch::store::Store::open(&format!(
+        "sqlite://{}",
+        dir.path().join("alerts.sqlite").display()
+    ))
+    .await
+    .unwrap();
+    let gone: Vec<_> = store
+        .deliveries_since(0)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|delivery| delivery.channel == "gone")
+        .collect();
+    assert_eq!(gone.len(), 1);
+    assert_eq!((gone[0].status.as_str(), gone[0].attempts), ("failed", 1));
+    assert!(gone[0].last_error.as_deref().unwrap().contains("HTTP 404"));
 }
 
 /// Flex throttling from CloudWatch metrics and quota headroom from the logs' busiest minute.

@@ -264,6 +264,12 @@ url = "http://127.0.0.1:{port}/hook"
     path
 }
 
+/// The SQLite database the alert test configs use, opened beside the processes.
+async fn open_store(dir: &Path) -> tierwatch::store::Store {
+    let url = format!("sqlite://{}", dir.join("alerts.sqlite").display());
+    tierwatch::store::Store::open(&url).await.unwrap()
+}
+
 fn tierwatch(config: &Path, args: &[&str]) -> std::process::Output {
     crate::daemon::tierwatch(config, args).output().unwrap()
 }
@@ -561,12 +567,7 @@ async fn budget_and_flex_delay_notify_once_each_across_restarts() {
     let loaded =
         tierwatch::config::Config::load(Some(&config), &tierwatch::config::ProcessEnvironment)
             .unwrap();
-    let store = tierwatch::store::Store::open(&format!(
-        "sqlite://{}",
-        dir.path().join("alerts.sqlite").display()
-    ))
-    .await
-    .unwrap();
+    let store = open_store(dir.path()).await;
     let app = tierwatch::dashboard::router(
         tierwatch::dashboard::AppState::new(store, None).with_alerts(loaded.alerts),
     );
@@ -851,12 +852,7 @@ channels = ["hook"]
 
     // A source failing since its last success 42 minutes ago is stale on its own (the data
     // itself is fresh); its next success resolves it.
-    let store = tierwatch::store::Store::open(&format!(
-        "sqlite://{}",
-        dir.path().join("alerts.sqlite").display()
-    ))
-    .await
-    .unwrap();
+    let store = open_store(dir.path()).await;
     let minute_ms = 60_000;
     let at_ms = 1_765_181_520_000; // 2025-12-08T08:12:00Z
     let health = |success_ms: i64, error: Option<&str>| tierwatch::store::SourceHealth {
@@ -1020,12 +1016,7 @@ channels = ["hook"]
     let speed = received[3].body["value"].as_f64().unwrap();
     assert!((speed - 3_600.0 / 21.8).abs() < 1e-6, "{speed}");
     // A receiver that answers 404 refused the request itself: failed at once, not retried.
-    let store = tierwatch::store::Store::open(&format!(
-        "sqlite://{}",
-        dir.path().join("alerts.sqlite").display()
-    ))
-    .await
-    .unwrap();
+    let store = open_store(dir.path()).await;
     let gone: Vec<_> = store
         .deliveries_since(0)
         .await

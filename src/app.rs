@@ -526,10 +526,13 @@ async fn status(config: &Config) -> Result<ExitCode> {
         let ago = |at: Option<i64>| {
             at.map_or_else(
                 || "never".to_string(),
-                |at| format!("{} ago", human_duration(now - at)),
+                |at| format!("{} ago", crate::dashboard::format::age((now - at) / 1000)),
             )
         };
-        let lag = row.lag_ms.map_or_else(|| "-".to_string(), human_duration);
+        let lag = row.lag_ms.map_or_else(
+            || "-".to_string(),
+            |lag| crate::dashboard::format::age(lag / 1000),
+        );
         let note = row.last_error.as_deref().unwrap_or(&row.daemon_id);
         outln!(
             "{:<20} {:<8} {:>12} {:>10} {:>8} {:>9} {:>9}  {}",
@@ -651,17 +654,6 @@ async fn print_coverage(store: &Store, start_s: i64, end_s: i64) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// "45s", "12m", "3h", "2d".
-fn human_duration(ms: i64) -> String {
-    let seconds = ms.max(0) / 1000;
-    match seconds {
-        s if s < 120 => format!("{s}s"),
-        s if s < 7_200 => format!("{}m", s / 60),
-        s if s < 172_800 => format!("{}h", s / 3_600),
-        s => format!("{}d", s / 86_400),
-    }
 }
 
 async fn migrate(config: &Config) -> Result<ExitCode> {

@@ -202,7 +202,9 @@ async fn spend(store: &Store, rule: &RuleConfig, now_s: i64) -> Result<Measureme
     let mut spent: i128 = rows.iter().map(|row| row.totals.cost_pico).sum();
     let mut basis = "spent";
     if rule.forecast {
-        spent += forecast_rest(store, &filter, now_s, span.cells.end_s).await?;
+        // The dashboard's forecast, so an alert and the overview never disagree.
+        let (_, _, forecast) = crate::dashboard::data::spend_summary(store, &filter, now_s).await?;
+        spent = forecast.total_pico;
         basis = "forecast for the month";
     }
     let budget = rule.budget_pico.unwrap_or(0);
@@ -214,25 +216,6 @@ async fn spend(store: &Store, rule: &RuleConfig, now_s: i64) -> Result<Measureme
         shown: format!("{} {basis} of a {} budget", usd(spent), usd(budget)),
         link: link(rule, &span.link_window),
     })
-}
-
-/// The rest of the month at the last 7 whole days' average, as the dashboard forecasts.
-async fn forecast_rest(
-    store: &Store,
-    filter: &Filter,
-    now_s: i64,
-    month_end_s: i64,
-) -> Result<i128> {
-    const DAY: i64 = 86_400;
-    let today = now_s - now_s.rem_euclid(DAY);
-    let week = CellSpan {
-        granularity: Granularity::Day,
-        start_s: today - 7 * DAY,
-        end_s: today,
-    };
-    let rows = store.aggregate(week, filter, Grouping::NONE).await?;
-    let week_pico: i128 = rows.iter().map(|row| row.totals.cost_pico).sum();
-    Ok(week_pico * i128::from((month_end_s - now_s).max(0)) / i128::from(7 * DAY))
 }
 
 fn usd(pico: i128) -> String {

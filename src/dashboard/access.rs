@@ -11,6 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
 
 use super::AppState;
 
@@ -72,7 +73,9 @@ fn presented_token(headers: &HeaderMap) -> Option<String> {
         return Some(credentials.trim().to_string());
     }
     if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = decode_base64(credentials.trim())?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(credentials.trim())
+            .ok()?;
         let text = String::from_utf8(decoded).ok()?;
         let (_user, password) = text.split_once(':')?;
         return Some(password.to_string());
@@ -89,34 +92,6 @@ fn same_secret(given: &str, expected: &str) -> bool {
         difference |= usize::from(byte ^ other);
     }
     difference == 0
-}
-
-/// Standard base64 (basic auth credentials); `None` when malformed.
-fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    let value = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => u32::from(c - b'A'),
-            b'a'..=b'z' => u32::from(c - b'a') + 26,
-            b'0'..=b'9' => u32::from(c - b'0') + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        })
-    };
-    let trimmed = text.trim_end_matches('=');
-    let mut out = Vec::with_capacity(trimmed.len() * 3 / 4);
-    let mut buffer = 0u32;
-    let mut bits = 0;
-    for byte in trimmed.bytes() {
-        buffer = (buffer << 6) | value(byte)?;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-            buffer &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
 }
 
 /// Headers on every response: no scripts anywhere, no framing, no sniffing, no referrers,

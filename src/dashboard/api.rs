@@ -92,15 +92,16 @@ pub struct ModelDetail {
     pub overview: data::Overview,
 }
 
+/// One model's detail for a scope whose filter names the model.
 pub(super) async fn model_detail(
     state: &AppState,
+    scope: &Scope,
     model: String,
-    mut params: ViewParams,
 ) -> Result<ModelDetail, ViewError> {
-    params.model = Some(model.clone());
-    let scope = scope_of(state, &params)?;
-    let tiers = data::models(&state.store, &scope).await?;
-    let overview = data::overview(&state.store, &scope, state.now_s()).await?;
+    let (tiers, overview) = tokio::try_join!(
+        data::models(&state.store, scope),
+        data::overview(&state.store, scope, state.now_s()),
+    )?;
     Ok(ModelDetail {
         model_id: model,
         tiers,
@@ -108,12 +109,23 @@ pub(super) async fn model_detail(
     })
 }
 
+/// The scope of a model's page: the query string with the model from the path.
+pub(super) fn model_scope(
+    state: &AppState,
+    model: &str,
+    mut params: ViewParams,
+) -> Result<Scope, ViewError> {
+    params.model = Some(model.to_string());
+    scope_of(state, &params)
+}
+
 pub async fn model(
     State(state): State<AppState>,
     Path(model): Path<String>,
     Query(params): Query<ViewParams>,
 ) -> ApiResult<ModelDetail> {
-    Ok(Json(model_detail(&state, model, params).await?))
+    let scope = model_scope(&state, &model, params)?;
+    Ok(Json(model_detail(&state, &scope, model).await?))
 }
 
 pub async fn callers(

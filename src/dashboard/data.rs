@@ -393,7 +393,8 @@ fn tier_lines(rows: &[AggregateRow]) -> (Vec<Line>, Line) {
 }
 
 /// Today, month to date and the month-end forecast, per tier (independent of the window).
-async fn spend_summary(
+/// Alerts' forecast budgets use the same numbers.
+pub async fn spend_summary(
     store: &Store,
     filter: &Filter,
     now_s: i64,

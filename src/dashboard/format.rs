@@ -43,6 +43,16 @@ pub fn millis(value: Option<u64>) -> String {
     }
 }
 
+/// A span of time as people read it: `42 s`, `5 min`, `3 h`, `2 days`.
+pub fn age(seconds: i64) -> String {
+    match seconds.max(0) {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7_200 => format!("{} min", s / 60),
+        s if s < 172_800 => format!("{} h", s / 3_600),
+        s => format!("{} days", s / 86_400),
+    }
+}
+
 /// `1.8×`, or `–`.
 pub fn times(value: Option<f64>) -> String {
     value.map_or_else(|| "–".into(), |value| format!("{value:.2}×"))

@@ -8,7 +8,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::api::{self, ViewError, model_detail, parse_month, report_file, scope_of};
+use super::api::{self, ViewError, model_detail, model_scope, parse_month, report_file, scope_of};
 use super::charts::{self, Stacked};
 use super::data::{self, TIER_COLOURS};
 use super::format;
@@ -230,7 +230,7 @@ impl OverviewPage {
             &view.freshness.latest_data,
             view.freshness.latest_data_age_s,
         ) {
-            (Some(at), Some(age)) => format!("{at} ({} ago)", human_age(age)),
+            (Some(at), Some(age)) => format!("{at} ({} ago)", format::age(age)),
             _ => "no invocations stored yet".into(),
         };
         OverviewPage {
@@ -241,15 +241,6 @@ impl OverviewPage {
             latency_chart,
             latest_data,
         }
-    }
-}
-
-fn human_age(seconds: i64) -> String {
-    match seconds {
-        s if s < 120 => format!("{s} s"),
-        s if s < 7_200 => format!("{} min", s / 60),
-        s if s < 172_800 => format!("{} h", s / 3_600),
-        s => format!("{} days", s / 86_400),
     }
 }
 
@@ -301,12 +292,11 @@ pub struct ModelPage {
 pub async fn model(
     State(state): State<AppState>,
     Path(model): Path<String>,
-    Query(mut params): Query<ViewParams>,
+    Query(params): Query<ViewParams>,
 ) -> Response {
     let page = async {
-        let detail = model_detail(&state, model.clone(), params.clone()).await?;
-        params.model = Some(model.clone());
-        let scope = scope_of(&state, &params)?;
+        let scope = model_scope(&state, &model, params)?;
+        let detail = model_detail(&state, &scope, model.clone()).await?;
         Ok(ModelPage {
             chrome: Chrome::new(&model, "models", &scope),
             model_id: detail.model_id,
@@ -522,14 +512,14 @@ impl HealthPage {
     fn ago(&self, at_ms: &Option<i64>) -> String {
         at_ms.map_or_else(
             || "never".into(),
-            |at| format!("{} ago", human_age((self.now_s - at / 1000).max(0))),
+            |at| format!("{} ago", format::age((self.now_s - at / 1000).max(0))),
         )
     }
     fn ago_ms(&self, at_ms: &i64) -> String {
         self.ago(&Some(*at_ms))
     }
     fn lag(lag_ms: &Option<i64>) -> String {
-        lag_ms.map_or_else(|| "–".into(), |lag| human_age(lag / 1000))
+        lag_ms.map_or_else(|| "–".into(), |lag| format::age(lag / 1000))
     }
 }
 

@@ -166,19 +166,33 @@ macro_rules! alert_reads {
             .fetch_all(&self.pool)
             .await
             .context("reading due deliveries")?;
-            let mut due = Vec::with_capacity(deliveries.len());
-            for delivery in deliveries {
-                let event: alerts::AlertEvent = sqlx::query_as(AssertSqlSafe(format!(
-                    "SELECT {} FROM alert_events e WHERE e.id = $1",
-                    alerts::event_columns()
-                )))
-                .bind(delivery.event_id)
-                .fetch_one(&self.pool)
-                .await
-                .context("reading a notification")?;
-                due.push((delivery, event));
+            if deliveries.is_empty() {
+                return Ok(Vec::new());
             }
-            Ok(due)
+            // Their notifications in one read (not one per delivery).
+            let events: Vec<alerts::AlertEvent> = sqlx::query_as(AssertSqlSafe(format!(
+                "SELECT {} FROM alert_events e WHERE e.id IN (SELECT event_id \
+                 FROM alert_deliveries WHERE status = 'pending' AND next_attempt_ms <= $1)",
+                alerts::event_columns()
+            )))
+            .bind(now_ms)
+            .fetch_all(&self.pool)
+            .await
+            .context("reading notifications")?;
+            let by_id: std::collections::HashMap<i64, alerts::AlertEvent> =
+                events.into_iter().map(|event| (event.id, event)).collect();
+            deliveries
+                .into_iter()
+                .map(|delivery| {
+                    let event = by_id.get(&delivery.event_id).cloned().ok_or_else(|| {
+                        StoreError::Inconsistent(format!(
+                            "delivery of notification {} has no notification",
+                            delivery.event_id
+                        ))
+                    })?;
+                    Ok((delivery, event))
+                })
+                .collect()
         }
 
         pub(super) async fn record_delivery(

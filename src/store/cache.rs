@@ -1,7 +1,7 @@
 //! Aggregate reads cached per data generation.
 //!
-//! Every committed write bumps a counter in the database (`data_generation`) right after its
-//! commit. A read first asks for the counter (one row) and answers from the cache when the
+//! Every committed write of invocations (an import batch, a poll, a reprice) bumps a counter
+//! in the database (`data_generation`) right after its commit. A read first asks for the counter (one row) and answers from the cache when the
 //! same query ran at the same generation, so a dashboard viewed again and again costs one
 //! tiny read until new data lands, on every replica sharing the database. A bump that never
 //! happens (a crash between commit and bump) is bounded by [`MAX_AGE`].

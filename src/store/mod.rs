@@ -413,13 +413,15 @@ impl Store {
         self
     }
 
-    /// The data generation: bumped after every committed write.
+    /// The data generation: bumped after every committed write of invocations.
     async fn generation(&self) -> Result<i64> {
         on_backend!(self, store => store.generation().await)
     }
 
-    /// Marks that data changed, after a write committed. A failure is logged, not returned:
-    /// the data is stored, and cached reads expire after `cache::MAX_AGE` anyway.
+    /// Marks that rollups, quarantine or unpriced counts changed, after the write committed:
+    /// those are what the read cache holds (health, quotas, metrics and alerts are read
+    /// uncached), so only invocation writes and repricing call this. A failure is logged,
+    /// not returned: the data is stored, and cached reads expire after `cache::MAX_AGE`.
     async fn data_changed(&self) {
         if let Err(error) = on_backend!(self, store => store.bump_generation().await) {
             tracing::warn!(%error, "could not mark new data; cached dashboard reads may lag");
@@ -713,9 +715,7 @@ impl Store {
 
     /// Records the outcome of a poll cycle (`consecutive_failures` is counted here).
     pub async fn record_health(&self, health: &SourceHealth) -> Result<()> {
-        on_backend!(self, store => store.record_health(health).await)?;
-        self.data_changed().await;
-        Ok(())
+        on_backend!(self, store => store.record_health(health).await)
     }
 
     /// The last cycle of every source and kind.
@@ -773,7 +773,6 @@ impl Store {
             }
             tx.commit().await?;
         });
-        self.data_changed().await;
         Ok(points.len() as u64)
     }
 
@@ -811,9 +810,7 @@ impl Store {
             let mut tx = store.begin_write().await?;
             tx.replace_quotas(source, quotas).await?;
             tx.commit().await
-        })?;
-        self.data_changed().await;
-        Ok(())
+        })
     }
 
     /// Model ids seen in invocation logs or CloudWatch metrics.
@@ -835,9 +832,7 @@ impl Store {
             let mut tx = store.begin_write().await?;
             tx.upsert_coverage(rows).await?;
             tx.commit().await
-        })?;
-        self.data_changed().await;
-        Ok(())
+        })
     }
 
     /// Coverage rows of the hours with `start ≤ hour_start < end` (seconds).
@@ -870,7 +865,6 @@ impl Store {
             tx.commit().await?;
             ids
         });
-        self.data_changed().await;
         Ok(ids)
     }
 

@@ -12,8 +12,8 @@
 //! line and calls into `app`.
 
 pub mod alerts;
-pub mod app;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod coverage;
 pub mod daemon;

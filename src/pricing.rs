@@ -12,8 +12,9 @@
 //! Layout: `table_file` reads the TOML into declarations, `build` turns declarations into
 //! the index, `amount` does the exact decimal arithmetic.
 
-mod amount;
+pub(crate) mod amount;
 mod build;
+pub mod pricelist;
 mod table_file;
 
 #[cfg(test)]
@@ -26,7 +27,11 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 
+use crate::config::{PricingConfig, PricingSource};
 use crate::model::{Invocation, Money, Routing, Tier, TokenCounts, TokenKind};
+
+/// The shipped price table, built in so tierwatch prices calls with no files around it.
+const BUILTIN_PRICING: &str = include_str!("../config/pricing.toml");
 
 /// Milliseconds in one UTC day.
 const MS_PER_DAY: i64 = 86_400_000;
@@ -165,6 +170,14 @@ pub enum PricingOutcome {
     Unpriced {
         reason: String,
     },
+}
+
+/// Where the configured price table comes from, for messages.
+pub fn describe_source(config: &PricingConfig) -> String {
+    match &config.source {
+        PricingSource::File(path) => path.display().to_string(),
+        PricingSource::Builtin => "built-in copy of config/pricing.toml".into(),
+    }
 }
 
 /// A price table that could not be read or is invalid. `Invalid` lists every problem found,
@@ -329,9 +342,42 @@ impl PriceTable {
         build::build(declarations).map_err(invalid)
     }
 
+    /// Loads the configured price table, or the built-in one.
+    pub fn from_config(config: &PricingConfig) -> Result<PriceTable, PricingError> {
+        match &config.source {
+            PricingSource::File(path) => PriceTable::load(path),
+            PricingSource::Builtin => {
+                PriceTable::parse(BUILTIN_PRICING, "built-in config/pricing.toml")
+            }
+        }
+    }
+
     /// Distinct model ids the table prices (in any region, tier or routing), sorted.
     pub fn models(&self) -> impl Iterator<Item = &str> {
         self.models.iter().map(String::as_str)
+    }
+
+    /// Every price in the table (derived ones included), sorted by region, model, tier,
+    /// routing and effective date: what `tierwatch prices list` shows.
+    pub fn prices(&self) -> Vec<Arc<ResolvedPrice>> {
+        let mut prices: Vec<Arc<ResolvedPrice>> = self
+            .by_region
+            .values()
+            .flat_map(|models| models.values())
+            .flat_map(|model| model.slots.iter().flatten())
+            .map(|dated| Arc::clone(&dated.price))
+            .collect();
+        prices.sort_by(|a, b| {
+            (&a.region, &a.model_id, a.tier, a.routing, a.effective_from).cmp(&(
+                &b.region,
+                &b.model_id,
+                b.tier,
+                b.routing,
+                b.effective_from,
+            ))
+        });
+        prices.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        prices
     }
 
     /// Prices one invocation. Called once per record: the common path allocates nothing.

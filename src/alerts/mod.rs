@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::config::AlertsConfig;
+use crate::config::{AlertsConfig, RuleConfig};
+use crate::store::alerts::AlertEvent;
 use crate::store::{Result, Store};
 
 /// The lock name replicas compete for (not a valid source name: sources can't clash).
@@ -44,6 +45,49 @@ pub fn http_client() -> reqwest::Client {
         .user_agent(concat!("tierwatch/", env!("CARGO_PKG_VERSION")))
         .build()
         .unwrap_or_else(|_| reqwest::Client::new())
+}
+
+/// The result of sending a test notification through one channel of a rule.
+#[derive(Debug)]
+pub struct TestDelivery {
+    pub channel: String,
+    pub outcome: std::result::Result<(), channels::SendError>,
+}
+
+/// Sends a test notification for `rule` through each of its channels (`tierwatch alerts
+/// test`), reporting each result; nothing is recorded in the database.
+pub async fn send_test(
+    config: &AlertsConfig,
+    rule: &RuleConfig,
+    client: &reqwest::Client,
+    now_ms: i64,
+) -> Vec<TestDelivery> {
+    let event = AlertEvent {
+        id: 0,
+        alert_key: format!("{}|test", rule.name),
+        rule: rule.name.clone(),
+        kind: rule.kind.as_str().to_string(),
+        instance: String::new(),
+        severity: "info".into(),
+        period: "test".into(),
+        notice: "test".into(),
+        value: None,
+        threshold: None,
+        shown: "a test notification from tierwatch alerts test".into(),
+        link: config.dashboard_url.clone().unwrap_or_default(),
+        at_ms: now_ms,
+    };
+    let mut results = Vec::new();
+    for name in &rule.channels {
+        let Some(channel) = config.channel(name) else {
+            continue;
+        };
+        results.push(TestDelivery {
+            channel: name.clone(),
+            outcome: channels::send(client, channel, &event, &[]).await,
+        });
+    }
+    results
 }
 
 /// Evaluates every rule, runs the report schedule and sends what is due, at `now_ms`.

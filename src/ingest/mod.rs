@@ -29,8 +29,8 @@ use tokio::sync::mpsc;
 use crate::model::Invocation;
 use crate::pricing::{PriceTable, PricingOutcome, ResolvedPrice};
 use crate::store::{
-    self, BatchOutcome, Checkpoint, PriceRowRecord, QuarantinedRecord, StandardCost, Store,
-    StoreError, StoredInvocation, StoredPricing,
+    self, BatchOutcome, Checkpoint, PriceRowRecord, QuarantinedRecord, RepriceDecision,
+    RepriceOutcome, StandardCost, Store, StoreError, StoredInvocation, StoredPricing,
 };
 use files::{InputFile, SkipReason};
 use reader::{Item, RecordReader};
@@ -313,6 +313,39 @@ pub fn price_row_record(price: &ResolvedPrice) -> PriceRowRecord {
         derivation: price.derivation.clone(),
         source: price.source.clone(),
     }
+}
+
+/// Recomputes the stored costs of the whole UTC days in `[start_ms, end_ms)` with `prices`
+/// and rebuilds their rollups (see [`Store::reprice`]).
+pub async fn reprice(
+    store: &Store,
+    prices: &PriceTable,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<RepriceOutcome, StoreError> {
+    // One provenance record per distinct price, however many invocations it prices.
+    let mut records = HashMap::<usize, Arc<PriceRowRecord>>::new();
+    let mut record_of = |price: &Arc<ResolvedPrice>| {
+        records
+            .entry(Arc::as_ptr(price) as usize)
+            .or_insert_with(|| Arc::new(price_row_record(price)))
+            .clone()
+    };
+    store
+        .reprice(start_ms, end_ms, |invocation| {
+            match prices.price(invocation) {
+                PricingOutcome::Priced(priced) => RepriceDecision::Priced {
+                    price: record_of(&priced.price),
+                    cost: priced.cost,
+                    standard: priced
+                        .standard_equivalent
+                        .map(|standard| (record_of(&standard.price), standard.cost)),
+                },
+                PricingOutcome::NotBilled => RepriceDecision::NotBilled,
+                PricingOutcome::Unpriced { reason } => RepriceDecision::Unpriced { reason },
+            }
+        })
+        .await
 }
 
 /// Errors that stop an import.

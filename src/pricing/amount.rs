@@ -5,7 +5,7 @@ use std::fmt;
 
 /// Why a decimal text was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum DecimalError {
+pub(crate) enum DecimalError {
     /// Not plain digits with an optional fraction (`"abc"`, `"1e3"`, `".5"`, `"$1"`).
     NotDecimal,
     /// A minus sign: prices and factors are never negative.
@@ -20,7 +20,7 @@ pub(super) enum DecimalError {
 ///
 /// Trailing zeros beyond the scale are fine (`"0.200"` at scale 2 is 20); any other digit
 /// beyond it would need rounding, which is refused.
-pub(super) fn parse_scaled(text: &str, scale: u32) -> Result<i64, DecimalError> {
+pub(crate) fn parse_scaled(text: &str, scale: u32) -> Result<i64, DecimalError> {
     if text.starts_with('-') {
         return Err(DecimalError::Negative);
     }
@@ -55,7 +55,7 @@ pub(super) fn parse_scaled(text: &str, scale: u32) -> Result<i64, DecimalError> 
 }
 
 /// Micro-dollars shown as plain USD for messages and derivation texts: `122500` → `0.1225`.
-pub(super) struct Usd(pub i64);
+pub(crate) struct Usd(pub i64);
 
 impl fmt::Display for Usd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,0 +1,130 @@
+//! `tierwatch migrate` and `tierwatch check-config`: the schema, and what the configuration,
+//! environment and price table say (with every problem explained).
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use super::{EXIT_BAD_CONFIG, open_configured_store, outln};
+use crate::config::Config;
+use crate::pricing::{self, PriceTable};
+
+pub async fn migrate(config: &Config) -> Result<ExitCode> {
+    let store = open_configured_store(config).await?;
+    outln!("Database schema is up to date ({}).", store.backend_name());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn check_config(config: &Config, connect: bool) -> Result<ExitCode> {
+    let file = config.file.as_ref().map_or_else(
+        || "none (defaults and environment)".into(),
+        |f| f.display().to_string(),
+    );
+    outln!("config file:     {file}");
+    outln!("database:        {}", redacted_url(&config.database_url()));
+    outln!(
+        "pricing table:   {}",
+        pricing::describe_source(&config.pricing)
+    );
+    outln!(
+        "tier from requestMetadata key: {:?}",
+        config.ingest.tier_metadata_key
+    );
+    outln!("batch size:      {}", config.ingest.batch_size);
+    outln!(
+        "cost by caller:  identity.arn and requestMetadata keys {:?}",
+        config.ingest.caller_metadata_keys
+    );
+    outln!(
+        "dashboard:       http://{}/ ({})",
+        config.server.listen,
+        if config.server.auth_token.is_some() {
+            "auth token required"
+        } else {
+            "loopback, no auth"
+        }
+    );
+    let alerts = &config.alerts;
+    outln!(
+        "alert rules:     {} ({}), channels: {}",
+        alerts.rules.len(),
+        alerts
+            .rules
+            .iter()
+            .map(|rule| format!("{} = {}", rule.name, rule.kind.as_str()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        alerts
+            .channels
+            .iter()
+            .map(|channel| channel.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if let Some(reports) = &alerts.reports {
+        outln!(
+            "monthly report:  day {} from {:02}:00 UTC, to {} and {:?}",
+            reports.day,
+            reports.hour,
+            reports.dir.display(),
+            reports.channels
+        );
+    }
+    outln!(
+        "application inference profiles mapped: {}",
+        config.ingest.application_profiles.len()
+    );
+    let prices = match PriceTable::from_config(&config.pricing) {
+        Ok(prices) => prices,
+        Err(error) => {
+            eprintln!("Invalid price table:\n{error:#}");
+            return Ok(ExitCode::from(EXIT_BAD_CONFIG));
+        }
+    };
+    outln!("priced models:   {}", prices.models().count());
+    outln!("sources:         {}", config.sources.len());
+    for source in &config.sources {
+        let mut reads = Vec::new();
+        if let Some(group) = &source.log_group {
+            reads.push(format!("logs from {group}"));
+        }
+        if source.metrics {
+            reads.push("metrics".to_string());
+        }
+        if source.quotas {
+            reads.push("quotas".to_string());
+        }
+        let via = match (&source.role_arn, &source.endpoint_url) {
+            (Some(role), _) => format!(" as {role}"),
+            (None, Some(url)) => format!(" via {url}"),
+            (None, None) => String::new(),
+        };
+        outln!(
+            "  {} ({}{via}): {}",
+            source.name,
+            source.region,
+            reads.join(", ")
+        );
+    }
+    if connect {
+        let store = open_configured_store(config).await?;
+        outln!(
+            "database:        reachable, schema up to date ({})",
+            store.backend_name()
+        );
+    }
+    outln!("OK");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn redacted_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            match url[scheme_end + 3..at].split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,47 @@
+//! `tierwatch import`: invocation-log files and directories into the database.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use super::{exit_code, open_configured_store, out};
+use crate::config::Config;
+use crate::ingest::{self, ImportSettings};
+use crate::pricing::PriceTable;
+
+/// Imports of at least this many new invocations refresh the planner's statistics.
+const BULK_IMPORT: u64 = 100_000;
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Files or directories (walked recursively).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Don't draw a progress bar (it is only drawn on a terminal anyway).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+pub async fn run(config: &Config, args: ImportArgs) -> Result<ExitCode> {
+    let prices = Arc::new(PriceTable::from_config(&config.pricing)?);
+    let store = open_configured_store(config).await?;
+    let settings = ImportSettings {
+        options: Arc::new(config.parse_options()),
+        prices,
+        batch_size: config.ingest.batch_size,
+        progress: !args.no_progress,
+    };
+    let summary = ingest::import_paths(&store, &args.paths, settings).await?;
+    if summary.imported >= BULK_IMPORT {
+        // Plans for dashboard reads depend on table statistics; a bulk load changes them.
+        store
+            .refresh_statistics()
+            .await
+            .context("refreshing the database's statistics after the import")?;
+    }
+    out!("{summary}");
+    Ok(exit_code(!summary.failed()))
+}

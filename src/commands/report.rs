@@ -1,0 +1,57 @@
+//! `tierwatch report` and `tierwatch reprice`: a month's tier cost report, and recomputing a
+//! month's stored costs after the prices changed.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Args;
+
+use super::{open_configured_store, outln, write_output};
+use crate::config::Config;
+use crate::ingest;
+use crate::pricing::{self, PriceTable};
+use crate::report::{self, Format, Month};
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The month, as YYYY-MM.
+    #[arg(long, value_name = "YYYY-MM")]
+    pub month: Month,
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: Format,
+    /// Write to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RepriceArgs {
+    /// The month, as YYYY-MM.
+    #[arg(long, value_name = "YYYY-MM")]
+    pub month: Month,
+}
+
+pub async fn report(config: &Config, args: ReportArgs) -> Result<ExitCode> {
+    let store = open_configured_store(config).await?;
+    let report = report::build(&store, args.month).await?;
+    if report.rows.is_empty() {
+        eprintln!("note: no invocations are stored for {}", args.month);
+    }
+    write_output(&report.render(args.format), args.out.as_deref())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn reprice(config: &Config, args: RepriceArgs) -> Result<ExitCode> {
+    let month = args.month;
+    let prices = PriceTable::from_config(&config.pricing)?;
+    let store = open_configured_store(config).await?;
+    let outcome = ingest::reprice(&store, &prices, month.start_ms(), month.end_ms()).await?;
+    outln!(
+        "Repriced {} invocations of {month} with {}: {} changed; rollups rebuilt.",
+        outcome.invocations,
+        pricing::describe_source(&config.pricing),
+        outcome.changed
+    );
+    Ok(ExitCode::SUCCESS)
+}

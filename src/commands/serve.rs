@@ -1,0 +1,100 @@
+//! `tierwatch serve` and `tierwatch poll`: the daemon (pollers, dashboard, alerts).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use tokio::sync::watch;
+
+use super::{exit_code, open_configured_store, outln, wait_for_shutdown_signal};
+use crate::config::Config;
+use crate::daemon;
+use crate::dashboard;
+use crate::pricing::PriceTable;
+use crate::store::Store;
+
+/// What the daemon's pollers share.
+async fn daemon_shared(config: &Config) -> Result<daemon::Shared> {
+    Ok(daemon::Shared {
+        prices: Arc::new(PriceTable::from_config(&config.pricing)?),
+        store: open_configured_store(config).await?,
+        options: Arc::new(config.parse_options()),
+        batch_size: config.ingest.batch_size,
+    })
+}
+
+pub async fn serve(config: &Config) -> Result<ExitCode> {
+    let shared = daemon_shared(config).await?;
+    let (stopper, stop) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_shutdown_signal().await;
+        tracing::info!("shutting down: finishing the batches in flight");
+        let _ = stopper.send(true);
+    });
+    let http = start_dashboard(config, shared.store.clone(), stop.clone()).await?;
+    let alerts = config.alerts.is_active().then(|| {
+        tokio::spawn(crate::alerts::run(
+            shared.store.clone(),
+            config.alerts.clone(),
+            stop.clone(),
+        ))
+    });
+    if config.sources.is_empty() {
+        tracing::warn!("no [[sources]] configured: serving the dashboard over stored data only");
+        let mut stop = stop;
+        let _ = stop.wait_for(|stopped| *stopped).await;
+    } else {
+        daemon::run(config, shared, stop).await?;
+    }
+    http.await.context("the dashboard task panicked")??;
+    if let Some(alerts) = alerts {
+        alerts.await.context("the alerts task panicked")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Binds the dashboard (refusing a non-loopback address without a token) and serves it
+/// until `stop` turns true.
+pub(crate) async fn start_dashboard(
+    config: &Config,
+    store: Store,
+    mut stop: watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<Result<()>>> {
+    let token = config.server.auth_token.clone();
+    let listener = dashboard::bind(config.server.listen, token.as_deref()).await?;
+    let address = listener
+        .local_addr()
+        .context("reading the dashboard's address")?;
+    let state = dashboard::AppState::new(store, token).with_alerts(config.alerts.clone());
+    eprintln!("Dashboard: http://{address}/");
+    tracing::info!(%address, "serving the dashboard");
+    Ok(tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        };
+        dashboard::serve(listener, state, shutdown)
+            .await
+            .context("serving the dashboard")
+    }))
+}
+
+pub async fn poll_once(config: &Config) -> Result<ExitCode> {
+    let shared = daemon_shared(config).await?;
+    let results = daemon::poll_once(config, shared).await?;
+    let mut failed = false;
+    for result in &results {
+        match &result.outcome {
+            Ok(Some(summary)) => outln!("{} {}: {}", result.source, result.kind, summary.detail),
+            Ok(None) => outln!(
+                "{} {}: skipped, another tierwatch polls this source",
+                result.source,
+                result.kind
+            ),
+            Err(error) => {
+                failed = true;
+                outln!("{} {}: FAILED: {error}", result.source, result.kind);
+            }
+        }
+    }
+    Ok(exit_code(!failed))
+}

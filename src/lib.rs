@@ -22,6 +22,7 @@ pub mod demo;
 pub mod headroom;
 pub mod ingest;
 pub mod model;
+pub mod prices;
 pub mod pricing;
 pub mod report;
 pub mod rollup;

@@ -14,6 +14,8 @@
 
 pub(crate) mod amount;
 mod build;
+pub mod catalog;
+pub mod model_names;
 pub mod pricelist;
 mod table_file;
 
@@ -27,11 +29,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 
-use crate::config::{PricingConfig, PricingSource};
 use crate::model::{Invocation, Money, Routing, Tier, TokenCounts, TokenKind};
-
-/// The shipped price table, built in so tierwatch prices calls with no files around it.
-const BUILTIN_PRICING: &str = include_str!("../config/pricing.toml");
 
 /// Milliseconds in one UTC day.
 const MS_PER_DAY: i64 = 86_400_000;
@@ -172,12 +170,71 @@ pub enum PricingOutcome {
     },
 }
 
-/// Where the configured price table comes from, for messages.
-pub fn describe_source(config: &PricingConfig) -> String {
-    match &config.source {
-        PricingSource::File(path) => path.display().to_string(),
-        PricingSource::Builtin => "built-in copy of config/pricing.toml".into(),
+/// The user's own price table (`pricing.toml`): its text and where it came from.
+#[derive(Debug, Clone, Copy)]
+pub struct UserTable<'a> {
+    pub text: &'a str,
+    pub origin: &'a str,
+}
+
+/// A built table and the Price List keys the user's table overrode.
+#[derive(Debug)]
+pub struct Assembled {
+    pub table: PriceTable,
+    pub overrides: Vec<Override>,
+}
+
+/// A region, model, tier and routing priced both by the user's table and the Price List:
+/// the user's rows win. `check-config` lists these, with both latest rates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Override {
+    pub region: String,
+    pub model_id: String,
+    pub tier: Tier,
+    pub routing: PriceRouting,
+    /// The latest rates of each side.
+    pub user: Rates,
+    pub list: Rates,
+}
+
+impl Override {
+    /// True when the user's latest rates differ from the Price List's (a negotiated price,
+    /// or a stale row worth checking).
+    pub fn differs(&self) -> bool {
+        self.user != self.list
     }
+}
+
+/// The keys both tables price, with each side's latest rates.
+fn overridden(user: &[table_file::PriceRow], list: &[table_file::PriceRow]) -> Vec<Override> {
+    use std::collections::BTreeMap;
+    type Key = (String, String, Tier, PriceRouting);
+    let latest = |rows: &[table_file::PriceRow]| {
+        let mut latest = BTreeMap::<Key, (NaiveDate, Rates)>::new();
+        for row in rows {
+            let key = (row.region.clone(), row.model.clone(), row.tier, row.routing);
+            let entry = latest.entry(key).or_insert((row.effective_from, row.rates));
+            if row.effective_from >= entry.0 {
+                *entry = (row.effective_from, row.rates);
+            }
+        }
+        latest
+    };
+    let user = latest(user);
+    let list = latest(list);
+    user.into_iter()
+        .filter_map(|(key, (_, user_rates))| {
+            let (_, list_rates) = list.get(&key)?;
+            Some(Override {
+                region: key.0,
+                model_id: key.1,
+                tier: key.2,
+                routing: key.3,
+                user: user_rates,
+                list: *list_rates,
+            })
+        })
+        .collect()
 }
 
 /// A price table that could not be read or is invalid. `Invalid` lists every problem found,
@@ -339,17 +396,69 @@ impl PriceTable {
             problems,
         };
         let declarations = table_file::read(text).map_err(invalid)?;
+        // Alone (no Price List under it), a table without rows would price nothing.
+        if declarations.prices.is_empty() {
+            return Err(invalid(vec![Problem {
+                key: "price".to_string(),
+                message: "the table has no [[price]] rows; add at least one".to_string(),
+                line: None,
+            }]));
+        }
         build::build(declarations).map_err(invalid)
     }
 
-    /// Loads the configured price table, or the built-in one.
-    pub fn from_config(config: &PricingConfig) -> Result<PriceTable, PricingError> {
-        match &config.source {
-            PricingSource::File(path) => PriceTable::load(path),
-            PricingSource::Builtin => {
-                PriceTable::parse(BUILTIN_PRICING, "built-in config/pricing.toml")
+    /// Builds the table in effect: AWS Price List rows (`list`, stored by `prices sync` or
+    /// `prices import`, or the built-in table), with the user's own table over them. For each
+    /// region, model, tier and routing the user's table prices, its rows replace the Price
+    /// List's (negotiated discounts, private pricing); the user's region fallbacks and tier
+    /// multipliers then apply to both.
+    pub fn assemble(
+        list: &[catalog::CatalogPrice],
+        user: Option<UserTable<'_>>,
+    ) -> Result<Assembled, PricingError> {
+        let (mut declarations, origin) = match user {
+            Some(user) => {
+                let declarations =
+                    table_file::read(user.text).map_err(|problems| PricingError::Invalid {
+                        origin: user.origin.to_string(),
+                        problems,
+                    })?;
+                (declarations, user.origin.to_string())
+            }
+            None => (
+                table_file::Declarations::empty(),
+                "AWS Price List".to_string(),
+            ),
+        };
+        let list_rows = catalog::price_rows(list);
+        let overrides = overridden(&declarations.prices, &list_rows);
+        let overridden_keys: std::collections::HashSet<_> = overrides
+            .iter()
+            .map(|o| (o.region.clone(), o.model_id.clone(), o.tier, o.routing))
+            .collect();
+        for row in &mut declarations.prices {
+            let key = (row.region.clone(), row.model.clone(), row.tier, row.routing);
+            if overridden_keys.contains(&key) {
+                let note = "overrides the AWS Price List for this region, model, tier and routing";
+                row.source = Some(match row.source.take() {
+                    Some(source) => format!("{source} ({note})"),
+                    None => format!("{origin} ({note})"),
+                });
             }
         }
+        declarations
+            .prices
+            .extend(list_rows.into_iter().filter(|row| {
+                !overridden_keys.contains(&(
+                    row.region.clone(),
+                    row.model.clone(),
+                    row.tier,
+                    row.routing,
+                ))
+            }));
+        let table = build::build(declarations)
+            .map_err(|problems| PricingError::Invalid { origin, problems })?;
+        Ok(Assembled { table, overrides })
     }
 
     /// Distinct model ids the table prices (in any region, tier or routing), sorted.

@@ -7,7 +7,9 @@ use anyhow::Result;
 
 use super::{EXIT_BAD_CONFIG, open_configured_store, outln};
 use crate::config::Config;
-use crate::pricing::{self, PriceTable};
+use crate::model::TokenKind;
+use crate::prices::{self, LoadedPrices};
+use crate::pricing::amount::Usd;
 
 pub async fn migrate(config: &Config) -> Result<ExitCode> {
     let store = open_configured_store(config).await?;
@@ -22,10 +24,6 @@ pub async fn check_config(config: &Config, connect: bool) -> Result<ExitCode> {
     );
     outln!("config file:     {file}");
     outln!("database:        {}", redacted_url(&config.database_url()));
-    outln!(
-        "pricing table:   {}",
-        pricing::describe_source(&config.pricing)
-    );
     outln!(
         "tier from requestMetadata key: {:?}",
         config.ingest.tier_metadata_key
@@ -74,14 +72,24 @@ pub async fn check_config(config: &Config, connect: bool) -> Result<ExitCode> {
         "application inference profiles mapped: {}",
         config.ingest.application_profiles.len()
     );
-    let prices = match PriceTable::from_config(&config.pricing) {
+    // The stored Price List needs the database; without --connect the built-in one stands in.
+    let store = if connect {
+        Some(open_configured_store(config).await?)
+    } else {
+        None
+    };
+    let loaded = match &store {
+        Some(store) => prices::load(&config.pricing, store).await,
+        None => prices::load_builtin(&config.pricing),
+    };
+    let prices = match loaded {
         Ok(prices) => prices,
         Err(error) => {
             eprintln!("Invalid price table:\n{error:#}");
             return Ok(ExitCode::from(EXIT_BAD_CONFIG));
         }
     };
-    outln!("priced models:   {}", prices.models().count());
+    print_pricing(config, &prices, connect);
     outln!("sources:         {}", config.sources.len());
     for source in &config.sources {
         let mut reads = Vec::new();
@@ -106,8 +114,7 @@ pub async fn check_config(config: &Config, connect: bool) -> Result<ExitCode> {
             reads.join(", ")
         );
     }
-    if connect {
-        let store = open_configured_store(config).await?;
+    if let Some(store) = &store {
         outln!(
             "database:        reachable, schema up to date ({})",
             store.backend_name()
@@ -115,6 +122,67 @@ pub async fn check_config(config: &Config, connect: bool) -> Result<ExitCode> {
     }
     outln!("OK");
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_pricing(config: &Config, prices: &LoadedPrices, connect: bool) {
+    let note = if connect {
+        ""
+    } else {
+        " (without --connect; a synced one in the database would replace it)"
+    };
+    outln!("prices:          {}{note}", prices.describe());
+    outln!("priced models:   {}", prices.table.models().count());
+    let pricing = &config.pricing;
+    if pricing.sync {
+        outln!(
+            "price sync:      every {} from the Pricing API in {}{}",
+            crate::dashboard::format::age(
+                i64::try_from(pricing.sync_interval.as_secs()).unwrap_or(i64::MAX)
+            ),
+            pricing.api_region,
+            pricing
+                .endpoint_url
+                .as_deref()
+                .map(|url| format!(" via {url}"))
+                .unwrap_or_default()
+        );
+    } else {
+        outln!("price sync:      off (`tierwatch prices sync` by hand, or [pricing] sync = true)");
+    }
+    if prices.overrides.is_empty() {
+        return;
+    }
+    let differing: Vec<_> = prices.overrides.iter().filter(|o| o.differs()).collect();
+    outln!(
+        "pricing.toml overrides the AWS Price List for {} region × model × tier × routing keys; {} with other rates:",
+        prices.overrides.len(),
+        differing.len()
+    );
+    for over in differing {
+        let rates = TokenKind::ALL
+            .iter()
+            .filter(|kind| over.user.get(**kind) != over.list.get(**kind))
+            .map(|kind| {
+                let rate = |micros: Option<i64>| {
+                    micros.map_or_else(|| "none".to_string(), |m| Usd(m).to_string())
+                };
+                format!(
+                    "{} {} (Price List {})",
+                    kind.as_str(),
+                    rate(over.user.get(*kind)),
+                    rate(over.list.get(*kind))
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        outln!(
+            "  {} {} {} {}: {rates}",
+            over.region,
+            over.model_id,
+            over.tier,
+            over.routing
+        );
+    }
 }
 
 fn redacted_url(url: &str) -> String {

@@ -9,10 +9,9 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use super::serve::start_dashboard;
-use super::{open_store, outln, wait_for_shutdown_signal, write_output};
+use super::{load_prices, open_store, outln, wait_for_shutdown_signal, write_output};
 use crate::config::Config;
 use crate::ingest::{self, ImportSettings};
-use crate::pricing::PriceTable;
 use crate::report::{self, Format, Month};
 use crate::simulate::{S3LayoutOptions, SimulationSpec, Simulator, write_s3_layout};
 
@@ -168,7 +167,7 @@ pub async fn demo(config: &Config, settings: DemoArgs) -> Result<ExitCode> {
     );
     let store = open_store(config, &format!("sqlite://{}", database.display())).await?;
     let options = Arc::new(config.parse_options());
-    let prices = Arc::new(PriceTable::from_config(&config.pricing)?);
+    let prices = Arc::new(load_prices(config, &store).await?.table);
     let import_settings = ImportSettings {
         options: Arc::clone(&options),
         prices: Arc::clone(&prices),

@@ -7,10 +7,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::{exit_code, open_configured_store, out};
+use super::{exit_code, load_prices, open_configured_store, out};
 use crate::config::Config;
 use crate::ingest::{self, ImportSettings};
-use crate::pricing::PriceTable;
 
 /// Imports of at least this many new invocations refresh the planner's statistics.
 const BULK_IMPORT: u64 = 100_000;
@@ -26,8 +25,8 @@ pub struct ImportArgs {
 }
 
 pub async fn run(config: &Config, args: ImportArgs) -> Result<ExitCode> {
-    let prices = Arc::new(PriceTable::from_config(&config.pricing)?);
     let store = open_configured_store(config).await?;
+    let prices = Arc::new(load_prices(config, &store).await?.table);
     let settings = ImportSettings {
         options: Arc::new(config.parse_options()),
         prices,

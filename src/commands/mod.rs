@@ -20,6 +20,7 @@ use anyhow::{Context, Result};
 
 use crate::cli::{Cli, Command};
 use crate::config::{Config, ProcessEnvironment};
+use crate::prices::LoadedPrices;
 use crate::rollup::CallerDimensions;
 use crate::store::Store;
 
@@ -111,6 +112,13 @@ pub(crate) async fn open_store(config: &Config, url: &str) -> Result<Store> {
 /// Opens the configured database.
 pub(crate) async fn open_configured_store(config: &Config) -> Result<Store> {
     open_store(config, &config.database_url()).await
+}
+
+/// The price table in effect (stored or built-in Price List, with the user's table over it).
+pub(crate) async fn load_prices(config: &Config, store: &Store) -> Result<LoadedPrices> {
+    crate::prices::load(&config.pricing, store)
+        .await
+        .context("loading the price table")
 }
 
 /// Writes `text` to `out`, or to standard output.

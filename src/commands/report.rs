@@ -7,10 +7,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 
-use super::{open_configured_store, outln, write_output};
+use super::{load_prices, open_configured_store, outln, write_output};
 use crate::config::Config;
 use crate::ingest;
-use crate::pricing::{self, PriceTable};
 use crate::report::{self, Format, Month};
 
 #[derive(Debug, Args)]
@@ -44,13 +43,13 @@ pub async fn report(config: &Config, args: ReportArgs) -> Result<ExitCode> {
 
 pub async fn reprice(config: &Config, args: RepriceArgs) -> Result<ExitCode> {
     let month = args.month;
-    let prices = PriceTable::from_config(&config.pricing)?;
     let store = open_configured_store(config).await?;
-    let outcome = ingest::reprice(&store, &prices, month.start_ms(), month.end_ms()).await?;
+    let prices = load_prices(config, &store).await?;
+    let outcome = ingest::reprice(&store, &prices.table, month.start_ms(), month.end_ms()).await?;
     outln!(
         "Repriced {} invocations of {month} with {}: {} changed; rollups rebuilt.",
         outcome.invocations,
-        pricing::describe_source(&config.pricing),
+        prices.describe(),
         outcome.changed
     );
     Ok(ExitCode::SUCCESS)

@@ -6,18 +6,18 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use tokio::sync::watch;
 
-use super::{exit_code, open_configured_store, outln, wait_for_shutdown_signal};
+use super::{exit_code, load_prices, open_configured_store, outln, wait_for_shutdown_signal};
 use crate::config::Config;
 use crate::daemon;
 use crate::dashboard;
-use crate::pricing::PriceTable;
 use crate::store::Store;
 
 /// What the daemon's pollers share.
 async fn daemon_shared(config: &Config) -> Result<daemon::Shared> {
+    let store = open_configured_store(config).await?;
     Ok(daemon::Shared {
-        prices: Arc::new(PriceTable::from_config(&config.pricing)?),
-        store: open_configured_store(config).await?,
+        prices: Arc::new(load_prices(config, &store).await?.table),
+        store,
         options: Arc::new(config.parse_options()),
         batch_size: config.ingest.batch_size,
     })

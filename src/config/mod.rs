@@ -73,18 +73,34 @@ pub struct DatabaseConfig {
     pub data_dir: PathBuf,
 }
 
-/// Where the price table comes from.
+/// The user's own price table (negotiated or private prices), laid over the AWS Price List.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PricingSource {
     File(PathBuf),
-    /// The copy of `config/pricing.toml` built into the binary.
+    /// No table of the user's: the AWS Price List (stored by a sync or import, or built in)
+    /// alone.
     Builtin,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PricingConfig {
     pub source: PricingSource,
+    /// False: price with the user's table alone, no AWS Price List rows (a complete private
+    /// price sheet). Environment: TIERWATCH_AWS_PRICE_LIST.
+    pub aws_price_list: bool,
+    /// The user's own model-names table, added to the shipped one.
+    pub model_names: Option<PathBuf>,
+    /// `serve` runs `prices sync` every `sync_interval` when true.
+    pub sync: bool,
+    pub sync_interval: std::time::Duration,
+    /// Where the Pricing API is called (it is served from us-east-1 and ap-south-1).
+    pub api_region: String,
+    /// Override of the Pricing API endpoint (a local stand-in, a VPC endpoint).
+    pub endpoint_url: Option<String>,
 }
+
+/// Default `pricing.sync_interval`: daily.
+pub const DEFAULT_SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(86_400);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestConfig {
@@ -170,6 +186,12 @@ struct FileDatabase {
 #[serde(deny_unknown_fields)]
 struct FilePricing {
     table: Option<PathBuf>,
+    aws_price_list: Option<bool>,
+    model_names: Option<PathBuf>,
+    sync: Option<bool>,
+    sync_interval: Option<String>,
+    api_region: Option<String>,
+    endpoint_url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -457,7 +479,63 @@ impl Layering<'_> {
             }
             (None, None) => PricingSource::Builtin,
         };
-        PricingConfig { source }
+        let sync_interval = match &file.sync_interval {
+            None => DEFAULT_SYNC_INTERVAL,
+            Some(text) => match daemon::parse_duration(text).filter(|d| d.as_secs() >= 60) {
+                Some(interval) => interval,
+                None => {
+                    self.errors.push(ConfigError {
+                        origin: self.origin.into(),
+                        key: "pricing.sync_interval".into(),
+                        message: format!(
+                            "expected a duration of at least a minute such as \"24h\", got {text:?}"
+                        ),
+                    });
+                    DEFAULT_SYNC_INTERVAL
+                }
+            },
+        };
+        let api_region = file.api_region.unwrap_or_else(|| "us-east-1".into());
+        if api_region.trim().is_empty() {
+            self.errors.push(ConfigError {
+                origin: self.origin.into(),
+                key: "pricing.api_region".into(),
+                message: "must name a region, e.g. \"us-east-1\"".into(),
+            });
+        }
+        let aws_price_list = match self.env.var("TIERWATCH_AWS_PRICE_LIST") {
+            None => file.aws_price_list.unwrap_or(true),
+            Some(value) => match value.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => {
+                    self.errors.push(ConfigError {
+                        origin: "environment".into(),
+                        key: "TIERWATCH_AWS_PRICE_LIST".into(),
+                        message: format!("expected true or false, got {value:?}"),
+                    });
+                    true
+                }
+            },
+        };
+        if !aws_price_list && matches!(source, PricingSource::Builtin) {
+            self.errors.push(ConfigError {
+                origin: self.origin.into(),
+                key: "pricing.aws_price_list".into(),
+                message:
+                    "false needs a table of your own (pricing.table): nothing would price any call"
+                        .into(),
+            });
+        }
+        PricingConfig {
+            source,
+            aws_price_list,
+            model_names: file.model_names.map(|path| self.relative(path)),
+            sync: file.sync.unwrap_or(false),
+            sync_interval,
+            api_region,
+            endpoint_url: file.endpoint_url,
+        }
     }
 
     fn ingest(&mut self, file: FileIngest) -> IngestConfig {

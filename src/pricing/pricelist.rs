@@ -150,7 +150,7 @@ pub enum Engine {
 /// maps them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ModelNames {
-    /// The `model` attribute (AmazonBedrock), e.g. "Nova Pro".
+    /// The `model` attribute (AmazonBedrock; `titanModel` on Titan rows), e.g. "Nova Pro".
     pub display: Option<String>,
     /// The `servicename` attribute when it names a model (AmazonBedrockFoundationModels),
     /// e.g. "Claude Sonnet 4.6 (Amazon Bedrock Edition)".
@@ -183,7 +183,7 @@ impl fmt::Display for ModelNames {
 }
 
 /// Where a row came from, kept with every cost it makes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, Deserialize)]
 pub struct Provenance {
     pub service_code: String,
     pub sku: String,

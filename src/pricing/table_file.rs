@@ -23,6 +23,18 @@ pub(super) struct Declarations {
     pub multipliers: Vec<TierMultiplier>,
 }
 
+impl Declarations {
+    /// No user table: no rows of its own, the default global routing.
+    pub fn empty() -> Declarations {
+        Declarations {
+            global_routing: GlobalRouting::RegionalPrice,
+            prices: Vec::new(),
+            fallbacks: Vec::new(),
+            multipliers: Vec::new(),
+        }
+    }
+}
+
 /// A `[[price]]` row.
 #[derive(Debug)]
 pub(super) struct PriceRow {
@@ -238,13 +250,6 @@ impl Reader<'_> {
         for (label, table, line) in self.rows(top, "price") {
             let at = Location { label, line };
             prices.extend(self.price_row(table, &at, unit));
-        }
-        if prices.is_empty() && self.problems.is_empty() {
-            self.problems.push(Problem {
-                key: "price".to_string(),
-                message: "the table has no [[price]] rows; add at least one".to_string(),
-                line: None,
-            });
         }
         let mut fallbacks = Vec::new();
         for (label, table, line) in self.rows(top, "region_fallback") {

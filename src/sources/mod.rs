@@ -6,8 +6,10 @@
 //! are retried with jittered exponential backoff, up to `daemon.max_attempts` attempts. An
 //! interceptor counts attempts per operation so each cycle can report its API calls.
 
+pub mod bedrock;
 pub mod cloudwatch_logs;
 pub mod cloudwatch_metrics;
+pub mod pricing_api;
 pub mod service_quotas;
 
 use std::collections::BTreeMap;
@@ -106,10 +108,38 @@ pub(crate) async fn read_checkpoint<T: serde::de::DeserializeOwned>(
         })
 }
 
+/// Where and as whom an SDK client calls AWS.
+#[derive(Debug, Clone, Copy)]
+pub struct AwsTarget<'a> {
+    pub region: &'a str,
+    /// Override of the AWS endpoints (a local stand-in, a VPC endpoint).
+    pub endpoint_url: Option<&'a str>,
+    /// A role to assume from the standard credential chain's identity.
+    pub role_arn: Option<&'a str>,
+    pub external_id: Option<&'a str>,
+}
+
+impl<'a> From<&'a SourceConfig> for AwsTarget<'a> {
+    fn from(source: &'a SourceConfig) -> AwsTarget<'a> {
+        AwsTarget {
+            region: &source.region,
+            endpoint_url: source.endpoint_url.as_deref(),
+            role_arn: source.role_arn.as_deref(),
+            external_id: source.external_id.as_deref(),
+        }
+    }
+}
+
 /// The SDK configuration for one source.
 pub async fn sdk_config(source: &SourceConfig, daemon: &DaemonConfig) -> SdkConfig {
+    target_config(AwsTarget::from(source), daemon.max_attempts).await
+}
+
+/// The SDK configuration for a target, with the standard retry policy (`max_attempts`
+/// attempts per call, jittered backoff on throttling and 5xx).
+pub async fn target_config(target: AwsTarget<'_>, max_attempts: u32) -> SdkConfig {
     let retry = RetryConfig::standard()
-        .with_max_attempts(daemon.max_attempts)
+        .with_max_attempts(max_attempts)
         .with_initial_backoff(Duration::from_millis(200))
         .with_max_backoff(Duration::from_secs(20));
     let timeouts = TimeoutConfig::builder()
@@ -117,20 +147,20 @@ pub async fn sdk_config(source: &SourceConfig, daemon: &DaemonConfig) -> SdkConf
         .operation_attempt_timeout(Duration::from_secs(60))
         .build();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(source.region.clone()))
+        .region(Region::new(target.region.to_string()))
         .retry_config(retry)
         .timeout_config(timeouts);
-    if let Some(url) = &source.endpoint_url {
+    if let Some(url) = target.endpoint_url {
         loader = loader.endpoint_url(url);
     }
     let base = loader.load().await;
-    let Some(role) = &source.role_arn else {
+    let Some(role) = target.role_arn else {
         return base;
     };
     let mut assume = aws_config::sts::AssumeRoleProvider::builder(role)
         .session_name("tierwatch")
         .configure(&base);
-    if let Some(external_id) = &source.external_id {
+    if let Some(external_id) = target.external_id {
         assume = assume.external_id(external_id);
     }
     let provider = assume.build().await;

@@ -202,10 +202,13 @@ pub fn match_model<'m>(model_name: &str, models: &'m [String]) -> Option<&'m str
     let mut tied = false;
     for model in models {
         let have = words(model);
-        if !is_subsequence(&wanted, &have) {
+        let Some(matched) = subsequence_positions(&wanted, &have) else {
             continue;
-        }
-        let leftover = have.len() - wanted.len();
+        };
+        // A version suffix ("-v1:0", "-1:0") is not a word of the model's name: an id that
+        // has one is not a worse fit than one that lacks it.
+        let core = have.len() - version_words(model);
+        let leftover = (0..core).filter(|index| !matched.contains(index)).count();
         match best {
             Some((least, _)) if leftover > least => {}
             Some((least, _)) if leftover == least => tied = true,
@@ -246,11 +249,41 @@ fn words(text: &str) -> Vec<String> {
     words
 }
 
-fn is_subsequence(wanted: &[String], have: &[String]) -> bool {
-    let mut have = have.iter();
-    wanted
-        .iter()
-        .all(|word| have.any(|candidate| candidate == word))
+/// Where each wanted word sits in `have`, in order (the first fit), or `None`.
+fn subsequence_positions(wanted: &[String], have: &[String]) -> Option<Vec<usize>> {
+    let mut positions = Vec::with_capacity(wanted.len());
+    let mut next = 0;
+    for word in wanted {
+        let found = have[next..]
+            .iter()
+            .position(|candidate| candidate == word)?
+            + next;
+        positions.push(found);
+        next = found + 1;
+    }
+    Some(positions)
+}
+
+/// How many of a model id's words are its version suffix: 3 for `-v1:0`, 2 for `-1:0` and
+/// `-v1`.
+fn version_words(model_id: &str) -> usize {
+    let last = model_id.rsplit('-').next().unwrap_or_default();
+    let (major, minor) = last.split_once(':').unwrap_or((last, ""));
+    let digits = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    let (prefix, number) = match major.strip_prefix('v') {
+        Some(number) => (1, number),
+        None => (0, major),
+    };
+    // A bare number is a version only with a minor part ("-1:0"); "-4-6" names the model.
+    let bare = prefix == 0 && minor.is_empty();
+    if bare
+        || !digits(number)
+        || last.len() == model_id.len()
+        || (!minor.is_empty() && !digits(minor))
+    {
+        return 0;
+    }
+    prefix + 1 + usize::from(!minor.is_empty())
 }
 
 #[cfg(test)]
@@ -346,6 +379,20 @@ mod tests {
         ] {
             assert_eq!(match_model(name, &models), expected, "{name}");
         }
+    }
+
+    #[test]
+    fn a_version_suffix_is_not_a_worse_fit() {
+        let models = ["openai.gpt-oss-safeguard-120b", "openai.gpt-oss-120b-1:0"].map(String::from);
+        assert_eq!(
+            match_model("OpenAI GPT OSS 120B", &models),
+            Some("openai.gpt-oss-120b-1:0")
+        );
+        assert_eq!(version_words("openai.gpt-oss-120b-1:0"), 2);
+        assert_eq!(version_words("amazon.nova-pro-v1:0"), 3);
+        assert_eq!(version_words("anthropic.claude-opus-4-6-v1"), 2);
+        assert_eq!(version_words("openai.gpt-oss-safeguard-120b"), 0);
+        assert_eq!(version_words("anthropic.claude-sonnet-4-6"), 0);
     }
 
     #[test]

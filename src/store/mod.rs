@@ -14,6 +14,7 @@ mod cache;
 mod leader;
 mod metrics;
 mod postgres;
+pub mod price_list;
 pub mod query;
 mod rows;
 mod sqlite;
@@ -923,6 +924,73 @@ impl Store {
     }
 }
 
+/// The stored AWS Price List, Bedrock's model lists and application inference profiles
+/// (see `price_list.rs`).
+impl Store {
+    /// Every Price List row stored by any version, ordered by key, date and version.
+    pub async fn price_list_rows(&self) -> Result<Vec<price_list::StoredListPrice>> {
+        on_backend!(self, store => store.price_list_rows().await)
+    }
+
+    pub async fn price_list_versions(&self) -> Result<Vec<price_list::PriceListVersion>> {
+        on_backend!(self, store => store.price_list_versions().await)
+    }
+
+    /// Records a version with the rows it saw (rows already stored are kept as they are) and
+    /// Bedrock's model lists it read, in one transaction. Returns the version's id and how
+    /// many rows it added.
+    pub async fn save_price_list_version(
+        &self,
+        version: &price_list::NewVersion,
+        rows: &[price_list::StoredListPrice],
+        models: &[price_list::StoredFoundationModel],
+    ) -> Result<(i64, u64)> {
+        let now = now_ms();
+        on_backend!(self, store => {
+            let mut tx = store.begin_write().await?;
+            let saved = tx.insert_price_list_version(version, rows, now).await?;
+            tx.upsert_foundation_models(models, now).await?;
+            tx.commit().await?;
+            Ok(saved)
+        })
+    }
+
+    /// Bedrock's model lists as last read, every region.
+    pub async fn foundation_models(&self) -> Result<Vec<price_list::StoredFoundationModel>> {
+        on_backend!(self, store => store.foundation_models().await)
+    }
+
+    pub async fn inference_profiles(&self) -> Result<Vec<price_list::StoredProfile>> {
+        on_backend!(self, store => store.inference_profiles().await)
+    }
+
+    pub async fn save_inference_profiles(
+        &self,
+        profiles: &[price_list::StoredProfile],
+    ) -> Result<()> {
+        if profiles.is_empty() {
+            return Ok(());
+        }
+        on_backend!(self, store => {
+            let mut tx = store.begin_write().await?;
+            tx.upsert_profiles(profiles).await?;
+            tx.commit().await
+        })
+    }
+
+    /// Start days (Unix seconds) of the UTC days from `from_s` on with stored calls of a
+    /// region, model and served tier: what a price change from `from_s` reprices.
+    pub async fn days_with_calls(
+        &self,
+        region: &str,
+        model_id: &str,
+        tier: &str,
+        from_s: i64,
+    ) -> Result<Vec<i64>> {
+        on_backend!(self, store => store.days_with_calls(region, model_id, tier, from_s).await)
+    }
+}
+
 /// The window's points with each (series, minute) once, the last value winning (an upsert
 /// may not touch one row twice in a statement), after checking every series index.
 fn dedupe_points(window: &MetricWindow) -> Result<Vec<MetricPoint>> {
@@ -1019,6 +1087,20 @@ pub(crate) trait WriteTx: Send {
     async fn insert_alert_events(&mut self, events: &[alerts::NewEvent]) -> Result<Vec<i64>>;
     /// Records a scheduled report; false when the month was already recorded.
     async fn insert_report_run(&mut self, month: &str, files: &str, now_ms: i64) -> Result<bool>;
+    /// Records a Price List version and stores its rows not stored yet; returns the version's
+    /// id and how many rows were new.
+    async fn insert_price_list_version(
+        &mut self,
+        version: &price_list::NewVersion,
+        rows: &[price_list::StoredListPrice],
+        now_ms: i64,
+    ) -> Result<(i64, u64)>;
+    async fn upsert_foundation_models(
+        &mut self,
+        models: &[price_list::StoredFoundationModel],
+        now_ms: i64,
+    ) -> Result<()>;
+    async fn upsert_profiles(&mut self, profiles: &[price_list::StoredProfile]) -> Result<()>;
     async fn commit(self) -> Result<()>;
 }
 

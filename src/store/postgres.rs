@@ -6,6 +6,7 @@ use sqlx::{AssertSqlSafe, Postgres, Transaction};
 
 use super::alerts;
 use super::metrics::{self, PointWrite, metric_reads, metric_tx_statements};
+use super::price_list;
 use super::query;
 use super::rows::{
     self, candidates_in_key_order, count_column, first_occurrences, mark_inserted, shared_reads,
@@ -110,6 +111,7 @@ impl PgStore {
     shared_reads!();
     metric_reads!();
     alerts::alert_reads!();
+    price_list::price_list_reads!();
     query::aggregate_reads!();
 }
 
@@ -450,6 +452,7 @@ impl WriteTx for PgTx {
     shared_tx_statements!();
     metric_tx_statements!();
     alerts::alert_tx_statements!();
+    price_list::price_list_tx_statements!();
 }
 
 #[cfg(test)]

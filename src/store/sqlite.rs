@@ -13,6 +13,7 @@ use sqlx::{AssertSqlSafe, Sqlite, Transaction};
 
 use super::alerts;
 use super::metrics::{self, PointWrite, metric_reads, metric_tx_statements};
+use super::price_list;
 use super::query;
 use super::rows::{
     self, count_column, first_occurrences, mark_inserted, shared_reads, shared_tx_statements,
@@ -115,6 +116,7 @@ impl SqliteStore {
     shared_reads!();
     metric_reads!();
     alerts::alert_reads!();
+    price_list::price_list_reads!();
     query::aggregate_reads!();
 }
 
@@ -522,6 +524,7 @@ impl WriteTx for SqliteTx {
     shared_tx_statements!();
     metric_tx_statements!();
     alerts::alert_tx_statements!();
+    price_list::price_list_tx_statements!();
 }
 
 #[cfg(test)]

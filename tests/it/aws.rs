@@ -3,8 +3,11 @@
 //! [`StandIns::start`] runs a fresh moto server (`tests/support/aws/moto_standin.py`) and the
 //! front in `tests/support/aws/front.py` on free 127.0.0.1 ports. Every SDK client points at the
 //! front ([`StandIns::endpoint_url`]), which serves CloudWatch metrics (RPCv2-CBOR, translated
-//! to moto's JSON API), CloudWatch Logs (passed to moto) and Service Quotas (answered from
-//! quotas seeded with [`StandIns::seed_quotas`]), injects faults and counts calls. Each test
+//! to moto's JSON API), CloudWatch Logs (passed to moto), Service Quotas (answered from
+//! quotas seeded with [`StandIns::seed_quotas`]), the Price List Query API (answered from
+//! [`StandIns::seed_price_list`]) and Bedrock's ListFoundationModels, GetInferenceProfile and
+//! ListInferenceProfiles (answered from [`StandIns::seed_foundation_models`] and
+//! [`StandIns::seed_inference_profiles`]), injects faults and counts calls. Each test
 //! gets its own pair, so faults, counts and data never leak between tests running in parallel;
 //! both processes are killed when the `StandIns` is dropped (and exit by themselves if the test
 //! process dies, because their stdin closes).
@@ -102,7 +105,7 @@ impl StandIns {
         StandIns { front, moto }
     }
 
-    /// The URL every SDK client uses: all three services go through the front.
+    /// The URL every SDK client uses: every service goes through the front.
     pub fn endpoint_url(&self) -> String {
         self.front.url.clone()
     }
@@ -167,7 +170,33 @@ impl StandIns {
         self.front.admin("PUT", &path, Some(&body)).await;
     }
 
-    /// Clears faults, call counts, seeded quotas and all of moto's data.
+    /// Replaces the products GetProducts returns for `service_code` (e.g. `"AmazonBedrock"`),
+    /// in this order, which is the paging order. Each product is a price list document as a
+    /// JSON object: `{"product": {"sku", "productFamily", "attributes": {..}}, "terms":
+    /// {"OnDemand": {..}}, "version", "publicationDate"}`; `product.sku` is required and
+    /// unique, attribute values are strings, and `serviceCode` is filled in when left out.
+    /// GetProducts sends each one back as a JSON string, 100 per page at most. The Price List
+    /// API is read-only, hence this admin call.
+    pub async fn seed_price_list(&self, service_code: &str, products: &[Value]) {
+        let body = Value::Array(products.to_vec());
+        let path = format!("/_standin/pricing/{service_code}");
+        self.front.admin("PUT", &path, Some(&body)).await;
+    }
+
+    /// Replaces the models ListFoundationModels returns in `region`. Items use the API's
+    /// member names; only `modelId` is required. `modelArn`
+    /// (`arn:aws:bedrock:<region>::foundation-model/<modelId>`), `modelName`, `providerName`,
+    /// modalities (`TEXT`), `responseStreamingSupported`, `customizationsSupported`,
+    /// `inferenceTypesSupported` (`ON_DEMAND`) and `modelLifecycle` (`ACTIVE`) are filled in
+    /// when left out.
+    pub async fn seed_foundation_models(&self, region: &str, models: &[Value]) {
+        let body = Value::Array(models.to_vec());
+        let path = format!("/_standin/bedrock/foundation-models/{region}");
+        self.front.admin("PUT", &path, Some(&body)).await;
+    }
+
+    /// Clears faults, call counts, seeded quotas, price lists, foundation models and inference
+    /// profiles, and all of moto's data.
     pub async fn reset(&self) {
         self.front.admin("POST", "/_standin/reset", None).await;
     }
@@ -247,8 +276,9 @@ impl Fault {
         self
     }
 
-    /// Only for this service ("logs", "cloudwatch" or "servicequotas"): needed for operation
-    /// names several services share, like `ListTagsForResource`.
+    /// Only for this service ("logs", "cloudwatch", "servicequotas", "pricing" or
+    /// "bedrock"): needed for operation names several services share, like
+    /// `ListTagsForResource`.
     pub fn for_service(mut self, service: &'static str) -> Fault {
         self.service = Some(service);
         self

@@ -140,6 +140,8 @@ pub(crate) fn tierwatch(config: &Path, args: &[&str]) -> Command {
             "TIERWATCH_PRICING_TABLE",
             fixture("pricing/launch-us-east-1.toml"),
         )
+        // The hand-computed expectations price with the test table alone.
+        .env("TIERWATCH_AWS_PRICE_LIST", "false")
         .env_remove("TIERWATCH_DATABASE_URL")
         // Each daemon serves its dashboard on a port of its own, so replicas and tests running
         // side by side don't collide on 8080.

@@ -9,5 +9,6 @@ mod daemon;
 mod daemon_metrics;
 mod dashboard;
 mod import;
+mod prices;
 mod standins;
 mod support;

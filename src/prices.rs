@@ -1,0 +1,549 @@
+//! Keeping the price table current, and loading the table in effect.
+//!
+//! ```text
+//! Pricing API (GetProducts) ─┐                         ┌─► store: a new version + new rows
+//! offer files on disk ───────┴─► pricing::pricelist ─► pricing::catalog (model ids) ┤
+//! Bedrock ListFoundationModels ─► pricing::model_names ┘                            └─► what changed
+//! ```
+//!
+//! [`load`] builds the table calls are priced with: the stored Price List (every version, a
+//! later version winning for the same key and date), or the built-in table when no sync or
+//! import has run, with the user's own `pricing.toml` over it.
+//!
+//! [`sync`] and [`import_files`] read the Price List and store it as a new version. A price
+//! row is stored only when it changes what the table says: a new key, or a rate that differs
+//! from the one in effect on its date. Rows are never rewritten, so history stays as it was;
+//! [`VersionReport`] lists what was added and changed, what could not be mapped, and which
+//! stored months `tierwatch reprice` should recompute.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::config::{Config, PricingConfig, PricingSource};
+use crate::pricing::catalog::{Catalog, CatalogKey, CatalogPrice, Conflict, UnmappedName};
+use crate::pricing::model_names::{FoundationModel, ModelNameMap};
+use crate::pricing::pricelist::{
+    BEDROCK_SERVICE_CODES, ListRouting, Meter, ParsedPrices, PriceListError, PriceListParser,
+    Provenance,
+};
+use crate::pricing::{Assembled, PriceTable, PricingError, UserTable};
+use crate::sources::{self, AwsTarget, SourceError};
+use crate::store::price_list::{NewVersion, StoredFoundationModel, StoredListPrice};
+use crate::store::{Store, StoreError};
+
+/// Why prices could not be loaded, synced or imported.
+#[derive(Debug, thiserror::Error)]
+pub enum PricesError {
+    #[error(transparent)]
+    Pricing(#[from] PricingError),
+    #[error(transparent)]
+    PriceList(#[from] PriceListError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Aws(#[from] SourceError),
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("stored Price List row {key} is unreadable: {reason}")]
+    StoredRow { key: String, reason: String },
+}
+
+/// Where the Price List rows of the table in effect come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListOrigin {
+    /// `pricing.aws_price_list = false`: the user's table alone.
+    Off,
+    /// No sync or import has run: the built-in table (`config/pricelist/`).
+    Builtin,
+    /// Rows stored by syncs and imports.
+    Stored { versions: usize, latest: String },
+}
+
+impl std::fmt::Display for ListOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListOrigin::Off => f.write_str("no AWS Price List (aws_price_list = false)"),
+            ListOrigin::Builtin => f.write_str(
+                "built-in Price List table (config/pricelist/; run `tierwatch prices sync` or `prices import` for AWS's current one)",
+            ),
+            ListOrigin::Stored { versions, latest } => write!(
+                f,
+                "AWS Price List stored in the database ({versions} versions, latest {latest})"
+            ),
+        }
+    }
+}
+
+/// The table in effect and how it was made.
+#[derive(Debug)]
+pub struct LoadedPrices {
+    pub table: PriceTable,
+    /// Keys the user's table overrides (see [`crate::pricing::Override`]).
+    pub overrides: Vec<crate::pricing::Override>,
+    pub list_origin: ListOrigin,
+    /// The user's table, when one is configured.
+    pub user_table: Option<PathBuf>,
+    /// The Price List rows the table was built from.
+    pub list: Vec<CatalogPrice>,
+}
+
+impl LoadedPrices {
+    /// One line saying what prices calls: for reprice messages and check-config.
+    pub fn describe(&self) -> String {
+        match &self.user_table {
+            Some(path) => format!("{}, with {} over it", self.list_origin, path.display()),
+            None => self.list_origin.to_string(),
+        }
+    }
+}
+
+/// Builds the table in effect: the stored Price List (or the built-in one) with the user's
+/// table over it.
+pub async fn load(config: &PricingConfig, store: &Store) -> Result<LoadedPrices, PricesError> {
+    if !config.aws_price_list {
+        return assemble(config, Vec::new(), ListOrigin::Off);
+    }
+    let stored = store.price_list_rows().await?;
+    let (list, list_origin) = if stored.is_empty() {
+        (Catalog::builtin()?.prices, ListOrigin::Builtin)
+    } else {
+        let versions = store.price_list_versions().await?;
+        let latest = versions.last().map_or_else(String::new, |version| {
+            format!(
+                "#{} {} {}",
+                version.id,
+                version.origin,
+                format_ms(version.created_ms)
+            )
+        });
+        let origin = ListOrigin::Stored {
+            versions: versions.len(),
+            latest,
+        };
+        (in_effect(stored)?, origin)
+    };
+    assemble(config, list, list_origin)
+}
+
+/// The built-in Price List table with the user's table over it (no database needed).
+pub fn load_builtin(config: &PricingConfig) -> Result<LoadedPrices, PricesError> {
+    if !config.aws_price_list {
+        return assemble(config, Vec::new(), ListOrigin::Off);
+    }
+    assemble(config, Catalog::builtin()?.prices, ListOrigin::Builtin)
+}
+
+fn assemble(
+    config: &PricingConfig,
+    list: Vec<CatalogPrice>,
+    list_origin: ListOrigin,
+) -> Result<LoadedPrices, PricesError> {
+    let user_table = match &config.source {
+        PricingSource::File(path) => Some(path.clone()),
+        PricingSource::Builtin => None,
+    };
+    let text = match &user_table {
+        Some(path) => Some(read(path)?),
+        None => None,
+    };
+    let origin = user_table
+        .as_ref()
+        .map(|path| path.display().to_string())
+        .unwrap_or_default();
+    let user = text.as_deref().map(|text| UserTable {
+        text,
+        origin: &origin,
+    });
+    let Assembled { table, overrides } = PriceTable::assemble(&list, user)?;
+    Ok(LoadedPrices {
+        table,
+        overrides,
+        list_origin,
+        user_table,
+        list,
+    })
+}
+
+fn read(path: &Path) -> Result<String, PricesError> {
+    std::fs::read_to_string(path).map_err(|source| PricesError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// The stored rows in effect: per key and date, the row of the latest version.
+fn in_effect(stored: Vec<StoredListPrice>) -> Result<Vec<CatalogPrice>, PricesError> {
+    let mut latest = BTreeMap::<(CatalogKey, NaiveDate), (i64, CatalogPrice)>::new();
+    for row in stored {
+        let version = row.version_id;
+        let price = from_stored(row)?;
+        let slot = (price.key.clone(), price.effective_from);
+        match latest.get(&slot) {
+            Some((kept, _)) if *kept > version => {}
+            _ => {
+                latest.insert(slot, (version, price));
+            }
+        }
+    }
+    Ok(latest.into_values().map(|(_, price)| price).collect())
+}
+
+fn from_stored(row: StoredListPrice) -> Result<CatalogPrice, PricesError> {
+    let key_text = format!(
+        "{} {} {} {} {} {}",
+        row.region, row.model_id, row.tier, row.routing, row.meter, row.effective_from
+    );
+    let bad = |reason: &str| PricesError::StoredRow {
+        key: key_text.clone(),
+        reason: reason.to_string(),
+    };
+    let tier = crate::model::Tier::parse(&row.tier)
+        .ok()
+        .flatten()
+        .ok_or_else(|| bad("unknown tier"))?;
+    let routing = ListRouting::parse(&row.routing).ok_or_else(|| bad("unknown routing"))?;
+    let meter = Meter::from_name(&row.meter).ok_or_else(|| bad("unknown meter"))?;
+    let effective_from = NaiveDate::parse_from_str(&row.effective_from, "%Y-%m-%d")
+        .map_err(|_| bad("unreadable effective date"))?;
+    let provenance: Provenance =
+        serde_json::from_str(&row.provenance).map_err(|error| bad(&error.to_string()))?;
+    Ok(CatalogPrice {
+        key: CatalogKey {
+            region: row.region,
+            model_id: row.model_id,
+            tier,
+            routing,
+            meter,
+        },
+        effective_from,
+        rate_micros: row.rate_micros,
+        model_name: row.model_name,
+        provenance,
+    })
+}
+
+fn to_stored(price: &CatalogPrice) -> StoredListPrice {
+    StoredListPrice {
+        version_id: 0,
+        region: price.key.region.clone(),
+        model_id: price.key.model_id.clone(),
+        tier: price.key.tier.as_str().to_string(),
+        routing: price.key.routing.as_str().to_string(),
+        meter: price.key.meter.name(),
+        effective_from: price.effective_from.format("%Y-%m-%d").to_string(),
+        rate_micros: price.rate_micros,
+        model_name: price.model_name.clone(),
+        provenance: serde_json::to_string(&price.provenance).unwrap_or_default(),
+    }
+}
+
+// --- Sync and import ----------------------------------------------------------------------------
+
+/// A price that changed: the rate in effect before, and the new row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changed {
+    pub before: Option<CatalogPrice>,
+    pub after: CatalogPrice,
+}
+
+/// What one sync or import did.
+#[derive(Debug, Clone, Default)]
+pub struct VersionReport {
+    pub version_id: i64,
+    pub origin: String,
+    pub detail: String,
+    pub products: usize,
+    /// Mapped rows the Price List holds.
+    pub rows_seen: usize,
+    /// Rows for keys the stored table did not price.
+    pub added: Vec<CatalogPrice>,
+    /// Rows whose rate differs from the one in effect on their date.
+    pub changed: Vec<Changed>,
+    pub unchanged: usize,
+    /// Stored keys this read no longer lists (kept: old calls still need them).
+    pub no_longer_listed: usize,
+    pub skipped: Vec<(&'static str, usize)>,
+    pub unmapped: Vec<UnmappedName>,
+    pub conflicts: Vec<Conflict>,
+    pub mantle_twins: usize,
+    /// Months with stored calls whose price this version changes (`YYYY-MM`).
+    pub affected_months: Vec<String>,
+}
+
+/// Reads Price List offer files (or saved GetProducts answers) and stores them as a new
+/// version. Works offline: models are mapped with the shipped table, the user's table and
+/// Bedrock's model lists stored by earlier syncs. `service_code` names the service of
+/// documents that do not say (trimmed copies).
+pub async fn import_files(
+    store: &Store,
+    config: &PricingConfig,
+    paths: &[PathBuf],
+    service_code: Option<&str>,
+) -> Result<VersionReport, PricesError> {
+    let parser = PriceListParser::new(Utc::now().date_naive());
+    let mut parsed = ParsedPrices::default();
+    for path in paths {
+        let text = read(path)?;
+        let file = parser.parse_text(&text, &path.display().to_string(), service_code)?;
+        merge(&mut parsed, file);
+    }
+    let mut names = model_names(config)?;
+    names.add_foundation_models(&stored_foundation_models(store).await?);
+    let catalog = Catalog::build(parsed, &names);
+    let detail = paths
+        .iter()
+        .map(|path| path.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    save(store, catalog, "import", &detail, &[]).await
+}
+
+/// Reads every Bedrock service code's products from the Pricing API and Bedrock's model list
+/// of each configured source region, and stores them as a new version.
+pub async fn sync(store: &Store, config: &Config) -> Result<VersionReport, PricesError> {
+    let pricing = &config.pricing;
+    let target = AwsTarget {
+        region: &pricing.api_region,
+        endpoint_url: pricing.endpoint_url.as_deref(),
+        role_arn: None,
+        external_id: None,
+    };
+    let sdk = sources::target_config(target, config.daemon.max_attempts).await;
+    let client = aws_sdk_pricing::Client::new(&sdk);
+    let parser = PriceListParser::new(Utc::now().date_naive());
+    let mut parsed = ParsedPrices::default();
+    let mut pages = Vec::new();
+    for service_code in BEDROCK_SERVICE_CODES {
+        let read = sources::pricing_api::products(&client, service_code).await?;
+        let plural = if read.pages == 1 { "" } else { "s" };
+        pages.push(format!("{service_code} {} page{plural}", read.pages));
+        for document in &read.documents {
+            merge(
+                &mut parsed,
+                parser.parse_document_text(document, Some(service_code)),
+            );
+        }
+    }
+    let listed = list_models(config).await?;
+    let mut names = model_names(pricing)?;
+    names.add_foundation_models(&stored_foundation_models(store).await?);
+    names.add_foundation_models(&listed);
+    let catalog = Catalog::build(parsed, &names);
+    let detail = format!(
+        "Pricing API in {} ({}); Bedrock model lists of {}",
+        pricing.api_region,
+        pages.join(", "),
+        listed
+            .iter()
+            .map(|model| model.region.as_str())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let stored_models: Vec<StoredFoundationModel> = listed
+        .into_iter()
+        .map(|model| StoredFoundationModel {
+            region: model.region,
+            model_id: model.model_id,
+            model_name: model.model_name,
+            provider: model.provider,
+        })
+        .collect();
+    save(store, catalog, "sync", &detail, &stored_models).await
+}
+
+/// Bedrock's model list in each configured source region (once per region and endpoint);
+/// with no sources, in the Pricing API's region.
+async fn list_models(config: &Config) -> Result<Vec<FoundationModel>, PricesError> {
+    let mut targets: Vec<AwsTarget<'_>> = config.sources.iter().map(AwsTarget::from).collect();
+    if targets.is_empty() {
+        targets.push(AwsTarget {
+            region: &config.pricing.api_region,
+            endpoint_url: config.pricing.endpoint_url.as_deref(),
+            role_arn: None,
+            external_id: None,
+        });
+    }
+    let mut seen = BTreeSet::new();
+    let mut models = Vec::new();
+    for target in targets {
+        if !seen.insert((target.region, target.endpoint_url)) {
+            continue;
+        }
+        let sdk = sources::target_config(target, config.daemon.max_attempts).await;
+        let client = aws_sdk_bedrock::Client::new(&sdk);
+        for listed in sources::bedrock::foundation_models(&client).await? {
+            models.push(FoundationModel {
+                region: target.region.to_string(),
+                model_id: listed.model_id,
+                model_name: listed.model_name,
+                provider: listed.provider,
+            });
+        }
+    }
+    Ok(models)
+}
+
+/// The shipped model-names table and the user's, when configured.
+pub fn model_names(config: &PricingConfig) -> Result<ModelNameMap, PricesError> {
+    let mut names = ModelNameMap::builtin()?;
+    if let Some(path) = &config.model_names {
+        names.add_table(&read(path)?, &path.display().to_string())?;
+    }
+    Ok(names)
+}
+
+async fn stored_foundation_models(store: &Store) -> Result<Vec<FoundationModel>, PricesError> {
+    Ok(store
+        .foundation_models()
+        .await?
+        .into_iter()
+        .map(|model| FoundationModel {
+            region: model.region,
+            model_id: model.model_id,
+            model_name: model.model_name,
+            provider: model.provider,
+        })
+        .collect())
+}
+
+fn merge(into: &mut ParsedPrices, more: ParsedPrices) {
+    into.products += more.products;
+    into.prices.extend(more.prices);
+    into.skipped.extend(more.skipped);
+}
+
+/// Compares a read with the stored table, stores what changed as a new version, and reports.
+async fn save(
+    store: &Store,
+    catalog: Catalog,
+    origin: &str,
+    detail: &str,
+    models: &[StoredFoundationModel],
+) -> Result<VersionReport, PricesError> {
+    let current = in_effect(store.price_list_rows().await?)?;
+    let mut report = compare(&current, &catalog);
+    report.origin = origin.to_string();
+    report.detail = detail.to_string();
+    let new_rows: Vec<StoredListPrice> = report
+        .added
+        .iter()
+        .chain(report.changed.iter().map(|changed| &changed.after))
+        .map(to_stored)
+        .collect();
+    let parsed_skips = ParsedPrices {
+        products: 0,
+        prices: Vec::new(),
+        skipped: catalog.skipped.clone(),
+    };
+    report.skipped = parsed_skips.skip_counts();
+    let summary = serde_json::json!({
+        "skipped": report.skipped.iter().map(|(kind, count)| (kind.to_string(), count)).collect::<BTreeMap<_, _>>(),
+        "unmapped": report.unmapped.iter().map(|name| format!("{} {} ({} rows): {}", name.region, name.names, name.rows, name.reason)).collect::<Vec<_>>(),
+        "conflicts": report.conflicts.iter().map(|conflict| format!("{} {}: {:?} ({})", conflict.key, conflict.effective_from, conflict.rates, conflict.resolution)).collect::<Vec<_>>(),
+    });
+    let version = NewVersion {
+        origin: origin.to_string(),
+        detail: detail.to_string(),
+        products: i64::try_from(report.products).unwrap_or(i64::MAX),
+        rows_seen: i64::try_from(report.rows_seen).unwrap_or(i64::MAX),
+        summary: summary.to_string(),
+    };
+    let (version_id, _added) = store
+        .save_price_list_version(&version, &new_rows, models)
+        .await?;
+    report.version_id = version_id;
+    report.affected_months = affected_months(store, &report).await?;
+    Ok(report)
+}
+
+/// What a read changes in the stored table (nothing is stored here).
+fn compare(current: &[CatalogPrice], catalog: &Catalog) -> VersionReport {
+    let mut timelines = BTreeMap::<&CatalogKey, Vec<&CatalogPrice>>::new();
+    for price in current {
+        timelines.entry(&price.key).or_default().push(price);
+    }
+    let mut report = VersionReport {
+        products: catalog.products,
+        rows_seen: catalog.prices.len(),
+        unmapped: catalog.unmapped.clone(),
+        conflicts: catalog.conflicts.clone(),
+        mantle_twins: catalog.mantle_twins,
+        ..VersionReport::default()
+    };
+    for price in &catalog.prices {
+        let Some(timeline) = timelines.get(&price.key) else {
+            report.added.push(price.clone());
+            continue;
+        };
+        // The row in effect on the new row's date (timelines are sorted by date).
+        let in_effect = timeline
+            .iter()
+            .rev()
+            .find(|stored| stored.effective_from <= price.effective_from);
+        if in_effect.is_some_and(|stored| stored.rate_micros == price.rate_micros) {
+            // Same rate (perhaps republished with a new date): nothing changes.
+            report.unchanged += 1;
+            continue;
+        }
+        report.changed.push(Changed {
+            before: in_effect.or_else(|| timeline.first()).map(|p| (*p).clone()),
+            after: price.clone(),
+        });
+    }
+    let listed: BTreeSet<&CatalogKey> = catalog.prices.iter().map(|price| &price.key).collect();
+    report.no_longer_listed = timelines
+        .keys()
+        .filter(|key| !listed.contains(*key))
+        .count();
+    report
+}
+
+/// Months with stored calls of a region, model and tier from the date a new row applies.
+async fn affected_months(
+    store: &Store,
+    report: &VersionReport,
+) -> Result<Vec<String>, PricesError> {
+    let mut starts = BTreeMap::<(String, String, String), NaiveDate>::new();
+    let rows = report
+        .added
+        .iter()
+        .chain(report.changed.iter().map(|changed| &changed.after));
+    for price in rows.filter(|price| !price.key.meter.is_reserved()) {
+        let key = (
+            price.key.region.clone(),
+            price.key.model_id.clone(),
+            price.key.tier.as_str().to_string(),
+        );
+        let start = starts.entry(key).or_insert(price.effective_from);
+        *start = (*start).min(price.effective_from);
+    }
+    let mut months = BTreeSet::new();
+    for ((region, model_id, tier), from) in starts {
+        let from_s = from
+            .and_hms_opt(0, 0, 0)
+            .map_or(0, |start| start.and_utc().timestamp());
+        for day in store
+            .days_with_calls(&region, &model_id, &tier, from_s)
+            .await?
+        {
+            if let Some(date) = DateTime::from_timestamp(day, 0) {
+                months.insert(date.format("%Y-%m").to_string());
+            }
+        }
+    }
+    Ok(months.into_iter().collect())
+}
+
+fn format_ms(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms).map_or_else(String::new, |at| {
+        at.format("%Y-%m-%d %H:%M UTC").to_string()
+    })
+}

@@ -1,0 +1,690 @@
+//! `tierwatch prices sync` and `prices import` against the local Pricing and Bedrock
+//! stand-ins, then import and report: calls in three regions, on three tiers, with cache
+//! reads and writes, through `us.`, `eu.` and `global.` profiles, priced exactly. The expected
+//! costs are computed here from the rates the test seeds, not by tierwatch's code.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+use tierwatch::model::Tier;
+use tierwatch::report::{self, Month};
+
+use crate::aws::StandIns;
+use crate::support::{BACKENDS, TestDb, fixture};
+
+const ACCOUNT: &str = "111122223333";
+const NOVA_PRO: &str = "amazon.nova-pro-v1:0";
+const QWEN: &str = "qwen.qwen3-32b-v1:0";
+const SONNET: &str = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+const REGIONS: [(&str, &str); 3] = [
+    ("us-east-1", "USE1"),
+    ("us-west-2", "USW2"),
+    ("eu-central-1", "EUC1"),
+];
+
+/// A rate as the test knows it: micro-dollars per 1M tokens. The Price List text is written
+/// from it (per 1K or per 1M), so the expected costs never go through tierwatch's parser.
+#[derive(Debug, Clone, Copy)]
+struct Rate(i64);
+
+impl Rate {
+    /// USD per 1K tokens with 10 decimals, as AmazonBedrock publishes.
+    fn per_1k(self) -> String {
+        format!(
+            "{}.{:010}",
+            self.0 / 1_000_000_000,
+            (self.0 % 1_000_000_000) * 10
+        )
+    }
+
+    /// USD per 1M tokens with 10 decimals (AmazonBedrockFoundationModels "Units").
+    fn per_1m(self) -> String {
+        format!("{}.{:06}0000", self.0 / 1_000_000, self.0 % 1_000_000)
+    }
+}
+
+/// What the seeded Price List says, keyed (region, model, tier, routing, meter).
+type Rates = BTreeMap<(String, String, Tier, &'static str, &'static str), i64>;
+
+struct Seeded {
+    bedrock: Vec<Value>,
+    foundation: Vec<Value>,
+    rates: Rates,
+}
+
+fn document(
+    service_code: &str,
+    sku: &str,
+    attributes: Value,
+    unit: &str,
+    usd: &str,
+    effective: &str,
+) -> Value {
+    json!({
+        "product": {"sku": sku, "productFamily": null, "attributes": attributes},
+        "serviceCode": service_code,
+        "terms": {"OnDemand": {format!("{sku}.JRTCKXETXF"): {
+            "offerTermCode": "JRTCKXETXF",
+            "sku": sku,
+            "effectiveDate": format!("{effective}T00:00:00Z"),
+            "priceDimensions": {format!("{sku}.JRTCKXETXF.6YS6EN2CT7"): {
+                "rateCode": format!("{sku}.JRTCKXETXF.6YS6EN2CT7"),
+                "unit": unit,
+                "pricePerUnit": {"USD": usd},
+                "description": "test rate",
+            }},
+            "termAttributes": {},
+        }}},
+        "version": "20261101000000",
+        "publicationDate": "2026-11-01T00:00:00Z",
+    })
+}
+
+/// The products the stand-in serves: the real GetProducts sample, then generated rows in the
+/// same shapes for Nova Pro (three regions, three tiers, cache read), Qwen3 32B (three tiers,
+/// mantle twins, batch rows) and Claude Sonnet 4.5 (three regions, regional and global, cache
+/// read, 5-minute and 1-hour cache writes). `nova_input_change` adds a changed Nova Pro
+/// us-east-1 input rate from 2026-11-15.
+fn seeded(nova_input_change: Option<i64>) -> Seeded {
+    let mut bedrock: Vec<Value> = std::fs::read_to_string(fixture(
+        "pricelist/01-getproducts-apn1-glm5-novapro-use1-claude3haiku-trimmed.jsonl",
+    ))
+    .unwrap()
+    .lines()
+    .map(|line| serde_json::from_str(line).unwrap())
+    .collect();
+    let mut rates = Rates::new();
+    let mut sku = 0;
+    let mut next_sku = || {
+        sku += 1;
+        format!("TEST{sku:012}")
+    };
+    // Nova Pro: each region its own rates (regions differ).
+    for (index, (region, prefix)) in REGIONS.iter().enumerate() {
+        let scale = 100 + 10 * index as i64; // 1.0, 1.1, 1.2 × us-east-1
+        let standard = [
+            ("input", 800_000),
+            ("output", 3_200_000),
+            ("cache_read", 200_000),
+        ];
+        for (tier, factor_pct, suffix, inference_suffix) in [
+            (Tier::Standard, 100, "", ""),
+            (Tier::Priority, 175, "-priority", " priority"),
+            (Tier::Flex, 50, "-flex", " flex"),
+        ] {
+            for (meter, base) in standard {
+                if meter == "cache_read" && tier != Tier::Standard {
+                    continue; // No Priority/Flex cache rates are published.
+                }
+                let micros = base * scale / 100 * factor_pct / 100;
+                let phrase = match meter {
+                    "input" => "input-tokens",
+                    "output" => "output-tokens",
+                    _ => "cache-read-input-token-count",
+                };
+                let inference = match meter {
+                    "input" => "Input tokens",
+                    "output" => "Output tokens",
+                    _ => "Prompt cache read input tokens",
+                };
+                bedrock.push(document(
+                    "AmazonBedrock",
+                    &next_sku(),
+                    json!({
+                        "regionCode": region,
+                        "usagetype": format!("{prefix}-NovaPro-{phrase}{suffix}"),
+                        "inferenceType": format!("{inference}{inference_suffix}"),
+                        "model": "Nova Pro",
+                        "feature": "On-demand Inference",
+                    }),
+                    "1K tokens",
+                    &Rate(micros).per_1k(),
+                    if tier == Tier::Standard {
+                        "2024-12-03"
+                    } else {
+                        "2025-11-18"
+                    },
+                ));
+                rates.insert(
+                    (region.to_string(), NOVA_PRO.into(), tier, "regional", meter),
+                    micros,
+                );
+            }
+        }
+    }
+    if let Some(micros) = nova_input_change {
+        bedrock.push(document(
+            "AmazonBedrock",
+            "TESTCHANGED0001",
+            json!({
+                "regionCode": "us-east-1",
+                "usagetype": "USE1-NovaPro-input-tokens",
+                "inferenceType": "Input tokens",
+                "model": "Nova Pro",
+                "feature": "On-demand Inference",
+            }),
+            "1K tokens",
+            &Rate(micros).per_1k(),
+            "2026-11-15",
+        ));
+    }
+    // Qwen3 32B in us-east-1: both namings agree; batch rows are not Flex.
+    for (tier, suffix, input, output) in [
+        (Tier::Standard, "", 150_000, 600_000),
+        (Tier::Priority, "-priority", 262_500, 1_050_000),
+        (Tier::Flex, "-flex", 75_000, 300_000),
+    ] {
+        for (meter, phrase, micros) in [("input", "input", input), ("output", "output", output)] {
+            for usage_type in [
+                format!("USE1-Qwen3-32B-{phrase}-tokens{suffix}"),
+                format!(
+                    "USE1-qwen.qwen3-32b-mantle-{phrase}-tokens-{}",
+                    if suffix.is_empty() {
+                        "-standard"
+                    } else {
+                        suffix
+                    }
+                    .trim_start_matches('-')
+                ),
+            ] {
+                bedrock.push(document(
+                    "AmazonBedrock",
+                    &next_sku(),
+                    json!({"regionCode": "us-east-1", "usagetype": usage_type, "model": "Qwen3 32B"}),
+                    "1K tokens",
+                    &Rate(micros).per_1k(),
+                    "2025-11-18",
+                ));
+            }
+            rates.insert(
+                ("us-east-1".into(), QWEN.into(), tier, "regional", meter),
+                micros,
+            );
+        }
+    }
+    for (phrase, micros) in [("input", 75_000), ("output", 300_000)] {
+        bedrock.push(document(
+            "AmazonBedrock",
+            &next_sku(),
+            json!({"regionCode": "us-east-1", "usagetype": format!("USE1-Qwen3-32B-{phrase}-tokens-batch"),
+                   "model": "Qwen3 32B", "feature": "Batch Inference", "inferenceType": "Input tokens"}),
+            "1K tokens",
+            &Rate(micros).per_1k(),
+            "2025-11-18",
+        ));
+    }
+    // Provisioned throughput, as the real list holds hundreds of: enough to take two
+    // GetProducts pages of 100, and none of it an on-demand token price.
+    for index in 0..150 {
+        bedrock.push(document(
+            "AmazonBedrock",
+            &next_sku(),
+            json!({"regionCode": "us-east-1",
+                   "usagetype": format!("USE1-Model{index}-ProvisionedThroughput-NoCommit-ModelUnits"),
+                   "feature": "Provisioned Throughput Inference - no commit"}),
+            "hour",
+            "24.5",
+            "2025-01-01",
+        ));
+    }
+    // Claude Sonnet 4.5: Marketplace rows per 1M tokens, in-region 10 % above global.
+    let mut foundation = Vec::new();
+    for (index, (region, prefix)) in REGIONS.iter().enumerate() {
+        let bump = 1_000 + 50 * index as i64; // regions differ a little, per mille
+        for (routing, suffix, share) in [("regional", "", 110), ("global", "_Global", 100)] {
+            for (meter, name, base) in [
+                ("input", "InputTokenCount", 3_000_000),
+                ("output", "OutputTokenCount", 15_000_000),
+                ("cache_read", "CacheReadInputTokenCount", 300_000),
+                ("cache_write", "CacheWriteInputTokenCount", 3_750_000),
+                ("cache_write_1h", "CacheWrite1hInputTokenCount", 6_000_000),
+            ] {
+                let micros = base * share / 100 * bump / 1_000;
+                foundation.push(document(
+                    "AmazonBedrockFoundationModels",
+                    &next_sku(),
+                    json!({
+                        "regionCode": region,
+                        "usagetype": format!("{prefix}-MP:{prefix}_{name}{suffix}-Units"),
+                        "servicename": "Claude Sonnet 4.5 (Amazon Bedrock Edition)",
+                        "operation": "Usage",
+                    }),
+                    "Units",
+                    &Rate(micros).per_1m(),
+                    "2025-09-29",
+                ));
+                rates.insert(
+                    (
+                        region.to_string(),
+                        SONNET.into(),
+                        Tier::Standard,
+                        routing,
+                        meter,
+                    ),
+                    micros,
+                );
+            }
+        }
+    }
+    Seeded {
+        bedrock,
+        foundation,
+        rates,
+    }
+}
+
+fn foundation_models() -> Vec<Value> {
+    vec![
+        json!({"modelId": NOVA_PRO, "modelName": "Nova Pro", "providerName": "Amazon"}),
+        json!({"modelId": QWEN, "modelName": "Qwen3 32B", "providerName": "Qwen"}),
+        json!({"modelId": SONNET, "modelName": "Claude Sonnet 4.5", "providerName": "Anthropic",
+               "inferenceTypesSupported": ["INFERENCE_PROFILE"]}),
+        json!({"modelId": format!("{SONNET}:200k"), "modelName": "Claude Sonnet 4.5",
+               "providerName": "Anthropic", "inferenceTypesSupported": ["PROVISIONED"]}),
+    ]
+}
+
+async fn seed(standins: &StandIns, seeded: &Seeded) {
+    standins
+        .seed_price_list("AmazonBedrock", &seeded.bedrock)
+        .await;
+    standins
+        .seed_price_list("AmazonBedrockFoundationModels", &seeded.foundation)
+        .await;
+    for (region, _) in REGIONS {
+        standins
+            .seed_foundation_models(region, &foundation_models())
+            .await;
+    }
+}
+
+fn config(dir: &Path, db_url: &str, standins: &StandIns) -> PathBuf {
+    let endpoint = standins.endpoint_url();
+    let mut text =
+        format!("[database]\nurl = \"{db_url}\"\n\n[pricing]\nendpoint_url = \"{endpoint}\"\n\n");
+    for (region, _) in REGIONS {
+        text.push_str(&format!(
+            "[[sources]]\nname = \"{region}\"\nregion = \"{region}\"\nlog_group = \"unused\"\nendpoint_url = \"{endpoint}\"\nmetrics = false\nquotas = false\n\n"
+        ));
+    }
+    let path = dir.join("tierwatch.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn tierwatch(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tierwatch"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .current_dir(config.parent().unwrap())
+        .env_remove("TIERWATCH_DATABASE_URL")
+        .env_remove("TIERWATCH_PRICING_TABLE")
+        .env_remove("TIERWATCH_AWS_PRICE_LIST")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/nonexistent/tierwatch-test")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/tierwatch-test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap()
+}
+
+fn ok(output: Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// One call: region, model id as called, served tier (via requestMetadata), tokens
+/// (input, output, cache read, cache write) and the day of November 2026.
+struct Call {
+    region: &'static str,
+    called: String,
+    tier: Tier,
+    tokens: [u64; 4],
+    day: u32,
+}
+
+impl Call {
+    fn record(&self, index: usize) -> String {
+        let [input, output, cache_read, cache_write] = self.tokens;
+        json!({
+            "schemaType": "ModelInvocationLog",
+            "schemaVersion": "1.0",
+            "timestamp": format!("2026-11-{:02}T10:00:{:02}Z", self.day, index % 60),
+            "accountId": ACCOUNT,
+            "identity": {"arn": format!("arn:aws:iam::{ACCOUNT}:role/app")},
+            "region": self.region,
+            "requestId": format!("00000000-0000-4000-8000-{index:012}"),
+            "operation": "Converse",
+            "modelId": self.called,
+            "requestMetadata": {"service_tier": self.tier.as_str()},
+            "input": {"inputContentType": "application/json", "inputTokenCount": input,
+                      "cacheReadInputTokenCount": cache_read, "cacheWriteInputTokenCount": cache_write},
+            "output": {"outputContentType": "application/json", "outputTokenCount": output},
+        })
+        .to_string()
+    }
+
+    /// The model id the call is priced under.
+    fn model(&self) -> &'static str {
+        [NOVA_PRO, QWEN, SONNET]
+            .into_iter()
+            .find(|model| self.called.contains(model))
+            .unwrap_or(SONNET)
+    }
+
+    fn routing(&self) -> &'static str {
+        if self.called.starts_with("global.") {
+            "global"
+        } else {
+            "regional"
+        }
+    }
+
+    /// Σ tokens × rate, in picodollars, from the seeded rates (5-minute cache writes).
+    fn expected_pico(&self, rates: &Rates) -> i128 {
+        let meters = ["input", "output", "cache_read", "cache_write"];
+        meters
+            .iter()
+            .zip(self.tokens)
+            .filter(|(_, count)| *count > 0)
+            .map(|(meter, count)| {
+                let key = (
+                    self.region.to_string(),
+                    self.model().to_string(),
+                    self.tier,
+                    self.routing(),
+                    *meter,
+                );
+                let rate = rates
+                    .get(&key)
+                    .unwrap_or_else(|| panic!("no seeded rate {key:?}"));
+                i128::from(count) * i128::from(*rate)
+            })
+            .sum()
+    }
+}
+
+fn calls() -> Vec<Call> {
+    let call = |region, called: &str, tier, tokens, day| Call {
+        region,
+        called: called.to_string(),
+        tier,
+        tokens,
+        day,
+    };
+    vec![
+        // Nova Pro in three regions, on all three tiers, a `us.` geo profile and cache reads.
+        call(
+            "us-east-1",
+            "us.amazon.nova-pro-v1:0",
+            Tier::Standard,
+            [1_000, 500, 2_000, 0],
+            3,
+        ),
+        call(
+            "us-east-1",
+            NOVA_PRO,
+            Tier::Standard,
+            [4_000, 1_000, 0, 0],
+            20,
+        ),
+        call("us-east-1", NOVA_PRO, Tier::Priority, [3_000, 700, 0, 0], 4),
+        call("us-east-1", NOVA_PRO, Tier::Flex, [9_000, 2_000, 0, 0], 5),
+        call(
+            "us-west-2",
+            "us.amazon.nova-pro-v1:0",
+            Tier::Flex,
+            [7_000, 1_500, 0, 0],
+            6,
+        ),
+        call("us-west-2", NOVA_PRO, Tier::Priority, [2_500, 900, 0, 0], 7),
+        call(
+            "eu-central-1",
+            "eu.amazon.nova-pro-v1:0",
+            Tier::Standard,
+            [1_200, 300, 500, 0],
+            8,
+        ),
+        // Qwen3 32B on all three tiers.
+        call("us-east-1", QWEN, Tier::Standard, [10_000, 2_000, 0, 0], 9),
+        call("us-east-1", QWEN, Tier::Priority, [5_000, 1_000, 0, 0], 10),
+        call("us-east-1", QWEN, Tier::Flex, [20_000, 4_000, 0, 0], 11),
+        // Claude Sonnet 4.5: `eu.` and `global.` profiles with cache reads and writes.
+        call(
+            "eu-central-1",
+            &format!("eu.{SONNET}"),
+            Tier::Standard,
+            [3, 400, 129_709, 411],
+            12,
+        ),
+        call(
+            "us-west-2",
+            &format!("global.{SONNET}"),
+            Tier::Standard,
+            [6, 900, 0, 225_913],
+            13,
+        ),
+        call(
+            "us-east-1",
+            &format!("us.{SONNET}"),
+            Tier::Standard,
+            [1, 52, 24_479, 0],
+            14,
+        ),
+        call(
+            "us-east-1",
+            &format!("global.{SONNET}"),
+            Tier::Standard,
+            [12, 300, 5_000, 1_000],
+            16,
+        ),
+    ]
+}
+
+fn write_calls(path: &Path, calls: &[Call]) {
+    let lines: Vec<String> = calls
+        .iter()
+        .enumerate()
+        .map(|(i, call)| call.record(i))
+        .collect();
+    std::fs::write(path, lines.join("\n") + "\n").unwrap();
+}
+
+/// Expected cost per report row (region, model, tier).
+fn expected_rows(calls: &[Call], rates: &Rates) -> BTreeMap<(String, String, Tier), i128> {
+    let mut rows = BTreeMap::new();
+    for call in calls {
+        *rows
+            .entry((call.region.to_string(), call.model().to_string(), call.tier))
+            .or_default() += call.expected_pico(rates);
+    }
+    rows
+}
+
+async fn reported_rows(db: &TestDb, month: Month) -> BTreeMap<(String, String, Tier), (i128, i64)> {
+    let report = report::build(&db.store, month).await.unwrap();
+    report
+        .rows
+        .iter()
+        .map(|row| {
+            let tier = Tier::parse(&row.key.tier).unwrap().unwrap();
+            (
+                (row.key.region.clone(), row.key.model_id.clone(), tier),
+                (row.totals.cost_pico, row.totals.unpriced_invocations),
+            )
+        })
+        .collect()
+}
+
+fn november() -> Month {
+    Month {
+        year: 2026,
+        month: 11,
+    }
+}
+
+#[tokio::test]
+async fn sync_prices_regions_tiers_cache_and_profiles_exactly_and_a_change_reprices_its_month() {
+    for backend in BACKENDS {
+        let standins = StandIns::start().await;
+        let first = seeded(None);
+        seed(&standins, &first).await;
+        let db = TestDb::new(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path(), &db.url, &standins);
+
+        let sync = ok(tierwatch(&config, &["prices", "sync"]));
+        assert!(sync.contains("Price List version #1 (sync"), "{sync}");
+        assert!(sync.contains("changed 0, unchanged 0"), "{sync}");
+        // Two Qwen3 batch rows and the sample's Nova Pro one.
+        assert!(sync.contains("batch inference 3"), "{backend:?}: {sync}");
+        assert!(sync.contains("provisioned throughput 150"), "{sync}");
+        assert!(sync.contains("AmazonBedrock 2 pages"), "{sync}");
+        assert!(sync.contains("No stored month has calls"), "{sync}");
+        let calls_made = standins.calls().await;
+        assert!(calls_made["GetProducts"] >= 3, "{calls_made:?}");
+        assert_eq!(calls_made["ListFoundationModels"], 3, "{calls_made:?}");
+
+        let logs = dir.path().join("november.jsonl");
+        let calls = calls();
+        write_calls(&logs, &calls);
+        ok(tierwatch(
+            &config,
+            &["import", "--no-progress", logs.to_str().unwrap()],
+        ));
+        let expected = expected_rows(&calls, &first.rates);
+        let reported = reported_rows(&db, november()).await;
+        for (key, cost) in &expected {
+            let (got, unpriced) = reported
+                .get(key)
+                .unwrap_or_else(|| panic!("{backend:?}: no report row {key:?}: {reported:?}"));
+            assert_eq!((got, *unpriced), (cost, 0), "{backend:?} {key:?}");
+        }
+        assert_eq!(reported.len(), expected.len(), "{backend:?}: {reported:?}");
+
+        // The same products again, with one Nova Pro price changed from Nov 15: one row.
+        let second = seeded(Some(900_000));
+        seed(&standins, &second).await;
+        let resync = ok(tierwatch(&config, &["prices", "sync"]));
+        assert!(
+            resync.contains("added 0, changed 1,"),
+            "{backend:?}: {resync}"
+        );
+        assert!(
+            resync.contains("changed  us-east-1 amazon.nova-pro-v1:0 standard regional input 0.9 from 2026-11-15"),
+            "{resync}"
+        );
+        assert!(resync.contains("(was 0.8 from 2024-12-03)"), "{resync}");
+        assert!(
+            resync.contains("tierwatch reprice --month 2026-11"),
+            "{resync}"
+        );
+        let versions = db.store.price_list_versions().await.unwrap();
+        assert_eq!(versions.len(), 2);
+        assert_eq!(versions[1].rows_added, 1, "one row stored, history kept");
+
+        // Until repriced, stored costs stay as they were; then only Nov 15+ Nova Pro
+        // us-east-1 Standard input changes.
+        assert_eq!(reported_rows(&db, november()).await, reported);
+        let reprice = ok(tierwatch(&config, &["reprice", "--month", "2026-11"]));
+        assert!(reprice.contains("1 changed"), "{backend:?}: {reprice}");
+        let after = reported_rows(&db, november()).await;
+        let changed_key = (
+            "us-east-1".to_string(),
+            NOVA_PRO.to_string(),
+            Tier::Standard,
+        );
+        for (key, value) in &after {
+            if key == &changed_key {
+                // The Nov 20 call: 4,000 input tokens at 0.9 instead of 0.8 per 1M.
+                assert_eq!(value.0, reported[key].0 + 4_000 * 100_000, "{key:?}");
+            } else {
+                assert_eq!(value, &reported[key], "{backend:?} {key:?}");
+            }
+        }
+
+        // Importing the same products as a bulk offer file gives the same table.
+        let offer = offer_file(&second);
+        let offer_path = dir.path().join("offer.json");
+        std::fs::write(&offer_path, serde_json::to_string_pretty(&offer.0).unwrap()).unwrap();
+        let fm_path = dir.path().join("offer-fm.json");
+        std::fs::write(&fm_path, serde_json::to_string_pretty(&offer.1).unwrap()).unwrap();
+        let other = TestDb::new(backend).await;
+        let other_config = dir.path().join("other");
+        std::fs::create_dir(&other_config).unwrap();
+        let other_config = self::config(&other_config, &other.url, &standins);
+        // Sync a fresh database with the same products, and import them into another.
+        let synced_db = TestDb::new(backend).await;
+        let synced_dir = dir.path().join("synced");
+        std::fs::create_dir(&synced_dir).unwrap();
+        let synced_config = self::config(&synced_dir, &synced_db.url, &standins);
+        ok(tierwatch(&synced_config, &["prices", "sync"]));
+        let imported = ok(tierwatch(
+            &other_config,
+            &[
+                "prices",
+                "import",
+                offer_path.to_str().unwrap(),
+                fm_path.to_str().unwrap(),
+            ],
+        ));
+        assert!(imported.contains("(import:"), "{imported}");
+        let table = |config: &Path| {
+            let listed = ok(tierwatch(config, &["prices", "list"]));
+            // The first line names the version, and sources say sync or file; keys, rates
+            // and dates must be identical.
+            listed
+                .lines()
+                .skip(1)
+                .map(|line| {
+                    line.split_whitespace()
+                        .take(9)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(table(&other_config), table(&synced_config), "{backend:?}");
+        for db in [db, other, synced_db] {
+            db.finish().await;
+        }
+    }
+}
+
+/// The seeded products as bulk offer files (one per service code), products and terms keyed
+/// by SKU as the bulk API serves them.
+fn offer_file(seeded: &Seeded) -> (Value, Value) {
+    let offer = |code: &str, documents: &[Value]| {
+        let mut products = serde_json::Map::new();
+        let mut terms = serde_json::Map::new();
+        for document in documents {
+            let sku = document["product"]["sku"].as_str().unwrap().to_string();
+            products.insert(sku.clone(), document["product"].clone());
+            terms.insert(sku, document["terms"]["OnDemand"].clone());
+        }
+        json!({
+            "formatVersion": "v1.0",
+            "offerCode": code,
+            // No offer-level dates: the trimmed sample products carry none either, so both
+            // reads fall back to the same day.
+            "products": products,
+            "terms": {"OnDemand": terms},
+        })
+    };
+    (
+        offer("AmazonBedrock", &seeded.bedrock),
+        offer("AmazonBedrockFoundationModels", &seeded.foundation),
+    )
+}

@@ -13,8 +13,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex, watch};
 
 use crate::config::{Config, SourceConfig};
-use crate::ingest::record::ParseOptions;
-use crate::pricing::PriceTable;
+use crate::ingest::PricingContext;
 use crate::sources::cloudwatch_logs::LogsPoller;
 use crate::sources::cloudwatch_metrics::MetricsPoller;
 use crate::sources::service_quotas::QuotasPoller;
@@ -220,9 +219,24 @@ impl Poller for AnyPoller {
 #[derive(Clone)]
 pub struct Shared {
     pub store: Store,
-    pub prices: Arc<PriceTable>,
-    pub options: Arc<ParseOptions>,
+    /// The prices and parse options in effect; replaced after a price sync or when
+    /// application inference profiles are resolved, taken up by pollers at their next cycle.
+    pub context: watch::Receiver<PricingContext>,
     pub batch_size: usize,
+}
+
+impl Shared {
+    /// Shared state with a fixed context (one-shot runs).
+    pub fn fixed(store: Store, context: PricingContext, batch_size: usize) -> Shared {
+        let (keep, receiver) = watch::channel(context);
+        // Nothing replaces a fixed context; the receiver keeps its last value either way.
+        drop(keep);
+        Shared {
+            store,
+            context: receiver,
+            batch_size,
+        }
+    }
 }
 
 /// The pollers of one source, each with its interval.
@@ -245,8 +259,7 @@ async fn build_pollers(config: &Config, shared: &Shared) -> Vec<SourcePollers> {
             &sdk,
             &calls,
             shared.store.clone(),
-            Arc::clone(&shared.options),
-            Arc::clone(&shared.prices),
+            shared.context.clone(),
             shared.batch_size,
         ) {
             let task = AnyPoller::Logs(Box::new(LogsTask { poller, calls }));
@@ -259,14 +272,14 @@ async fn build_pollers(config: &Config, shared: &Shared) -> Vec<SourcePollers> {
             &sdk,
             &calls,
             shared.store.clone(),
-            Arc::clone(&shared.options),
+            shared.context.clone(),
         ) {
             let task = AnyPoller::Metrics(MetricsTask { poller, calls });
             pollers.push((task, daemon.metrics_interval));
         }
         let calls = CallCounter::default();
-        if let Some(poller) =
-            QuotasPoller::new(source, &sdk, &calls, shared.store.clone(), &shared.prices)
+        let prices = Arc::clone(&shared.context.borrow().prices);
+        if let Some(poller) = QuotasPoller::new(source, &sdk, &calls, shared.store.clone(), &prices)
         {
             let task = AnyPoller::Quotas(QuotasTask { poller, calls });
             pollers.push((task, daemon.quotas_interval));

@@ -18,10 +18,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::config::{Config, PricingConfig, PricingSource};
+use crate::ingest::PricingContext;
+use crate::ingest::record::ParseOptions;
 use crate::pricing::catalog::{Catalog, CatalogKey, CatalogPrice, Conflict, UnmappedName};
 use crate::pricing::model_names::{FoundationModel, ModelNameMap};
 use crate::pricing::pricelist::{
@@ -30,7 +33,7 @@ use crate::pricing::pricelist::{
 };
 use crate::pricing::{Assembled, PriceTable, PricingError, UserTable};
 use crate::sources::{self, AwsTarget, SourceError};
-use crate::store::price_list::{NewVersion, StoredFoundationModel, StoredListPrice};
+use crate::store::price_list::{NewVersion, StoredFoundationModel, StoredListPrice, StoredProfile};
 use crate::store::{Store, StoreError};
 
 /// Why prices could not be loaded, synced or imported.
@@ -243,6 +246,164 @@ fn to_stored(price: &CatalogPrice) -> StoredListPrice {
     }
 }
 
+// --- Application inference profiles -------------------------------------------------------------
+
+/// Parse options with application inference profiles: those resolved and stored (by `prices
+/// sync` and the daemon), with the config's own mapping over them.
+pub async fn parse_options(config: &Config, store: &Store) -> Result<ParseOptions, PricesError> {
+    let mut options = config.parse_options();
+    for profile in store.inference_profiles().await? {
+        if let Some(target) = profile.model_id {
+            options
+                .application_profiles
+                .entry(profile.arn)
+                .or_insert(target);
+        }
+    }
+    Ok(options)
+}
+
+/// What parsing and pricing use now: the table in effect and the parse options.
+pub async fn context(config: &Config, store: &Store) -> Result<PricingContext, PricesError> {
+    Ok(PricingContext {
+        options: Arc::new(parse_options(config, store).await?),
+        prices: Arc::new(load(&config.pricing, store).await?.table),
+    })
+}
+
+/// What resolving application inference profiles found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProfileRefresh {
+    pub resolved: usize,
+    /// ARNs whose models are not one foundation model, with why.
+    pub unresolved: Vec<(String, String)>,
+}
+
+/// Lists the application inference profiles of every source's account and region
+/// (`ListInferenceProfiles`) and stores what each routes to.
+pub async fn refresh_profiles(
+    config: &Config,
+    store: &Store,
+) -> Result<ProfileRefresh, PricesError> {
+    let mut refresh = ProfileRefresh::default();
+    let mut stored = Vec::new();
+    let mut seen = BTreeSet::new();
+    for source in &config.sources {
+        let target = AwsTarget::from(source);
+        if !seen.insert((target.region, target.endpoint_url, target.role_arn)) {
+            continue;
+        }
+        let sdk = sources::target_config(target, config.daemon.max_attempts).await;
+        let client = aws_sdk_bedrock::Client::new(&sdk);
+        for listed in sources::bedrock::application_profiles(&client).await? {
+            stored.push(stored_profile(&listed.arn, &listed.models, &mut refresh));
+        }
+    }
+    store.save_inference_profiles(&stored).await?;
+    Ok(refresh)
+}
+
+/// A profile's models as the stored mapping (counted in `refresh`).
+pub fn stored_profile(
+    arn: &str,
+    models: &sources::bedrock::ProfileModels,
+    refresh: &mut ProfileRefresh,
+) -> StoredProfile {
+    let target = sources::bedrock::profile_target(&models.model_arns);
+    let detail = match &target {
+        Some(target) => {
+            refresh.resolved += 1;
+            format!("GetInferenceProfile: {} routes to {target}", models.name)
+        }
+        None => {
+            let why = format!(
+                "its models are not one foundation model: {}",
+                models.model_arns.join(", ")
+            );
+            refresh.unresolved.push((arn.to_string(), why.clone()));
+            why
+        }
+    };
+    StoredProfile {
+        arn: arn.to_string(),
+        model_id: target,
+        name: Some(models.name.clone()),
+        detail,
+        resolved_ms: Utc::now().timestamp_millis(),
+    }
+}
+
+// --- In the daemon ------------------------------------------------------------------------------
+
+/// The lock replicas take to sync (not a valid source name: sources can't clash).
+const SYNC_LOCK: &str = "tierwatch:prices";
+
+/// How often the daemon reloads the table and profiles (another replica may have synced).
+const RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(3_600);
+
+/// Keeps the daemon's prices current until `stop`: syncs from the AWS Price List every
+/// `pricing.sync_interval` when `pricing.sync` is on (one replica at a time), resolves the
+/// sources' application inference profiles daily, and hands pollers the reloaded table.
+pub async fn run(
+    config: Config,
+    store: Store,
+    context: tokio::sync::watch::Sender<PricingContext>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut leadership = store.leadership();
+    let now = tokio::time::Instant::now();
+    let mut next_sync = now;
+    let mut next_profiles = now;
+    loop {
+        let now = tokio::time::Instant::now();
+        if config.pricing.sync && now >= next_sync {
+            next_sync = now + config.pricing.sync_interval;
+            match leadership.lead(SYNC_LOCK).await {
+                Ok(true) => match sync(&store, &config).await {
+                    Ok(report) => tracing::info!(
+                        version = report.version_id,
+                        added = report.added.len(),
+                        changed = report.changed.len(),
+                        unmapped = report.unmapped.len(),
+                        months = ?report.affected_months,
+                        "prices synced from the AWS Price List"
+                    ),
+                    Err(error) => {
+                        tracing::warn!(%error, "price sync failed; retrying in an hour");
+                        next_sync = now + RELOAD_EVERY;
+                    }
+                },
+                Ok(false) => tracing::debug!("another replica syncs prices"),
+                Err(error) => tracing::warn!(%error, "cannot take the price sync lock"),
+            }
+        }
+        if !config.sources.is_empty() && now >= next_profiles {
+            next_profiles = now + std::time::Duration::from_secs(86_400);
+            if let Err(error) = refresh_profiles(&config, &store).await {
+                tracing::warn!(%error, "cannot list application inference profiles; retrying in an hour");
+                next_profiles = now + RELOAD_EVERY;
+            }
+        }
+        match self::context(&config, &store).await {
+            Ok(current) => {
+                let _ = context.send(current);
+            }
+            Err(error) => tracing::warn!(%error, "cannot reload prices; keeping the ones in use"),
+        }
+        let wake = next_profiles.min(now + RELOAD_EVERY);
+        let wake = if config.pricing.sync {
+            wake.min(next_sync)
+        } else {
+            wake
+        };
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake) => {}
+            _ = stop.wait_for(|stopped| *stopped) => break,
+        }
+    }
+    leadership.release_all().await;
+}
+
 // --- Sync and import ----------------------------------------------------------------------------
 
 /// A price that changed: the rate in effect before, and the new row.
@@ -274,6 +435,8 @@ pub struct VersionReport {
     pub mantle_twins: usize,
     /// Months with stored calls whose price this version changes (`YYYY-MM`).
     pub affected_months: Vec<String>,
+    /// Application inference profiles resolved (sync only).
+    pub profiles: Option<ProfileRefresh>,
 }
 
 /// Reads Price List offer files (or saved GetProducts answers) and stores them as a new
@@ -356,7 +519,9 @@ pub async fn sync(store: &Store, config: &Config) -> Result<VersionReport, Price
             provider: model.provider,
         })
         .collect();
-    save(store, catalog, "sync", &detail, &stored_models).await
+    let mut report = save(store, catalog, "sync", &detail, &stored_models).await?;
+    report.profiles = Some(refresh_profiles(config, store).await?);
+    Ok(report)
 }
 
 /// Bedrock's model list in each configured source region (once per region and endpoint);

@@ -250,6 +250,10 @@ pub struct UnpricedKey<'a> {
 /// The caller dimension holding `identity.arn`.
 pub const IDENTITY_DIMENSION: &str = "identity";
 
+/// The caller dimension holding the application inference profile a call went through
+/// (empty for other calls): how AWS users tag cost by team or app.
+pub const PROFILE_DIMENSION: &str = "profile";
+
 /// Prefix of the caller dimensions holding a `requestMetadata` key (`meta:team`).
 pub const METADATA_DIMENSION_PREFIX: &str = "meta:";
 
@@ -293,17 +297,25 @@ impl CallerDimensions {
         CallerDimensions { metadata }
     }
 
-    /// Every dimension name kept, identity first.
+    /// Every dimension name kept: identity, application inference profile, metadata keys.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(IDENTITY_DIMENSION)
+        [IDENTITY_DIMENSION, PROFILE_DIMENSION]
+            .into_iter()
             .chain(self.metadata.iter().map(|(name, _)| name.as_str()))
     }
 
     /// The value of every dimension for one invocation (empty when it has none).
     fn values<'a>(&'a self, invocation: &'a Invocation) -> Vec<(&'a str, Cow<'a, str>)> {
-        let mut values = Vec::with_capacity(1 + self.metadata.len());
+        let mut values = Vec::with_capacity(2 + self.metadata.len());
         let identity = invocation.caller_arn.as_deref().unwrap_or("");
         values.push((IDENTITY_DIMENSION, Cow::Borrowed(truncate(identity))));
+        let called = invocation.model.called.as_str();
+        let profile = if called.contains(":application-inference-profile/") {
+            called
+        } else {
+            ""
+        };
+        values.push((PROFILE_DIMENSION, Cow::Borrowed(truncate(profile))));
         if self.metadata.is_empty() {
             return values;
         }
@@ -554,10 +566,13 @@ mod tests {
         calls[1].caller_arn = Some("arn:aws:iam::111122223333:role/evals".into());
         calls[1].request_metadata = Some(r#"{"team":7}"#.into());
         calls[2].request_metadata = Some("not json".into());
+        let profile =
+            "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/evals01";
+        calls[2].model.called = profile.into();
         let callers = CallerDimensions::new(&["team", "team"]);
         assert_eq!(
             callers.names().collect::<Vec<_>>(),
-            ["identity", "meta:team"]
+            ["identity", "profile", "meta:team"]
         );
         let mut delta = RollupDelta::default();
         for call in &calls {
@@ -574,8 +589,15 @@ mod tests {
         assert_eq!(delta.callers[&day("meta:team", "evals")].invocations, 1);
         assert_eq!(delta.callers[&day("meta:team", "7")].invocations, 1);
         assert_eq!(delta.callers[&day("meta:team", "")].invocations, 1);
-        // Hour and day cells for each of 2 + 3 values; no minute cells, no trace ids.
-        assert_eq!(delta.callers.len(), 2 * 5);
+        // The application inference profile a call went through is a dimension of its own.
+        let through_profile = CallerKey {
+            value: Cow::Borrowed(profile),
+            ..day("profile", "")
+        };
+        assert_eq!(delta.callers[&through_profile].invocations, 1);
+        assert_eq!(delta.callers[&day("profile", "")].invocations, 2);
+        // Hour and day cells for each of 2 + 2 + 3 values; no minute cells, no trace ids.
+        assert_eq!(delta.callers.len(), 2 * 7);
         assert!(
             delta
                 .callers

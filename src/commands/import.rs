@@ -28,7 +28,7 @@ pub async fn run(config: &Config, args: ImportArgs) -> Result<ExitCode> {
     let store = open_configured_store(config).await?;
     let prices = Arc::new(load_prices(config, &store).await?.table);
     let settings = ImportSettings {
-        options: Arc::new(config.parse_options()),
+        options: Arc::new(crate::prices::parse_options(config, &store).await?),
         prices,
         batch_size: config.ingest.batch_size,
         progress: !args.no_progress,

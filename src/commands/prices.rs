@@ -207,6 +207,15 @@ fn print_report(report: &VersionReport, verbose: bool) {
             .join(", ");
         outln!("not on-demand token prices (skipped): {counts}");
     }
+    if let Some(profiles) = &report.profiles {
+        outln!(
+            "application inference profiles: {} resolved to their foundation model",
+            profiles.resolved
+        );
+        for (arn, why) in &profiles.unresolved {
+            outln!("  unresolved {arn}: {why}");
+        }
+    }
     if report.affected_months.is_empty() {
         outln!("No stored month has calls these changes price.");
     } else {

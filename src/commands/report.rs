@@ -9,7 +9,9 @@ use clap::Args;
 
 use super::{load_prices, open_configured_store, outln, write_output};
 use crate::config::Config;
-use crate::ingest;
+use std::sync::Arc;
+
+use crate::ingest::{self, PricingContext};
 use crate::report::{self, Format, Month};
 
 #[derive(Debug, Args)]
@@ -45,11 +47,16 @@ pub async fn reprice(config: &Config, args: RepriceArgs) -> Result<ExitCode> {
     let month = args.month;
     let store = open_configured_store(config).await?;
     let prices = load_prices(config, &store).await?;
-    let outcome = ingest::reprice(&store, &prices.table, month.start_ms(), month.end_ms()).await?;
+    let described = prices.describe();
+    let context = PricingContext {
+        options: Arc::new(crate::prices::parse_options(config, &store).await?),
+        prices: Arc::new(prices.table),
+    };
+    let outcome = ingest::reprice(&store, &context, month.start_ms(), month.end_ms()).await?;
     outln!(
         "Repriced {} invocations of {month} with {}: {} changed; rollups rebuilt.",
         outcome.invocations,
-        prices.describe(),
+        described,
         outcome.changed
     );
     Ok(ExitCode::SUCCESS)

@@ -1,30 +1,35 @@
 //! `tierwatch serve` and `tierwatch poll`: the daemon (pollers, dashboard, alerts).
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use tokio::sync::watch;
 
-use super::{exit_code, load_prices, open_configured_store, outln, wait_for_shutdown_signal};
+use super::{exit_code, open_configured_store, outln, wait_for_shutdown_signal};
 use crate::config::Config;
 use crate::daemon;
 use crate::dashboard;
+use crate::ingest::PricingContext;
+use crate::prices;
 use crate::store::Store;
 
-/// What the daemon's pollers share.
-async fn daemon_shared(config: &Config) -> Result<daemon::Shared> {
+/// The store and the pricing context in effect now.
+async fn store_and_context(config: &Config) -> Result<(Store, PricingContext)> {
     let store = open_configured_store(config).await?;
-    Ok(daemon::Shared {
-        prices: Arc::new(load_prices(config, &store).await?.table),
-        store,
-        options: Arc::new(config.parse_options()),
-        batch_size: config.ingest.batch_size,
-    })
+    let context = prices::context(config, &store)
+        .await
+        .context("loading the price table")?;
+    Ok((store, context))
 }
 
 pub async fn serve(config: &Config) -> Result<ExitCode> {
-    let shared = daemon_shared(config).await?;
+    let (store, context) = store_and_context(config).await?;
+    let (context_sender, context_receiver) = watch::channel(context);
+    let shared = daemon::Shared {
+        store,
+        context: context_receiver,
+        batch_size: config.ingest.batch_size,
+    };
     let (stopper, stop) = watch::channel(false);
     tokio::spawn(async move {
         wait_for_shutdown_signal().await;
@@ -32,6 +37,12 @@ pub async fn serve(config: &Config) -> Result<ExitCode> {
         let _ = stopper.send(true);
     });
     let http = start_dashboard(config, shared.store.clone(), stop.clone()).await?;
+    let prices_task = tokio::spawn(prices::run(
+        config.clone(),
+        shared.store.clone(),
+        context_sender,
+        stop.clone(),
+    ));
     let alerts = config.alerts.is_active().then(|| {
         tokio::spawn(crate::alerts::run(
             shared.store.clone(),
@@ -47,6 +58,7 @@ pub async fn serve(config: &Config) -> Result<ExitCode> {
         daemon::run(config, shared, stop).await?;
     }
     http.await.context("the dashboard task panicked")??;
+    prices_task.await.context("the prices task panicked")?;
     if let Some(alerts) = alerts {
         alerts.await.context("the alerts task panicked")?;
     }
@@ -79,7 +91,8 @@ pub(crate) async fn start_dashboard(
 }
 
 pub async fn poll_once(config: &Config) -> Result<ExitCode> {
-    let shared = daemon_shared(config).await?;
+    let (store, context) = store_and_context(config).await?;
+    let shared = daemon::Shared::fixed(store, context, config.ingest.batch_size);
     let results = daemon::poll_once(config, shared).await?;
     let mut failed = false;
     for result in &results {

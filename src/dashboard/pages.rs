@@ -52,6 +52,8 @@ impl Chrome {
         let filter = &scope.filter;
         let caller_label = if scope.dimension == crate::rollup::IDENTITY_DIMENSION {
             "caller".to_string()
+        } else if scope.dimension == crate::rollup::PROFILE_DIMENSION {
+            "inference profile".to_string()
         } else {
             scope.dimension.trim_start_matches("meta:").to_string()
         };

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Tier;
 use crate::report::Month;
-use crate::rollup::{Granularity, IDENTITY_DIMENSION, METADATA_DIMENSION_PREFIX};
+use crate::rollup::{
+    Granularity, IDENTITY_DIMENSION, METADATA_DIMENSION_PREFIX, PROFILE_DIMENSION,
+};
 use crate::store::{CallerFilter, CellSpan, Filter};
 
 /// The query string of every page and API call.
@@ -211,6 +213,7 @@ impl Scope {
         let window = Window::from_params(params, now_s)?;
         let dimension = match non_empty(&params.by) {
             None | Some("identity") | Some("arn") => IDENTITY_DIMENSION.to_string(),
+            Some("profile") => PROFILE_DIMENSION.to_string(),
             Some(key) => format!("{METADATA_DIMENSION_PREFIX}{key}"),
         };
         let tier = match non_empty(&params.tier) {

@@ -80,6 +80,15 @@ impl ParsedBatch {
 }
 
 /// Parses and prices records into batches. Pure CPU work: call it from a blocking thread.
+/// What records are parsed and priced with. The daemon replaces it as a whole when a price
+/// sync or a newly resolved inference profile changes it; pollers take the new one at their
+/// next cycle.
+#[derive(Debug, Clone)]
+pub struct PricingContext {
+    pub options: Arc<ParseOptions>,
+    pub prices: Arc<PriceTable>,
+}
+
 pub struct BatchBuilder {
     options: Arc<ParseOptions>,
     prices: Arc<PriceTable>,
@@ -93,6 +102,17 @@ impl BatchBuilder {
             prices,
             batch: ParsedBatch::default(),
         }
+    }
+
+    /// Parses and prices the next records with `context`.
+    pub fn set_context(&mut self, context: &PricingContext) {
+        self.options = Arc::clone(&context.options);
+        self.prices = Arc::clone(&context.prices);
+    }
+
+    /// The parse options records are parsed with.
+    pub fn options(&self) -> &ParseOptions {
+        &self.options
     }
 
     /// Parses one record; a record that fails is kept as rejected, with why and where.
@@ -315,14 +335,17 @@ pub fn price_row_record(price: &ResolvedPrice) -> PriceRowRecord {
     }
 }
 
-/// Recomputes the stored costs of the whole UTC days in `[start_ms, end_ms)` with `prices`
-/// and rebuilds their rollups (see [`Store::reprice`]).
+/// Recomputes the stored costs of the whole UTC days in `[start_ms, end_ms)` with the
+/// context's prices and rebuilds their rollups (see [`Store::reprice`]). Calls whose model
+/// was not resolved when they were stored (an application inference profile resolved since)
+/// are resolved again with the context's options, and counted under their model from now on.
 pub async fn reprice(
     store: &Store,
-    prices: &PriceTable,
+    context: &PricingContext,
     start_ms: i64,
     end_ms: i64,
 ) -> Result<RepriceOutcome, StoreError> {
+    let prices = &context.prices;
     // One provenance record per distinct price, however many invocations it prices.
     let mut records = HashMap::<usize, Arc<PriceRowRecord>>::new();
     let mut record_of = |price: &Arc<ResolvedPrice>| {
@@ -333,6 +356,10 @@ pub async fn reprice(
     };
     store
         .reprice(start_ms, end_ms, |invocation| {
+            if !invocation.model.resolved {
+                invocation.model =
+                    record::normalize_model(&invocation.model.called, &context.options);
+            }
             match prices.price(invocation) {
                 PricingOutcome::Priced(priced) => RepriceDecision::Priced {
                     price: record_of(&priced.price),

@@ -9,6 +9,12 @@
 //!
 //! The lookback re-reads the recent past every cycle because CloudWatch Logs accepts events
 //! with old timestamps for a while after they happened; duplicates it brings are dropped.
+//!
+//! Calls made through an application inference profile name only the profile's ARN. The
+//! first time a page holds one that is not mapped yet, the poller asks Bedrock
+//! (GetInferenceProfile) which model it routes to, stores the answer, and parses the page
+//! with it, so such calls are priced under their model from the start. A profile that cannot
+//! be resolved is asked about again a day later; its calls stay unpriced, with the reason.
 
 use std::sync::Arc;
 
@@ -20,9 +26,13 @@ use tokio::sync::watch;
 use super::{CallCounter, SourceError, read_checkpoint};
 use crate::config::{DaemonConfig, SourceConfig};
 use crate::ingest::record::{ParseOptions, RejectReason, Rejection};
-use crate::ingest::{BatchBuilder, BatchWriter};
-use crate::pricing::PriceTable;
+use crate::ingest::{BatchBuilder, BatchWriter, PricingContext};
+use crate::prices::{ProfileRefresh, stored_profile};
 use crate::store::Store;
+
+/// How long an application inference profile that could not be resolved waits before it
+/// is asked about again.
+const PROFILE_RETRY_MS: i64 = 86_400_000;
 
 /// The `ingest_sources.kind` of log groups.
 pub const SOURCE_KIND: &str = "cloudwatch_logs";
@@ -67,6 +77,14 @@ pub struct LogsPoller {
     builder: Option<BatchBuilder>,
     writer: BatchWriter,
     store: Store,
+    /// The prices and parse options in effect (replaced after a price sync).
+    context: watch::Receiver<PricingContext>,
+    /// Resolves application inference profiles seen in the logs.
+    bedrock: aws_sdk_bedrock::Client,
+    /// Profiles this poller resolved (ARN → what it is priced as), kept over context updates.
+    resolved_profiles: std::collections::HashMap<String, String>,
+    /// Profiles asked about without an answer, with when.
+    profile_attempts: std::collections::HashMap<String, i64>,
 }
 
 /// Where a source with no checkpoint starts reading.
@@ -85,14 +103,17 @@ impl LogsPoller {
         sdk: &aws_config::SdkConfig,
         calls: &CallCounter,
         store: Store,
-        options: Arc<ParseOptions>,
-        prices: Arc<PriceTable>,
+        context: watch::Receiver<PricingContext>,
         batch_size: usize,
     ) -> Option<LogsPoller> {
         let log_group = source.log_group.clone()?;
         let config = aws_sdk_cloudwatchlogs::config::Builder::from(sdk)
             .interceptor(calls.clone())
             .build();
+        let bedrock = aws_sdk_bedrock::config::Builder::from(sdk)
+            .interceptor(calls.clone())
+            .build();
+        let current = context.borrow().clone();
         let first_start = match source.backfill_from_ms {
             Some(at) => FirstStart::At(at),
             None => FirstStart::Ago(millis(daemon.backfill)),
@@ -106,10 +127,93 @@ impl LogsPoller {
             window_ms: millis(daemon.window).max(1_000),
             first_start,
             batch_size,
-            builder: Some(BatchBuilder::new(options, prices)),
+            builder: Some(BatchBuilder::new(current.options, current.prices)),
             writer: BatchWriter::new(store.clone(), SOURCE_KIND),
             store,
+            context,
+            bedrock: aws_sdk_bedrock::Client::from_conf(bedrock),
+            resolved_profiles: std::collections::HashMap::new(),
+            profile_attempts: std::collections::HashMap::new(),
         })
+    }
+
+    /// Parses from now on with the latest context, plus the profiles resolved here.
+    fn use_latest_context(&mut self) {
+        let mut context = self.context.borrow_and_update().clone();
+        if !self.resolved_profiles.is_empty() {
+            let mut options = ParseOptions::clone(&context.options);
+            for (arn, target) in &self.resolved_profiles {
+                options
+                    .application_profiles
+                    .entry(arn.clone())
+                    .or_insert_with(|| target.clone());
+            }
+            context.options = Arc::new(options);
+        }
+        if let Some(builder) = self.builder.as_mut() {
+            builder.set_context(&context);
+        }
+    }
+
+    /// Resolves the application inference profiles of `events` that are not mapped yet.
+    async fn resolve_profiles(&mut self, events: &[FilteredLogEvent], now_ms: i64) {
+        let unknown: std::collections::BTreeSet<String> = {
+            let Some(builder) = self.builder.as_ref() else {
+                return;
+            };
+            let known = &builder.options().application_profiles;
+            events
+                .iter()
+                .filter_map(|event| event.message.as_deref())
+                .flat_map(application_profile_arns)
+                .filter(|arn| !known.contains_key(*arn))
+                .filter(|arn| {
+                    self.profile_attempts
+                        .get(*arn)
+                        .is_none_or(|at| now_ms - at >= PROFILE_RETRY_MS)
+                })
+                .map(str::to_string)
+                .collect()
+        };
+        if unknown.is_empty() {
+            return;
+        }
+        let mut refresh = ProfileRefresh::default();
+        let mut stored = Vec::new();
+        for arn in unknown {
+            self.profile_attempts.insert(arn.clone(), now_ms);
+            match super::bedrock::inference_profile(&self.bedrock, &arn).await {
+                Ok(Some(models)) => {
+                    let profile = stored_profile(&arn, &models, &mut refresh);
+                    if let Some(target) = &profile.model_id {
+                        self.resolved_profiles.insert(arn.clone(), target.clone());
+                    }
+                    stored.push(profile);
+                }
+                Ok(None) => tracing::warn!(
+                    source = self.source_name,
+                    arn,
+                    "Bedrock does not know this application inference profile; its calls stay unpriced"
+                ),
+                Err(error) => tracing::warn!(
+                    source = self.source_name,
+                    arn,
+                    %error,
+                    "cannot resolve an application inference profile; its calls stay unpriced for now"
+                ),
+            }
+        }
+        if let Err(error) = self.store.save_inference_profiles(&stored).await {
+            tracing::warn!(source = self.source_name, %error, "cannot store resolved profiles");
+        }
+        if refresh.resolved > 0 {
+            tracing::info!(
+                source = self.source_name,
+                resolved = refresh.resolved,
+                "application inference profiles resolved"
+            );
+            self.use_latest_context();
+        }
     }
 
     /// Reads everything new up to `now_ms`. Stops between pages when `stop` turns true.
@@ -118,6 +222,7 @@ impl LogsPoller {
         now_ms: i64,
         stop: &watch::Receiver<bool>,
     ) -> Result<LogsCycle, SourceError> {
+        self.use_latest_context();
         let watermark = self.watermark().await?;
         let start = match (watermark, self.first_start) {
             (Some(watermark), _) => watermark - self.lookback_ms,
@@ -184,6 +289,7 @@ impl LogsPoller {
                 .map_err(|error| SourceError::aws("FilterLogEvents", error))?;
             let events = page.events.unwrap_or_default();
             cycle.events += events.len() as u64;
+            self.resolve_profiles(&events, end).await;
             self.parse(events).await?;
             if self.buffered() >= self.batch_size {
                 self.flush(None, cycle).await?;
@@ -272,6 +378,18 @@ fn add_event(builder: &mut BatchBuilder, source: &Arc<str>, event: FilteredLogEv
             b"",
         ),
     }
+}
+
+/// The application-inference-profile ARNs a raw record names (in any field: the parser
+/// decides which one is the model).
+fn application_profile_arns(message: &str) -> impl Iterator<Item = &str> {
+    const MARK: &str = ":application-inference-profile/";
+    message.match_indices(MARK).filter_map(|(at, _)| {
+        let start = message[..at].rfind('"')? + 1;
+        let end = at + message[at..].find('"')?;
+        let arn = &message[start..end];
+        arn.starts_with("arn:").then_some(arn)
+    })
 }
 
 fn millis(duration: std::time::Duration) -> i64 {

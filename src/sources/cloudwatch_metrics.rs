@@ -28,7 +28,8 @@ use tokio::sync::watch;
 use super::{CallCounter, SourceError, read_checkpoint};
 use crate::config::{DaemonConfig, SourceConfig};
 use crate::coverage;
-use crate::ingest::record::{ParseOptions, normalize_model};
+use crate::ingest::PricingContext;
+use crate::ingest::record::normalize_model;
 use crate::model::Tier;
 use crate::store::{Checkpoint, MetricPoint, MetricSeriesKey, MetricWindow, Store};
 
@@ -92,7 +93,8 @@ pub struct MetricsPoller {
     region: String,
     client: Client,
     store: Store,
-    options: std::sync::Arc<ParseOptions>,
+    /// Its parse options resolve the model ids metrics are published under.
+    context: tokio::sync::watch::Receiver<PricingContext>,
     lookback_s: i64,
     first_start: FirstStart,
     percentiles: bool,
@@ -112,7 +114,7 @@ impl MetricsPoller {
         sdk: &aws_config::SdkConfig,
         calls: &CallCounter,
         store: Store,
-        options: std::sync::Arc<ParseOptions>,
+        context: tokio::sync::watch::Receiver<PricingContext>,
     ) -> Option<MetricsPoller> {
         if !source.metrics {
             return None;
@@ -131,7 +133,7 @@ impl MetricsPoller {
             region: source.region.clone(),
             client: Client::from_conf(config),
             store,
-            options,
+            context,
             lookback_s: seconds(daemon.lookback),
             first_start,
             percentiles: true,
@@ -362,7 +364,7 @@ impl MetricsPoller {
         let model_id = if metric.model_called.is_empty() {
             String::new()
         } else {
-            normalize_model(&metric.model_called, &self.options).model_id
+            normalize_model(&metric.model_called, &self.context.borrow().options).model_id
         };
         MetricSeriesKey {
             source: self.source_name.clone(),

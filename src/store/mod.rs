@@ -734,7 +734,7 @@ impl Store {
     /// that every rollup cell of the range is rebuilt from all of its invocations.
     pub async fn reprice<F>(&self, start_ms: i64, end_ms: i64, reprice: F) -> Result<RepriceOutcome>
     where
-        F: FnMut(&Invocation) -> RepriceDecision + Send,
+        F: FnMut(&mut Invocation) -> RepriceDecision + Send,
     {
         let day_ms = Granularity::Day.seconds() * 1000;
         if start_ms.rem_euclid(day_ms) != 0 || end_ms.rem_euclid(day_ms) != 0 {
@@ -1165,7 +1165,7 @@ async fn reprice_range<T, F>(
 ) -> Result<RepriceOutcome>
 where
     T: WriteTx,
-    F: FnMut(&Invocation) -> RepriceDecision + Send,
+    F: FnMut(&mut Invocation) -> RepriceDecision + Send,
 {
     let now = now_ms();
     let hour_ms = Granularity::Hour.seconds() * 1000;
@@ -1179,8 +1179,12 @@ where
         let mut rows = tx.load_invocations(hour_start, hour_end).await?;
         let mut changed = vec![false; rows.len()];
         for (row, changed) in rows.iter_mut().zip(&mut changed) {
-            let decision = decide(&row.invocation);
+            let model_before = row.invocation.model.clone();
+            let decision = decide(&mut row.invocation);
             let pricing = resolve_decision(&mut tx, &mut price_ids, decision, now).await?;
+            if row.invocation.model != model_before {
+                *changed = true;
+            }
             if pricing != row.pricing {
                 row.pricing = pricing;
                 *changed = true;

@@ -207,11 +207,12 @@ const INSERT_QUARANTINE: &str = "INSERT INTO quarantine (source_id, location, re
 
 const UPDATE_PRICING: &str = "UPDATE invocations SET pricing_status = u.status, \
     price_id = u.price_id, cost_pico = u.cost, standard_price_id = u.standard_price_id, \
-    standard_cost_pico = u.standard_cost, unpriced_reason = u.reason \
+    standard_cost_pico = u.standard_cost, unpriced_reason = u.reason, model_id = u.model_id, \
+    routing = u.routing, model_resolved = u.model_resolved \
     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], \
-    $7::int8[], $8::int8[], $9::text[]) \
+    $7::int8[], $8::int8[], $9::text[], $10::text[], $11::text[], $12::bool[]) \
     AS u(account_id, region, request_id, status, price_id, cost, standard_price_id, \
-    standard_cost, reason) \
+    standard_cost, reason, model_id, routing, model_resolved) \
     WHERE invocations.account_id = u.account_id AND invocations.region = u.region \
     AND invocations.request_id = u.request_id";
 
@@ -425,6 +426,9 @@ impl WriteTx for PgTx {
                     .bind_iter(),
             )
             .bind(pricing().map(|p| p.unpriced_reason()).bind_iter())
+            .bind(inv().map(|i| i.model.model_id.as_str()).bind_iter())
+            .bind(inv().map(|i| i.model.routing.as_str()).bind_iter())
+            .bind(inv().map(|i| i.model.resolved).bind_iter())
             .execute(&mut *self.tx)
             .await
             .context("updating invocation prices")?;

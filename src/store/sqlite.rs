@@ -482,7 +482,8 @@ impl WriteTx for SqliteTx {
             let (invocation, pricing) = (&row.invocation, &row.pricing);
             sqlx::query(
                 "UPDATE invocations SET pricing_status = $1, price_id = $2, cost_pico = $3, \
-                 standard_price_id = $4, standard_cost_pico = $5, unpriced_reason = $6 \
+                 standard_price_id = $4, standard_cost_pico = $5, unpriced_reason = $6, \
+                 model_id = $10, routing = $11, model_resolved = $12 \
                  WHERE account_id = $7 AND region = $8 AND request_id = $9",
             )
             .bind(pricing.status())
@@ -494,6 +495,9 @@ impl WriteTx for SqliteTx {
             .bind(&invocation.account_id)
             .bind(&invocation.region)
             .bind(&invocation.request_id)
+            .bind(&invocation.model.model_id)
+            .bind(invocation.model.routing.as_str())
+            .bind(invocation.model.resolved)
             .execute(&mut *self.tx)
             .await
             .context("updating invocation prices")?;

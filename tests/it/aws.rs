@@ -195,6 +195,18 @@ impl StandIns {
         self.front.admin("PUT", &path, Some(&body)).await;
     }
 
+    /// Replaces the inference profiles GetInferenceProfile and ListInferenceProfiles know in
+    /// `region`. Items use GetInferenceProfile's member names; only `inferenceProfileId` is
+    /// required (and `models` for `"type": "APPLICATION"`). `type` (`SYSTEM_DEFINED`), the
+    /// ARN, the name, `status` and, for a system-defined `<geo>.<modelId>`, `models` are filled
+    /// in when left out; `createdAt`/`updatedAt` may be epoch seconds or ISO-8601. Like AWS,
+    /// ListInferenceProfiles without a type lists only the `SYSTEM_DEFINED` ones.
+    pub async fn seed_inference_profiles(&self, region: &str, profiles: &[Value]) {
+        let body = Value::Array(profiles.to_vec());
+        let path = format!("/_standin/bedrock/inference-profiles/{region}");
+        self.front.admin("PUT", &path, Some(&body)).await;
+    }
+
     /// Clears faults, call counts, seeded quotas, price lists, foundation models and inference
     /// profiles, and all of moto's data.
     pub async fn reset(&self) {

@@ -1,7 +1,8 @@
 //! `tierwatch prices sync` and `prices import` against the local Pricing and Bedrock
 //! stand-ins, then import and report: calls in three regions, on three tiers, with cache
-//! reads and writes, through `us.`, `eu.` and `global.` profiles, priced exactly. The expected
-//! costs are computed here from the rates the test seeds, not by tierwatch's code.
+//! reads and writes, through `us.`, `eu.` and `global.` profiles and application inference
+//! profiles, priced exactly. The expected costs are computed here from the rates the test
+//! seeds, not by tierwatch's code.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,8 @@ use std::process::{Command, Output};
 use serde_json::{Value, json};
 use tierwatch::model::Tier;
 use tierwatch::report::{self, Month};
+use tierwatch::rollup::Granularity;
+use tierwatch::store::{CellSpan, Filter, Grouping};
 
 use crate::aws::StandIns;
 use crate::support::{BACKENDS, TestDb, fixture};
@@ -286,6 +289,39 @@ fn foundation_models() -> Vec<Value> {
     ]
 }
 
+/// An application inference profile (a team's copy of Sonnet in us-east-1) and a copy of
+/// the global Sonnet profile made in eu-central-1 (its models span geographies).
+const TEAM_PROFILE: &str =
+    "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/tw4team0evals";
+const GLOBAL_PROFILE: &str =
+    "arn:aws:bedrock:eu-central-1:111122223333:application-inference-profile/tw4glob0chat";
+
+fn application_profiles(region: &str) -> Vec<Value> {
+    let model = |region: &str| json!({"modelArn": format!("arn:aws:bedrock:{region}::foundation-model/{SONNET}")});
+    let profile = |arn: &str, name: &str, models: Vec<Value>| {
+        json!({
+            "inferenceProfileId": arn.rsplit('/').next().unwrap(),
+            "inferenceProfileArn": arn,
+            "inferenceProfileName": name,
+            "type": "APPLICATION",
+            "models": models,
+        })
+    };
+    match region {
+        "us-east-1" => vec![profile(TEAM_PROFILE, "evals", vec![model("us-east-1")])],
+        "eu-central-1" => vec![profile(
+            GLOBAL_PROFILE,
+            "chat",
+            vec![
+                model("eu-central-1"),
+                model("us-east-1"),
+                model("ap-northeast-1"),
+            ],
+        )],
+        _ => Vec::new(),
+    }
+}
+
 async fn seed(standins: &StandIns, seeded: &Seeded) {
     standins
         .seed_price_list("AmazonBedrock", &seeded.bedrock)
@@ -296,6 +332,9 @@ async fn seed(standins: &StandIns, seeded: &Seeded) {
     for (region, _) in REGIONS {
         standins
             .seed_foundation_models(region, &foundation_models())
+            .await;
+        standins
+            .seed_inference_profiles(region, &application_profiles(region))
             .await;
     }
 }
@@ -349,6 +388,8 @@ fn ok(output: Output) -> String {
 struct Call {
     region: &'static str,
     called: String,
+    /// `regional` (in-region and geo profiles) or `global`.
+    routing: &'static str,
     tier: Tier,
     tokens: [u64; 4],
     day: u32,
@@ -383,14 +424,6 @@ impl Call {
             .unwrap_or(SONNET)
     }
 
-    fn routing(&self) -> &'static str {
-        if self.called.starts_with("global.") {
-            "global"
-        } else {
-            "regional"
-        }
-    }
-
     /// Σ tokens × rate, in picodollars, from the seeded rates (5-minute cache writes).
     fn expected_pico(&self, rates: &Rates) -> i128 {
         let meters = ["input", "output", "cache_read", "cache_write"];
@@ -403,7 +436,7 @@ impl Call {
                     self.region.to_string(),
                     self.model().to_string(),
                     self.tier,
-                    self.routing(),
+                    self.routing,
                     *meter,
                 );
                 let rate = rates
@@ -419,6 +452,11 @@ fn calls() -> Vec<Call> {
     let call = |region, called: &str, tier, tokens, day| Call {
         region,
         called: called.to_string(),
+        routing: if called.starts_with("global.") || called == GLOBAL_PROFILE {
+            "global"
+        } else {
+            "regional"
+        },
         tier,
         tokens,
         day,
@@ -489,6 +527,28 @@ fn calls() -> Vec<Call> {
             [12, 300, 5_000, 1_000],
             16,
         ),
+        // Application inference profiles: resolved by the sync, priced under the model.
+        call(
+            "us-east-1",
+            TEAM_PROFILE,
+            Tier::Standard,
+            [40, 800, 60_000, 2_000],
+            17,
+        ),
+        call(
+            "us-east-1",
+            TEAM_PROFILE,
+            Tier::Standard,
+            [25, 100, 0, 0],
+            18,
+        ),
+        call(
+            "eu-central-1",
+            GLOBAL_PROFILE,
+            Tier::Standard,
+            [90, 1_100, 8_000, 500],
+            19,
+        ),
     ]
 }
 
@@ -552,6 +612,10 @@ async fn sync_prices_regions_tiers_cache_and_profiles_exactly_and_a_change_repri
         assert!(sync.contains("provisioned throughput 150"), "{sync}");
         assert!(sync.contains("AmazonBedrock 2 pages"), "{sync}");
         assert!(sync.contains("No stored month has calls"), "{sync}");
+        assert!(
+            sync.contains("application inference profiles: 2 resolved"),
+            "{backend:?}: {sync}"
+        );
         let calls_made = standins.calls().await;
         assert!(calls_made["GetProducts"] >= 3, "{calls_made:?}");
         assert_eq!(calls_made["ListFoundationModels"], 3, "{calls_made:?}");
@@ -572,6 +636,30 @@ async fn sync_prices_regions_tiers_cache_and_profiles_exactly_and_a_change_repri
             assert_eq!((got, *unpriced), (cost, 0), "{backend:?} {key:?}");
         }
         assert_eq!(reported.len(), expected.len(), "{backend:?}: {reported:?}");
+        // The profile stays a caller dimension: the team's calls, and nobody else's.
+        let span = CellSpan {
+            granularity: Granularity::Day,
+            start_s: november().start_ms() / 1000,
+            end_s: november().end_ms() / 1000,
+        };
+        let by_profile = db
+            .store
+            .aggregate_callers(span, &Filter::default(), "profile", Grouping::NONE)
+            .await
+            .unwrap();
+        let team = by_profile
+            .iter()
+            .find(|row| row.caller == TEAM_PROFILE)
+            .expect("the team profile is a caller");
+        let team_calls: Vec<&Call> = calls.iter().filter(|c| c.called == TEAM_PROFILE).collect();
+        assert_eq!(team.totals.invocations, 2);
+        assert_eq!(
+            team.totals.cost_pico,
+            team_calls
+                .iter()
+                .map(|c| c.expected_pico(&first.rates))
+                .sum::<i128>()
+        );
 
         // The same products again, with one Nova Pro price changed from Nov 15: one row.
         let second = seeded(Some(900_000));

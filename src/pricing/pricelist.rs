@@ -798,9 +798,10 @@ fn classify(offer: &Offer, product: &Product) -> Result<Meaning, Skip> {
         ListRouting::Regional
     };
     let model = ModelNames {
-        display: attributes
-            .get("model")
-            .filter(|m| !m.trim().is_empty())
+        // Titan rows name their model in `titanModel` instead of `model`.
+        display: ["model", "titanModel"]
+            .iter()
+            .find_map(|name| attributes.get(*name).filter(|m| !m.trim().is_empty()))
             .cloned(),
         service_name: attributes
             .get("servicename")
@@ -898,11 +899,13 @@ fn meter_start(segments: &[&str]) -> Option<usize> {
             .get(index + 1)
             .is_some_and(|next| words.contains(&next.as_str()))
     };
-    // The model part never starts the usage type, so index 0 is never a meter start; model
-    // names can hold words like "Text", so those start a meter only before input/output.
+    // The model part never starts the usage type, so index 0 is never a meter start. Model
+    // names can hold words like "Text" (`TitanEmbeddingsG1-Text-input-tokens`), capitalized
+    // as model names are; meter words are lower case (`Nova2.0Pro-text-input-tokens`).
+    let meter_word = |index: usize| segments[index].bytes().all(|b| !b.is_ascii_uppercase());
     (1..lower.len()).find(|&index| match lower[index].as_str() {
         "input" | "output" | "cache" | "mantle" | "provisionedthroughput" | "reserved" => true,
-        "text" | "prompt" => next_is(index, &["input", "output", "cache"]),
+        "text" | "prompt" => meter_word(index) && next_is(index, &["input", "output", "cache"]),
         "model" => next_is(index, &["customization"]),
         _ => false,
     })

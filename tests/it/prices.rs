@@ -776,3 +776,165 @@ fn offer_file(seeded: &Seeded) -> (Value, Value) {
         offer("AmazonBedrockFoundationModels", &seeded.foundation),
     )
 }
+
+/// What the built-in table makes of each real invocation-log record AWS wrote
+/// (`tests/fixtures/real-aws/`, copied from public repositories): every one with token
+/// counts is priced, or this says precisely why not.
+#[test]
+fn every_real_sample_with_token_counts_is_priced_by_the_built_in_table() {
+    use tierwatch::ingest::reader::{Item, RecordReader};
+    use tierwatch::ingest::record::{ParseOptions, parse_record};
+    use tierwatch::pricing::catalog::Catalog;
+    use tierwatch::pricing::{PriceTable, PricingOutcome};
+
+    let catalog = Catalog::builtin().expect("the built-in Price List loads");
+    let table = PriceTable::assemble(&catalog.prices, None).unwrap().table;
+    let folder = fixture("real-aws");
+    let mut names: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".json") || name.ends_with(".txt"))
+        .collect();
+    names.sort();
+    // Three records have token counts but were masked or cut by their authors; repaired
+    // (a real timestamp, the truncated array closed) they show what pricing does with them.
+    let repairs: [(&str, fn(&str) -> String); 3] = [
+        ("03", with_timestamp),
+        ("04", with_timestamp),
+        ("06", |text| text.replace("-0.5703125,", "-0.5703125")),
+    ];
+    let mut files: Vec<(String, String)> = Vec::new();
+    for name in &names {
+        let text = std::fs::read_to_string(folder.join(name)).unwrap();
+        let number = name[..2].to_string();
+        if let Some((_, repair)) = repairs.iter().find(|(sample, _)| *sample == number) {
+            files.push((format!("{number} repaired"), repair(&text)));
+        }
+        files.push((number, text));
+    }
+    let mut seen = BTreeMap::new();
+    for (name, text) in &files {
+        let mut reader = RecordReader::new(text.as_bytes());
+        let mut outcomes = Vec::new();
+        while let Some(item) = reader.next_item().unwrap() {
+            outcomes.push(match item {
+                Item::Record { bytes, .. } => match parse_record(bytes, &ParseOptions::default()) {
+                    Ok(invocation) => match table.price(&invocation) {
+                        PricingOutcome::Priced(priced) => format!(
+                            "priced {} {} {} {}",
+                            invocation.region,
+                            invocation.model.model_id,
+                            priced.price.routing,
+                            priced.cost.0
+                        ),
+                        PricingOutcome::NotBilled => "not billed".to_string(),
+                        PricingOutcome::Unpriced { reason } => format!("unpriced: {reason}"),
+                    },
+                    Err(rejection) => format!("rejected: {:?}", rejection.reason),
+                },
+                Item::Rejected { rejection, .. } => format!("rejected: {:?}", rejection.reason),
+            });
+        }
+        seen.insert(name.clone(), outcomes.join(" | "));
+    }
+    let priced = |region: &str, model: &str| format!("priced {region} {model} ");
+    // (sample, what it must start with)
+    let expected: [(&str, String); 27] = [
+        (
+            "01",
+            priced("us-east-1", "anthropic.claude-sonnet-4-20250514-v1:0"),
+        ),
+        // Guardrail intervened: AWS logged no token counts at all.
+        ("02", "unpriced: record has no token counts".into()),
+        // The author masked the timestamp ("xxxx…"): rejected before pricing.
+        ("03", "rejected: InvalidTimestamp".into()),
+        (
+            "03 repaired",
+            priced("ap-northeast-1", "anthropic.claude-v2:1"),
+        ),
+        ("04", "rejected: InvalidTimestamp".into()),
+        // No source (Price List or secondary) publishes Titan Text Express in Tokyo.
+        (
+            "04 repaired",
+            "unpriced: no price for amazon.titan-text-express-v1 in ap-northeast-1".into(),
+        ),
+        ("05", priced("us-east-1", "amazon.nova-lite-v1:0")),
+        // The author cut the embedding array short: not JSON.
+        ("06", "rejected: InvalidJson".into()),
+        (
+            "06 repaired",
+            priced("ap-northeast-1", "amazon.titan-embed-text-v1"),
+        ),
+        (
+            "07",
+            priced(
+                "ap-northeast-1",
+                "anthropic.claude-3-5-sonnet-20240620-v1:0",
+            ),
+        ),
+        // Rerank logs no token counts (it is billed per query, not per token).
+        ("08", "unpriced: record has no token counts".into()),
+        (
+            "09",
+            priced("us-east-1", "anthropic.claude-3-5-sonnet-20240620-v1:0"),
+        ),
+        ("10", priced("us-east-1", "ai21.jamba-instruct-v1:0")),
+        (
+            "11",
+            priced("us-east-1", "anthropic.claude-3-sonnet-20240229-v1:0"),
+        ),
+        ("12", priced("us-east-1", "anthropic.claude-v2:1")),
+        (
+            "13",
+            priced("us-east-1", "anthropic.claude-haiku-4-5-20251001-v1:0"),
+        ),
+        (
+            "14",
+            priced("us-west-2", "anthropic.claude-opus-4-5-20251101-v1:0"),
+        ),
+        ("15", priced("us-west-2", "anthropic.claude-opus-4-6-v1")),
+        ("16", priced("us-west-2", "anthropic.claude-opus-4-7")),
+        ("17", priced("us-east-1", "anthropic.claude-opus-4-6-v1")),
+        ("18", priced("ap-northeast-1", "amazon.nova-micro-v1:0")),
+        // Partial copy from an issue thread: fields left out, `...` and a comment.
+        ("19", "rejected:".into()),
+        // Placeholders such as <account-id> unquoted: not JSON.
+        ("20", "rejected:".into()),
+        // PDF-extracted slide with curly quotes: not JSON.
+        ("21", "rejected:".into()),
+        (
+            "22",
+            priced("us-east-1", "anthropic.claude-3-5-sonnet-20240620-v1:0"),
+        ),
+        (
+            "23",
+            priced("us-east-1", "anthropic.claude-3-5-sonnet-20240620-v1:0"),
+        ),
+        // Console fragments without modelId or region.
+        ("24", "rejected:".into()),
+    ];
+    let mut wrong = Vec::new();
+    for (sample, start) in &expected {
+        let got = seen.get(*sample).cloned().unwrap_or_default();
+        if !got.starts_with(start.as_str()) {
+            wrong.push(format!("{sample}: expected {start:?}, got {got:?}"));
+        }
+    }
+    assert_eq!(seen.len(), expected.len(), "{seen:#?}");
+    assert!(wrong.is_empty(), "{}\n\nall: {seen:#?}", wrong.join("\n"));
+}
+
+/// The record with a real timestamp in place of its author's mask.
+fn with_timestamp(text: &str) -> String {
+    let key = "\"timestamp\"";
+    let Some(at) = text.find(key) else {
+        return text.to_string();
+    };
+    let value_start = at + key.len() + text[at + key.len()..].find('"').unwrap_or(0);
+    let value_end = value_start + 1 + text[value_start + 1..].find('"').unwrap_or(0);
+    format!(
+        "{}\"2024-03-01T00:00:00Z\"{}",
+        &text[..value_start],
+        &text[value_end + 1..]
+    )
+}

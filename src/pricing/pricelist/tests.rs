@@ -752,3 +752,38 @@ fn meter_names_round_trip() {
     }
     assert_eq!(Meter::from_name("cache_write_30m"), None);
 }
+
+#[test]
+fn a_lower_case_text_word_starts_the_meter() {
+    let document = product(
+        "AmazonBedrock",
+        "USE1-Nova2.0Pro-text-input-tokens",
+        "1K tokens",
+        "0.001375",
+        json!({}),
+    );
+    let row = one(&parser().parse_document(&document, None)).clone();
+    assert_eq!(row.model.usage_type.as_deref(), Some("Nova2.0Pro"));
+    assert_eq!(row.meter, Meter::Input);
+}
+
+#[test]
+fn titan_rows_name_their_model_in_titan_model() {
+    let document = product(
+        "AmazonBedrock",
+        "APN1-TitanEmbeddingsG1-Text-input-tokens",
+        "1K tokens",
+        "0.0002",
+        json!({"titanModel": "Titan Embeddings G1 Text", "inferenceType": "Input tokens"}),
+    );
+    let row = one(&parser().parse_document(&document, None)).clone();
+    assert_eq!(
+        row.model.display.as_deref(),
+        Some("Titan Embeddings G1 Text")
+    );
+    assert_eq!(
+        row.model.usage_type.as_deref(),
+        Some("TitanEmbeddingsG1-Text")
+    );
+    assert_eq!((row.meter, row.rate_micros), (Meter::Input, 200_000));
+}

@@ -798,7 +798,8 @@ fn every_real_sample_with_token_counts_is_priced_by_the_built_in_table() {
     names.sort();
     // Three records have token counts but were masked or cut by their authors; repaired
     // (a real timestamp, the truncated array closed) they show what pricing does with them.
-    let repairs: [(&str, fn(&str) -> String); 3] = [
+    type Repair = fn(&str) -> String;
+    let repairs: [(&str, Repair); 3] = [
         ("03", with_timestamp),
         ("04", with_timestamp),
         ("06", |text| text.replace("-0.5703125,", "-0.5703125")),

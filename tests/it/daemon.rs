@@ -564,3 +564,103 @@ async fn health_daemon(store: &Store) -> String {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A call through an application inference profile nobody mapped: the poller asks Bedrock
+/// (GetInferenceProfile) on first sight, stores the answer and prices the call under the
+/// profile's model; the next run asks only about the profile Bedrock does not know, whose
+/// calls stay unpriced, with the reason (a running daemon asks about it once a day).
+#[tokio::test]
+async fn application_inference_profiles_are_resolved_on_first_sight() {
+    const PROFILE: &str =
+        "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/team0nova";
+    const GONE: &str =
+        "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/deleted0";
+    for backend in BACKENDS {
+        let standins = StandIns::start().await;
+        standins
+            .seed_inference_profiles(
+                "us-east-1",
+                &[serde_json::json!({
+                    "inferenceProfileId": "team0nova",
+                    "inferenceProfileArn": PROFILE,
+                    "inferenceProfileName": "team-nova",
+                    "type": "APPLICATION",
+                    "models": [{"modelArn": "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-pro-v1:0"}],
+                })],
+            )
+            .await;
+        let db = TestDb::new(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let now = now_ms();
+        let record = |id: u32, model: &str| {
+            serde_json::json!({
+                "schemaType": "ModelInvocationLog", "schemaVersion": "1.0",
+                "timestamp": chrono::DateTime::from_timestamp_millis(now - 10 * MINUTE)
+                    .unwrap()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "accountId": ACCOUNT, "region": "us-east-1",
+                "requestId": format!("00000000-0000-4000-8000-{id:012}"),
+                "operation": "Converse", "modelId": model,
+                "input": {"inputTokenCount": 1_000},
+                "output": {"outputTokenCount": 500},
+            })
+            .to_string()
+        };
+        let events = vec![
+            (now - 10 * MINUTE, record(1, PROFILE)),
+            (now - 10 * MINUTE, record(2, PROFILE)),
+            (now - 10 * MINUTE, record(3, GONE)),
+        ];
+        seed_group(&standins, "/bedrock/p", &events).await;
+        let config = write_config(dir.path(), &db, &standins, &[("p", "/bedrock/p")], "");
+
+        let output = poll_once(&config);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        let calls = standins.calls().await;
+        assert_eq!(
+            calls.get("GetInferenceProfile").copied(),
+            Some(2),
+            "{calls:?}"
+        );
+        // Priced under Nova Pro with the test table: 1,000 × $0.80 + 500 × $3.20 per 1M.
+        let cells = db
+            .store
+            .read_cells(Granularity::Day, 0, i64::MAX / 2)
+            .await
+            .unwrap();
+        let nova: Vec<_> = cells
+            .iter()
+            .filter(|cell| cell.model_id == "amazon.nova-pro-v1:0")
+            .collect();
+        assert_eq!(nova.len(), 1, "{backend:?}: {cells:?}");
+        assert_eq!(nova[0].totals.invocations, 2);
+        assert_eq!(
+            i128::from(nova[0].totals.cost_pico),
+            2 * (1_000 * 800_000 + 500 * 3_200_000)
+        );
+        let unpriced = db
+            .store
+            .unpriced_groups(now - 86_400_000, now + 86_400_000)
+            .await
+            .unwrap();
+        assert_eq!(unpriced.len(), 1, "{unpriced:?}");
+        assert!(unpriced[0].reason.contains(GONE), "{unpriced:?}");
+        let profiles = db.store.inference_profiles().await.unwrap();
+        assert_eq!(profiles.len(), 1);
+        assert_eq!(
+            profiles[0].model_id.as_deref(),
+            Some("amazon.nova-pro-v1:0")
+        );
+
+        // The next run knows the profile (stored) and asks only about the unknown one.
+        let again = poll_once(&config);
+        assert!(again.status.success(), "{}", text(&again.stderr));
+        let calls = standins.calls().await;
+        assert_eq!(
+            calls.get("GetInferenceProfile").copied(),
+            Some(3),
+            "{calls:?}"
+        );
+        db.finish().await;
+    }
+}

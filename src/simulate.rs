@@ -272,10 +272,15 @@ pub struct Simulator {
 }
 
 impl Simulator {
+    /// The application inference profiles the simulated traffic calls, with their model.
+    pub fn application_profiles(&self) -> Vec<(String, &'static str)> {
+        self.world.application_profiles()
+    }
+
     pub fn new(spec: &SimulationSpec) -> Result<Simulator, SpecError> {
         spec.validate()?;
-        let mut rng = SimRng::seed_from_u64(spec.seed);
-        let world = World::new(&spec.accounts, &spec.regions, &mut rng);
+        let rng = SimRng::seed_from_u64(spec.seed);
+        let world = World::new(&spec.accounts, &spec.regions);
         Ok(Simulator {
             spec: spec.clone(),
             rng,

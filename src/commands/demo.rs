@@ -147,27 +147,26 @@ pub async fn demo(config: &Config, settings: DemoArgs) -> Result<ExitCode> {
     if settings.month.is_none() {
         spec.end_ms = chrono::Utc::now().timestamp_millis();
     }
-    // One region: the shipped table prices us-east-1, and a demo that is half unpriced tells
-    // a newcomer little. Unpriced lines still show (models and cache rates with no price).
+    // One region keeps the demo small; the built-in table prices many more.
     spec.regions = vec!["us-east-1".to_string()];
     eprintln!(
         "Generating {} Bedrock invocation log records from {report_month} (seed {})…",
         settings.records, settings.seed
     );
-    let written = write_s3_layout(
-        Simulator::new(&spec).context("invalid simulation settings")?,
-        &logs.0,
-        &S3LayoutOptions::default(),
-    )
-    .context("writing the simulated logs")?;
+    let simulator = Simulator::new(&spec).context("invalid simulation settings")?;
+    let profiles = simulator.application_profiles();
+    let written = write_s3_layout(simulator, &logs.0, &S3LayoutOptions::default())
+        .context("writing the simulated logs")?;
     eprintln!(
         "Importing {} S3-layout .json.gz files into {}…",
         written.files,
         database.display()
     );
     let store = open_store(config, &format!("sqlite://{}", database.display())).await?;
-    let options = Arc::new(config.parse_options());
-    let prices = Arc::new(load_prices(config, &store).await?.table);
+    let deliberately_unknown = resolve_demo_profiles(&store, &profiles).await?;
+    let demo_config = with_demo_prices(config, &logs.0)?;
+    let options = Arc::new(crate::prices::parse_options(&demo_config, &store).await?);
+    let prices = Arc::new(load_prices(&demo_config, &store).await?.table);
     let import_settings = ImportSettings {
         options: Arc::clone(&options),
         prices: Arc::clone(&prices),
@@ -180,6 +179,12 @@ pub async fn demo(config: &Config, settings: DemoArgs) -> Result<ExitCode> {
     eprintln!();
     let report = report::build(&store, report_month).await?;
     write_output(&report.render(settings.format), None)?;
+    if let Some(arn) = deliberately_unknown {
+        eprintln!(
+            "\nUnpriced on purpose: calls through {arn}, an application inference profile \
+             Bedrock would not describe (as for a profile your role cannot read)."
+        );
+    }
     eprintln!(
         "\nThe demo database is {}; try: tierwatch --database-url sqlite://{} report --month {report_month} --format csv",
         database.display(),
@@ -210,6 +215,51 @@ pub async fn demo(config: &Config, settings: DemoArgs) -> Result<ExitCode> {
     http.await.context("the dashboard task panicked")??;
     eprintln!("Stopped after adding {added} live calls.");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The demo's price table (Nova cache assumptions, see the file), laid over the built-in
+/// Price List unless the config names a table of its own.
+const DEMO_PRICES: &str = include_str!("../../config/demo-pricing.toml");
+
+/// The config with the demo's price table when none is configured (written next to the
+/// demo's logs, so it goes when they go).
+fn with_demo_prices(config: &Config, dir: &Path) -> Result<Config> {
+    let mut config = config.clone();
+    if config.pricing.source == crate::config::PricingSource::Builtin {
+        std::fs::create_dir_all(dir).context("creating the demo's directory")?;
+        let path = dir.join("demo-pricing.toml");
+        std::fs::write(&path, DEMO_PRICES).context("writing the demo's price table")?;
+        config.pricing.source = crate::config::PricingSource::File(path);
+    }
+    Ok(config)
+}
+
+/// Stores what Bedrock's GetInferenceProfile would answer for the simulated application
+/// inference profiles, as `serve` and `prices sync` do for a real account, except for one,
+/// left unknown on purpose to show an unpriced call. Returns that one.
+async fn resolve_demo_profiles(
+    store: &crate::store::Store,
+    profiles: &[(String, &'static str)],
+) -> Result<Option<String>> {
+    let Some(((unknown, _), known)) = profiles.split_last() else {
+        return Ok(None);
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    let stored: Vec<_> = known
+        .iter()
+        .map(|(arn, model)| crate::store::price_list::StoredProfile {
+            arn: arn.clone(),
+            model_id: Some((*model).to_string()),
+            name: Some("demo".into()),
+            detail: format!("demo: as GetInferenceProfile answers, routes to {model}"),
+            resolved_ms: now,
+        })
+        .collect();
+    store
+        .save_inference_profiles(&stored)
+        .await
+        .context("storing the demo's application inference profiles")?;
+    Ok(Some(unknown.clone()))
 }
 
 /// Deletes a SQLite database and its WAL files, so the demo starts from nothing.

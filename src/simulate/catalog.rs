@@ -205,7 +205,7 @@ pub(super) const MODELS: &[ModelSpec] = &[
         output_tokens_per_second: 60.0,
         first_token_ms: 800.0,
     },
-    // Models tierwatch ships no price for: the demo shows them as unpriced.
+    // Models beyond the launch ones, called through cross-region profiles.
     ModelSpec {
         id: SONNET_45,
         response_model_name: "claude-sonnet-4-5-20250929",
@@ -238,7 +238,7 @@ pub(super) const MODELS: &[ModelSpec] = &[
         first_token_ms: 400.0,
     },
     // Claude behind an application inference profile (per-project cost tags): the log only has
-    // the profile ARN, which tierwatch cannot map without config.
+    // the profile ARN, which tierwatch resolves with Bedrock's GetInferenceProfile (or config).
     ModelSpec {
         id: SONNET_45,
         response_model_name: "claude-sonnet-4-5-20250929",
@@ -259,6 +259,9 @@ pub(super) const OPENAI_LAUNCH_MODEL: usize = 0;
 
 /// Application inference profiles per account.
 pub(super) const APP_PROFILES_PER_ACCOUNT: usize = 2;
+
+/// The model every simulated application inference profile routes to.
+pub(super) const APP_PROFILE_MODEL: &str = SONNET_45;
 
 /// Who calls Bedrock, as it appears in `identity.arn`.
 pub(super) enum Principal {

@@ -3,11 +3,11 @@
 //! renderer turns it into JSON, and the plan also says what a correct parser must read back
 //! from that JSON (`Expected`), so truth and output cannot drift apart.
 
-use rand::RngExt;
+use rand::{RngExt, SeedableRng};
 
 use super::catalog::{
-    APP_PROFILES_PER_ACCOUNT, BodyFormat, ERROR_CODES, GLOBAL_REGIONS, MODELS, ModelIdForm,
-    ModelSpec, OPENAI_LAUNCH_MODEL, TEAMS, Team, geo_prefix, geo_regions,
+    APP_PROFILE_MODEL, APP_PROFILES_PER_ACCOUNT, BodyFormat, ERROR_CODES, GLOBAL_REGIONS, MODELS,
+    ModelIdForm, ModelSpec, OPENAI_LAUNCH_MODEL, TEAMS, Team, geo_prefix, geo_regions,
 };
 use super::clock::hour_of_day;
 use super::sample::{
@@ -200,8 +200,34 @@ pub(super) struct World {
     pub app_profiles: Vec<Vec<String>>,
 }
 
+/// FNV-1a: a hash that is the same on every run and platform.
+fn stable_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 impl World {
-    pub fn new(accounts: &[String], regions: &[String], rng: &mut SimRng) -> World {
+    /// Every application inference profile ARN the simulated accounts call, with the model
+    /// it routes to (what Bedrock's GetInferenceProfile would answer).
+    pub fn application_profiles(&self) -> Vec<(String, &'static str)> {
+        let mut profiles = Vec::new();
+        for (account, ids) in self.accounts.iter().zip(&self.app_profiles) {
+            for region in &self.regions {
+                for id in ids {
+                    profiles.push((
+                        format!(
+                            "arn:aws:bedrock:{region}:{account}:application-inference-profile/{id}"
+                        ),
+                        APP_PROFILE_MODEL,
+                    ));
+                }
+            }
+        }
+        profiles
+    }
+
+    pub fn new(accounts: &[String], regions: &[String]) -> World {
         let principal_arns = accounts
             .iter()
             .map(|account| {
@@ -211,11 +237,14 @@ impl World {
                     .collect()
             })
             .collect();
+        // A profile's id depends on its account only, not on the seed, so every run (the
+        // demo's history and its live traffic) calls the same profiles, as an account would.
         let app_profiles = accounts
             .iter()
-            .map(|_| {
+            .map(|account| {
+                let mut profile_rng = SimRng::seed_from_u64(stable_hash(account));
                 (0..APP_PROFILES_PER_ACCOUNT)
-                    .map(|_| hex_id(rng, 12))
+                    .map(|_| hex_id(&mut profile_rng, 12))
                     .collect()
             })
             .collect();

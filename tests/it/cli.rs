@@ -310,3 +310,44 @@ fn serve_serves_the_dashboard_and_stops_on_sigterm() {
         "serve exits cleanly on SIGTERM"
     );
 }
+
+/// The demo prices every call but those it makes unknown on purpose: calls through one
+/// application inference profile Bedrock would not describe (README, "Two commands").
+#[test]
+fn the_demo_leaves_only_its_deliberately_unknown_profile_unpriced() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_tierwatch"))
+        .args(["demo", "--records", "6000", "--format", "csv", "--no-serve"])
+        .current_dir(dir.path())
+        .env_remove("TIERWATCH_DATABASE_URL")
+        .env_remove("TIERWATCH_PRICING_TABLE")
+        .env_remove("TIERWATCH_AWS_PRICE_LIST")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let csv = text(&output.stdout);
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (model, unpriced) = (column("model_id"), column("unpriced_invocations"));
+    let mut unpriced_models = Vec::new();
+    for line in lines {
+        let fields: Vec<&str> = line.split(',').collect();
+        if fields.get(1) == Some(&"total") {
+            continue;
+        }
+        if fields[unpriced] != "0" {
+            unpriced_models.push(fields[model].to_string());
+        }
+    }
+    assert_eq!(unpriced_models.len(), 1, "{unpriced_models:?}\n{csv}");
+    assert!(
+        unpriced_models[0].contains(":application-inference-profile/"),
+        "{unpriced_models:?}"
+    );
+    assert!(
+        text(&output.stderr).contains("Unpriced on purpose"),
+        "{}",
+        text(&output.stderr)
+    );
+}

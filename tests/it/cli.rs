@@ -351,3 +351,60 @@ fn the_demo_leaves_only_its_deliberately_unknown_profile_unpriced() {
         text(&output.stderr)
     );
 }
+
+/// `check-config` names every Price List key a user table overrides, with both rates where
+/// they differ.
+#[test]
+fn check_config_reports_what_the_user_table_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("pricing.toml");
+    std::fs::write(
+        &table,
+        r#"
+[[price]]
+region = "us-east-1"
+model = "anthropic.claude-sonnet-4-5-20250929-v1:0"
+tier = "standard"
+effective_from = 2026-01-01
+input = "2.97"
+output = "14.85"
+cache_read = "0.33"
+cache_write = "4.125"
+source = "EA 2026"
+
+[[price]]
+region = "us-east-1"
+model = "amazon.nova-pro-v1:0"
+tier = "standard"
+effective_from = 2026-01-01
+input = "0.80"
+output = "3.20"
+cache_read = "0.20"
+"#,
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_tierwatch"))
+        .arg("check-config")
+        .current_dir(dir.path())
+        .env("TIERWATCH_PRICING_TABLE", &table)
+        .env_remove("TIERWATCH_AWS_PRICE_LIST")
+        .env_remove("TIERWATCH_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("overrides the AWS Price List for 2 region × model × tier × routing keys; 1 with other rates"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "us-east-1 anthropic.claude-sonnet-4-5-20250929-v1:0 standard regional: input 2.97 (Price List 3.3), output 14.85 (Price List 16.5)"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("amazon.nova-pro-v1:0 standard regional:"),
+        "{stdout}"
+    );
+}

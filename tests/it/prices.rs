@@ -939,3 +939,99 @@ fn with_timestamp(text: &str) -> String {
         &text[value_end + 1..]
     )
 }
+
+/// `serve` with `[pricing] sync = true` syncs at start and hands the synced prices to its
+/// pollers: a call read after the sync is priced with the synced rate, not the built-in one.
+#[tokio::test]
+async fn serve_syncs_prices_and_its_pollers_use_them() {
+    let backend = crate::support::Backend::Sqlite;
+    let standins = StandIns::start().await;
+    // A Qwen3 32B input rate unlike AWS's (0.15 per 1M): 0.123 per 1M.
+    let mut first = seeded(None);
+    first.bedrock.push(document(
+        "AmazonBedrock",
+        "TESTQWENCHANGED",
+        json!({"regionCode": "us-east-1", "usagetype": "USE1-Qwen3-32B-input-tokens",
+               "model": "Qwen3 32B"}),
+        "1K tokens",
+        &Rate(123_000).per_1k(),
+        "2026-01-01",
+    ));
+    seed(&standins, &first).await;
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(dir.path(), &db.url, &standins);
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text = text.replace("[pricing]\n", "[pricing]\nsync = true\n");
+    text = text.replace("log_group = \"unused\"", "log_group = \"/bedrock/logs\"");
+    text.push_str("[daemon]\nlogs_interval = \"1s\"\nbackfill = \"1h\"\n");
+    std::fs::write(&path, text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tierwatch"))
+        .arg("--config")
+        .arg(&path)
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("TIERWATCH_LISTEN", "127.0.0.1:0")
+        .env_remove("TIERWATCH_DATABASE_URL")
+        .env_remove("TIERWATCH_PRICING_TABLE")
+        .env_remove("TIERWATCH_AWS_PRICE_LIST")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_CONFIG_FILE", "/nonexistent/tierwatch-test")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/tierwatch-test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while db.store.price_list_versions().await.unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no sync within 60 s");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let versions = db.store.price_list_versions().await.unwrap();
+    assert_eq!(versions[0].origin, "sync");
+    // The pollers take the reloaded prices at their next cycle; a call arriving now is
+    // priced with them.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let logs = standins.logs_client().await;
+    crate::aws::create_log_stream(&logs, "/bedrock/logs", "aws/bedrock/modelinvocations").await;
+    let now = chrono::Utc::now();
+    let record = json!({
+        "schemaType": "ModelInvocationLog", "schemaVersion": "1.0",
+        "timestamp": now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "accountId": ACCOUNT, "region": "us-east-1",
+        "requestId": "00000000-0000-4000-8000-000000000777",
+        "operation": "Converse", "modelId": QWEN,
+        "input": {"inputTokenCount": 1_000_000},
+        "output": {"outputTokenCount": 0},
+    });
+    crate::aws::put_log_events(
+        &logs,
+        "/bedrock/logs",
+        "aws/bedrock/modelinvocations",
+        &[(now.timestamp_millis(), record.to_string())],
+    )
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let cost = loop {
+        let cells = db
+            .store
+            .read_cells(Granularity::Day, 0, i64::MAX / 2)
+            .await
+            .unwrap();
+        if let Some(cell) = cells.iter().find(|cell| cell.model_id == QWEN) {
+            break cell.totals.cost_pico;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the call was not read within 60 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // 1M input tokens at the synced 0.123 per 1M, where the built-in table says 0.15.
+    assert_eq!(i128::from(cost), 123_000_000_000);
+    db.finish().await;
+}

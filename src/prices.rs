@@ -165,7 +165,7 @@ fn assemble(
     });
     let Assembled { table, overrides } = PriceTable::assemble(&list, user)?;
     Ok(LoadedPrices {
-        table,
+        table: table.with_reservations(&config.reservations),
         overrides,
         list_origin,
         user_table,

@@ -29,6 +29,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 
+use crate::config::Reservation;
 use crate::model::{Invocation, Money, Routing, Tier, TokenCounts, TokenKind};
 
 /// Milliseconds in one UTC day.
@@ -362,6 +363,8 @@ pub struct PriceTable {
     /// Distinct model ids with at least one price, sorted.
     models: Vec<String>,
     global_routing: GlobalRouting,
+    /// Reserved capacity bought, with the price its calls carry.
+    reservations: Vec<(Reservation, Arc<ResolvedPrice>)>,
 }
 
 /// Why a lookup found no price (turned into a reason text only when needed).
@@ -519,7 +522,14 @@ impl PriceTable {
         });
         let (prices, price) = match found {
             Ok(found) => found,
-            Err(miss) => return unpriced(self.miss_reason(miss, region, model_id, tier, routing)),
+            Err(miss) => {
+                if tier == Tier::Reserved
+                    && let Some(covered) = self.reserved(invocation, routing, day)
+                {
+                    return covered;
+                }
+                return unpriced(self.miss_reason(miss, region, model_id, tier, routing));
+            }
         };
         let cost = match cost_of(tokens, &price.rates) {
             Ok(cost) => cost,
@@ -538,6 +548,68 @@ impl PriceTable {
             cost,
             standard_equivalent,
         })
+    }
+
+    /// Adds the Reserved capacity bought: calls it serves are covered by its fixed price.
+    pub fn with_reservations(mut self, reservations: &[Reservation]) -> PriceTable {
+        self.reservations = reservations
+            .iter()
+            .map(|reservation| {
+                let price = ResolvedPrice {
+                    region: reservation.region.clone(),
+                    model_id: reservation.model_id.clone(),
+                    tier: Tier::Reserved,
+                    routing: if reservation.global {
+                        PriceRouting::Global
+                    } else {
+                        PriceRouting::Regional
+                    },
+                    effective_from: reservation.start,
+                    rates: Rates {
+                        input: Some(0),
+                        output: Some(0),
+                        cache_read: Some(0),
+                        cache_write: Some(0),
+                    },
+                    derivation: Some(format!(
+                        "covered by reservation {}: its fixed monthly price is in the report",
+                        reservation.name
+                    )),
+                    source: Some(format!("[[pricing.reservations]] {}", reservation.name)),
+                };
+                (reservation.clone(), Arc::new(price))
+            })
+            .collect();
+        self
+    }
+
+    /// A Reserved-tier call covered by a reservation: nothing per token (the reservation's
+    /// fixed price is reported per month). `None` when no reservation covers it.
+    fn reserved(
+        &self,
+        invocation: &Invocation,
+        routing: PriceRouting,
+        day: i64,
+    ) -> Option<PricingOutcome> {
+        let model = &invocation.model.model_id;
+        let region = &invocation.region;
+        let date =
+            NaiveDate::from_num_days_from_ce_opt(i32::try_from(day + 719_163).unwrap_or(i32::MAX));
+        let covering = date.and_then(|date| {
+            self.reservations.iter().find(|(reservation, _)| {
+                reservation.covers(&invocation.account_id, region, model, date)
+            })
+        });
+        let (_, price) = covering?;
+        let standard_equivalent = self
+            .model_prices(region, model)
+            .ok()
+            .and_then(|prices| standard_equivalent(prices, routing, day, &invocation.tokens));
+        Some(PricingOutcome::Priced(PricedCost {
+            price: Arc::clone(price),
+            cost: Money(0),
+            standard_equivalent,
+        }))
     }
 
     fn model_prices(&self, region: &str, model_id: &str) -> Result<&ModelPrices, Miss> {
@@ -560,7 +632,7 @@ impl PriceTable {
             .into_iter()
             .any(|any_routing| self.has_prices(region, model_id, Tier::Reserved, any_routing));
         if tier == Tier::Reserved && !has_reserved_rows {
-            return "reserved capacity is billed per reservation, not per token".to_string();
+            return "reserved capacity is billed per reservation, not per token: no [[pricing.reservations]] entry covers it".to_string();
         }
         let tier_and_routing = TierAndRouting(tier, routing);
         match miss {

@@ -12,6 +12,7 @@ use crate::ingest::record::ParseOptions;
 
 mod alerts;
 mod daemon;
+mod reservations;
 
 pub use alerts::{
     AlertsConfig, ChannelConfig, ChannelKind, DelayStatistic, EmailConfig, ReportSchedule,
@@ -97,7 +98,11 @@ pub struct PricingConfig {
     pub api_region: String,
     /// Override of the Pricing API endpoint (a local stand-in, a VPC endpoint).
     pub endpoint_url: Option<String>,
+    /// Reserved-tier capacity bought (`[[pricing.reservations]]`).
+    pub reservations: Vec<Reservation>,
 }
+
+pub use reservations::Reservation;
 
 /// Default `pricing.sync_interval`: daily.
 pub const DEFAULT_SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(86_400);
@@ -192,6 +197,8 @@ struct FilePricing {
     sync_interval: Option<String>,
     api_region: Option<String>,
     endpoint_url: Option<String>,
+    #[serde(default)]
+    reservations: Vec<reservations::FileReservation>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -535,6 +542,7 @@ impl Layering<'_> {
             sync_interval,
             api_region,
             endpoint_url: file.endpoint_url,
+            reservations: reservations::reservations(file.reservations, self.origin, self.errors),
         }
     }
 

@@ -605,5 +605,6 @@ fn index(rows: Rows, global_routing: GlobalRouting) -> PriceTable {
         by_region,
         models: models.into_iter().collect(),
         global_routing,
+        reservations: Vec::new(),
     }
 }

@@ -672,7 +672,7 @@ fn unpriced_reasons_name_the_cause_without_dates_or_counts() {
     );
     assert_eq!(
         reason(on(NOVA_PRO, Tier::Reserved, "us-east-1")),
-        "reserved capacity is billed per reservation, not per token"
+        "reserved capacity is billed per reservation, not per token: no [[pricing.reservations]] entry covers it"
     );
     let mut cached = call(
         NOVA_PRO,
@@ -773,7 +773,7 @@ fn reserved_is_priced_only_from_reserved_rows() {
     );
     assert_eq!(
         reason(table.price(&elsewhere)),
-        "reserved capacity is billed per reservation, not per token"
+        "reserved capacity is billed per reservation, not per token: no [[pricing.reservations]] entry covers it"
     );
 }
 
@@ -1346,4 +1346,50 @@ fn bench_price() {
         "price(): {calls} calls in {elapsed:?} = {:.1} ns/call (checksum {total})",
         elapsed.as_nanos() as f64 / calls as f64
     );
+}
+
+#[test]
+fn reserved_calls_a_reservation_covers_cost_nothing_per_token() {
+    let sonnet = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+    let reservation = crate::config::Reservation {
+        name: "sonnet-prod".into(),
+        account: Some("111122223333".into()),
+        region: "us-east-1".into(),
+        model_id: sonnet.into(),
+        input_tpm: 100_000,
+        output_tpm: 10_000,
+        monthly_price_micros: Some(15_000_000_000),
+        term_months: 1,
+        global: false,
+        start: date("2026-11-10"),
+        end: date("2026-12-10"),
+    };
+    let table = shipped_table().with_reservations(&[reservation]);
+    let covered = priced(table.price(&call(
+        sonnet,
+        Tier::Reserved,
+        "us-east-1",
+        "2026-11-10",
+        tokens(1_000_000, 0),
+    )));
+    assert_eq!(covered.cost, Money(0));
+    assert_eq!(
+        covered.price.derivation.as_deref(),
+        Some("covered by reservation sonnet-prod: its fixed monthly price is in the report")
+    );
+    // What the same tokens would have cost on Standard: $3.30.
+    let standard = covered.standard_equivalent.expect("Standard prices the model");
+    assert_eq!(standard.cost, Money(3_300_000_000_000));
+    // Outside the term, or another account's call: not covered, unpriced with the reason.
+    for (day, account) in [("2026-11-09", "111122223333"), ("2026-11-12", "444455556666")] {
+        let mut outside = call(sonnet, Tier::Reserved, "us-east-1", day, tokens(1, 1));
+        outside.account_id = account.into();
+        match table.price(&outside) {
+            PricingOutcome::Unpriced { reason } => assert!(
+                reason.contains("no [[pricing.reservations]] entry covers it"),
+                "{reason}"
+            ),
+            other => panic!("{day} {account}: {other:?}"),
+        }
+    }
 }

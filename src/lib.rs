@@ -25,6 +25,7 @@ pub mod model;
 pub mod prices;
 pub mod pricing;
 pub mod report;
+pub mod reservations;
 pub mod rollup;
 pub mod simulate;
 pub mod sources;

@@ -1378,10 +1378,15 @@ fn reserved_calls_a_reservation_covers_cost_nothing_per_token() {
         Some("covered by reservation sonnet-prod: its fixed monthly price is in the report")
     );
     // What the same tokens would have cost on Standard: $3.30.
-    let standard = covered.standard_equivalent.expect("Standard prices the model");
+    let standard = covered
+        .standard_equivalent
+        .expect("Standard prices the model");
     assert_eq!(standard.cost, Money(3_300_000_000_000));
     // Outside the term, or another account's call: not covered, unpriced with the reason.
-    for (day, account) in [("2026-11-09", "111122223333"), ("2026-11-12", "444455556666")] {
+    for (day, account) in [
+        ("2026-11-09", "111122223333"),
+        ("2026-11-12", "444455556666"),
+    ] {
         let mut outside = call(sonnet, Tier::Reserved, "us-east-1", day, tokens(1, 1));
         outside.account_id = account.into();
         match table.price(&outside) {

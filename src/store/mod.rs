@@ -978,6 +978,17 @@ impl Store {
         })
     }
 
+    /// Calls in `[start_ms, end_ms)` that asked for tier `requested` and were served on
+    /// another, grouped by account, region, model and serving tier.
+    pub async fn tier_overflow(
+        &self,
+        requested: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<price_list::TierOverflow>> {
+        on_backend!(self, store => store.tier_overflow(requested, start_ms, end_ms).await)
+    }
+
     /// Start days (Unix seconds) of the UTC days from `from_s` on with stored calls of a
     /// region, model and served tier: what a price change from `from_s` reprices.
     pub async fn days_with_calls(

@@ -67,6 +67,23 @@ pub struct StoredProfile {
     pub resolved_ms: i64,
 }
 
+/// Calls that asked for one tier and were served on another, grouped (Reserved overflow).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TierOverflow {
+    pub account_id: String,
+    pub region: String,
+    pub model_id: String,
+    /// The tier that served them.
+    pub tier: String,
+    pub invocations: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub priced_invocations: i64,
+    pub cost_pico: i64,
+}
+
 pub(super) const INSERT_VERSION: &str = "INSERT INTO price_list_versions (created_ms, origin, \
     detail, products, rows_seen, rows_added, summary) VALUES ($1, $2, $3, $4, $5, 0, $6) \
     RETURNING id";
@@ -129,6 +146,35 @@ macro_rules! price_list_reads {
                 .fetch_all(&self.pool)
                 .await
                 .context("reading application inference profiles")
+        }
+
+        pub(super) async fn tier_overflow(
+            &self,
+            requested: &str,
+            start_ms: i64,
+            end_ms: i64,
+        ) -> Result<Vec<price_list::TierOverflow>> {
+            // Raw invocations, not rollups: rollups keep the served tier only. A report reads
+            // one month of them, through the timestamp index.
+            sqlx::query_as(
+                "SELECT account_id, region, model_id, tier, CAST(COUNT(*) AS BIGINT) AS invocations, \
+                 CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT) AS input_tokens, \
+                 CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT) AS output_tokens, \
+                 CAST(COALESCE(SUM(cache_read_tokens), 0) AS BIGINT) AS cache_read_tokens, \
+                 CAST(COALESCE(SUM(cache_write_tokens), 0) AS BIGINT) AS cache_write_tokens, \
+                 CAST(SUM(CASE WHEN pricing_status = 'unpriced' THEN 0 ELSE 1 END) AS BIGINT) \
+                 AS priced_invocations, \
+                 CAST(COALESCE(SUM(cost_pico), 0) AS BIGINT) AS cost_pico \
+                 FROM invocations WHERE ts_ms >= $1 AND ts_ms < $2 AND requested_tier = $3 \
+                 AND tier <> $3 GROUP BY account_id, region, model_id, tier \
+                 ORDER BY account_id, region, model_id, tier",
+            )
+            .bind(start_ms)
+            .bind(end_ms)
+            .bind(requested)
+            .fetch_all(&self.pool)
+            .await
+            .context("reading calls served on another tier than requested")
         }
 
         pub(super) async fn days_with_calls(

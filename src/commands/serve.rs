@@ -77,7 +77,9 @@ pub(crate) async fn start_dashboard(
     let address = listener
         .local_addr()
         .context("reading the dashboard's address")?;
-    let state = dashboard::AppState::new(store, token).with_alerts(config.alerts.clone());
+    let state = dashboard::AppState::new(store, token)
+        .with_alerts(config.alerts.clone())
+        .with_pricing(config.pricing.clone());
     eprintln!("Dashboard: http://{address}/");
     tracing::info!(%address, "serving the dashboard");
     Ok(tokio::spawn(async move {

@@ -104,6 +104,22 @@ pub struct PricingConfig {
 
 pub use reservations::Reservation;
 
+impl Default for PricingConfig {
+    /// No table of the user's, the AWS Price List, no sync.
+    fn default() -> PricingConfig {
+        PricingConfig {
+            source: PricingSource::Builtin,
+            aws_price_list: true,
+            model_names: None,
+            sync: false,
+            sync_interval: DEFAULT_SYNC_INTERVAL,
+            api_region: "us-east-1".to_string(),
+            endpoint_url: None,
+            reservations: Vec::new(),
+        }
+    }
+}
+
 /// Default `pricing.sync_interval`: daily.
 pub const DEFAULT_SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(86_400);
 

@@ -22,6 +22,8 @@ pub enum ViewError {
     NotFound(String),
     #[error("reading the database failed: {0}")]
     Store(#[from] StoreError),
+    #[error("loading the price table failed: {0}")]
+    Prices(String),
 }
 
 impl From<BadParams> for ViewError {
@@ -35,7 +37,7 @@ impl ViewError {
         match self {
             ViewError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ViewError::NotFound(_) => StatusCode::NOT_FOUND,
-            ViewError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ViewError::Store(_) | ViewError::Prices(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

@@ -14,6 +14,7 @@ pub mod charts;
 pub mod data;
 pub mod format;
 mod pages;
+mod prices;
 mod prometheus;
 pub mod scope;
 
@@ -37,6 +38,8 @@ pub struct AppState {
     pub clock: Arc<dyn Fn() -> i64 + Send + Sync>,
     /// The configured alert rules, for the alerts page.
     pub alerts: Arc<crate::config::AlertsConfig>,
+    /// How prices are configured (the user's table), for the prices page.
+    pub pricing: Arc<crate::config::PricingConfig>,
 }
 
 impl AppState {
@@ -46,7 +49,14 @@ impl AppState {
             auth_token: auth_token.map(Arc::from),
             clock: Arc::new(|| chrono::Utc::now().timestamp()),
             alerts: Arc::default(),
+            pricing: Arc::new(crate::config::PricingConfig::default()),
         }
+    }
+
+    /// Shows the table this pricing configuration makes on the prices page.
+    pub fn with_pricing(mut self, pricing: crate::config::PricingConfig) -> AppState {
+        self.pricing = Arc::new(pricing);
+        self
     }
 
     /// Shows these rules on the alerts page.
@@ -72,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .route("/reports/{file}", get(pages::report))
         .route("/data-health", get(pages::health))
         .route("/alerts", get(pages::alerts))
+        .route("/prices", get(prices::page))
         .route("/static/style.css", get(pages::stylesheet))
         .route("/api/v1/overview", get(api::overview))
         .route("/api/v1/models", get(api::models))
@@ -82,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/reports/{month}", get(api::report))
         .route("/api/v1/health", get(api::health))
         .route("/api/v1/alerts", get(api::alerts))
+        .route("/api/v1/prices", get(prices::api))
         .route("/metrics", get(prometheus::metrics))
         .fallback(pages::not_found)
         .route_layer(axum::middleware::from_fn_with_state(

@@ -105,7 +105,7 @@ impl Chrome {
     }
 
     /// The chrome of pages that have no scope (reports, errors).
-    fn plain(title: &str, active: &'static str) -> Chrome {
+    pub(super) fn plain(title: &str, active: &'static str) -> Chrome {
         Chrome {
             title: title.to_string(),
             active,
@@ -157,7 +157,7 @@ fn html(status: StatusCode, rendered: askama::Result<String>) -> Response {
     }
 }
 
-fn respond<T: Template>(page: Result<T, ViewError>) -> Response {
+pub(super) fn respond<T: Template>(page: Result<T, ViewError>) -> Response {
     match page {
         Ok(page) => html(StatusCode::OK, page.render()),
         Err(error) => error_page(error),

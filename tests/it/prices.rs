@@ -1035,3 +1035,63 @@ async fn serve_syncs_prices_and_its_pollers_use_them() {
     assert_eq!(i128::from(cost), 123_000_000_000);
     db.finish().await;
 }
+
+/// The Prices page and `/api/v1/prices`: the table in effect, by region and model, and the
+/// stored Price List versions.
+#[tokio::test]
+async fn the_prices_page_shows_the_table_in_effect_and_its_versions() {
+    use tierwatch::dashboard::{AppState, router};
+
+    for backend in BACKENDS {
+        let db = TestDb::new(backend).await;
+        let app = router(AppState::new(db.store.clone(), None));
+        let page = crate::dashboard::get(&app, "/prices").await;
+        assert_eq!(page.status, axum::http::StatusCode::OK, "{}", page.body);
+        assert!(
+            page.body.contains("built-in Price List table"),
+            "{backend:?}"
+        );
+        assert!(page.body.contains("amazon.nova-pro-v1:0"));
+        assert!(
+            !page.body.contains("ap-northeast-1</td>"),
+            "us-east-1 by default"
+        );
+        let tokyo =
+            crate::dashboard::get(&app, "/prices?region=ap-northeast-1&model=nova-pro").await;
+        assert!(
+            tokyo.body.contains("<td class=\"n\">0.96</td>"),
+            "{}",
+            tokyo.body
+        );
+        assert!(!tokyo.body.contains("qwen"), "filtered by model");
+        let api =
+            crate::dashboard::get(&app, "/api/v1/prices?region=us-east-1&model=qwen3-32b").await;
+        let json = api.json();
+        let standard = json["prices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["tier"] == "standard" && row["routing"] == "regional")
+            .expect("Qwen3 32B standard");
+        assert_eq!(standard["input_usd_per_1m"], "0.15");
+        assert_eq!(json["versions"].as_array().unwrap().len(), 0);
+
+        // After an import the stored table prices calls, and the version is listed.
+        let dir = tempfile::tempdir().unwrap();
+        let offer = offer_file(&seeded(None)).0;
+        let path = dir.path().join("offer.json");
+        std::fs::write(&path, offer.to_string()).unwrap();
+        let config = tierwatch::config::PricingConfig::default();
+        tierwatch::prices::import_files(&db.store, &config, &[path], None)
+            .await
+            .unwrap();
+        let page = crate::dashboard::get(&app, "/prices?model=qwen3-32b").await;
+        assert!(
+            page.body.contains("AWS Price List stored in the database"),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("<td>import</td>"), "{}", page.body);
+        db.finish().await;
+    }
+}

@@ -7,6 +7,8 @@ use anyhow::Result;
 
 use super::{EXIT_BAD_CONFIG, open_configured_store, outln};
 use crate::config::Config;
+use chrono::Datelike;
+
 use crate::model::TokenKind;
 use crate::prices::{self, LoadedPrices};
 use crate::pricing::amount::Usd;
@@ -149,6 +151,7 @@ fn print_pricing(config: &Config, prices: &LoadedPrices, connect: bool) {
     } else {
         outln!("price sync:      off (`tierwatch prices sync` by hand, or [pricing] sync = true)");
     }
+    print_reservations(config, prices);
     if prices.overrides.is_empty() {
         return;
     }
@@ -181,6 +184,43 @@ fn print_pricing(config: &Config, prices: &LoadedPrices, connect: bool) {
             over.model_id,
             over.tier,
             over.routing
+        );
+    }
+}
+
+/// Each reservation, with what its fixed monthly price comes from.
+fn print_reservations(config: &Config, prices: &LoadedPrices) {
+    for reservation in &config.pricing.reservations {
+        let month_start = reservation.start.with_day(1).unwrap_or(reservation.start);
+        let days = reservation.days_in(month_start).max(1);
+        let cost =
+            match crate::reservations::fixed_cost(reservation, &prices.list, month_start, days) {
+                crate::reservations::FixedCost::Known { pico, basis } => {
+                    format!(
+                        "${} for {days} days of {} ({basis})",
+                        Usd(i64::try_from(pico / 1_000_000).unwrap_or(i64::MAX)),
+                        month_start.format("%Y-%m")
+                    )
+                }
+                crate::reservations::FixedCost::Unknown { reason } => {
+                    format!("fixed price UNKNOWN: {reason}")
+                }
+            };
+        outln!(
+            "reservation:     {} = {} in {}{}, {} input + {} output TPM, {} month term {} to {}; {cost}",
+            reservation.name,
+            reservation.model_id,
+            reservation.region,
+            reservation
+                .account
+                .as_deref()
+                .map(|account| format!(" (account {account})"))
+                .unwrap_or_default(),
+            reservation.input_tpm,
+            reservation.output_tpm,
+            reservation.term_months,
+            reservation.start,
+            reservation.end
         );
     }
 }

@@ -618,7 +618,7 @@ impl PriceListParser {
             .cloned()
             .ok_or(Skip::NoUsdPrice)?;
         let unit = dimension.unit.clone().unwrap_or_default();
-        let scale = unit_scale(&unit, meaning.meter)?;
+        let scale = unit_scale(&unit, dimension.description.as_deref(), meaning.meter)?;
         let rate_micros = match parse_scaled(published_rate.trim(), scale) {
             Ok(0) => return Err(Skip::ZeroRate(published_rate)),
             Ok(rate) => rate,
@@ -697,7 +697,21 @@ fn single_dimension(term: &Term) -> Result<&Dimension, Skip> {
 
 /// The decimal scale that turns a published USD rate in `unit` into micro-dollars per 1M
 /// units: 9 for per-1K rates, 6 for per-1M rates.
-fn unit_scale(unit: &str, meter: Meter) -> Result<u32, Skip> {
+///
+/// Reserved rows are labelled "1M TPM Hour" while their description says "Per Hour per 1K
+/// Input TPM" (and the rate, $0.198 for Claude Sonnet, is what 1K TPM used for an hour costs
+/// on demand): the description, when it names the quantity, wins.
+fn unit_scale(unit: &str, description: Option<&str>, meter: Meter) -> Result<u32, Skip> {
+    if meter.is_reserved()
+        && let Some(description) = description.map(str::to_lowercase)
+    {
+        if description.contains("per 1k") && description.contains("tpm") {
+            return Ok(9);
+        }
+        if description.contains("per 1m") && description.contains("tpm") {
+            return Ok(6);
+        }
+    }
     let normalized: String = unit
         .chars()
         .filter(|c| !c.is_whitespace() && *c != '-' && *c != '_')
@@ -1171,6 +1185,7 @@ struct Dimension {
     #[serde(rename = "rateCode")]
     rate_code: Option<String>,
     unit: Option<String>,
+    description: Option<String>,
     #[serde(rename = "pricePerUnit", default)]
     price_per_unit: BTreeMap<String, String>,
 }

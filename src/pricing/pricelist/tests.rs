@@ -787,3 +787,35 @@ fn titan_rows_name_their_model_in_titan_model() {
     );
     assert_eq!((row.meter, row.rate_micros), (Meter::Input, 200_000));
 }
+
+#[test]
+fn reserved_rows_read_their_quantity_from_the_description() {
+    // A real row: unit "1M TPM Hour", description "… per 1K Input TPM …".
+    let mut document = product(
+        "AmazonBedrockFoundationModels",
+        "APN1-MP:APN1_Reserved_1Month_InputTPM_Geo-Units",
+        "1M TPM Hour",
+        "0.1980000000",
+        json!({"servicename": "Claude Sonnet 4.5 (Amazon Bedrock Edition)"}),
+    );
+    let dimension = "/terms/OnDemand/SKU1.JRTCKXETXF/priceDimensions/SKU1.JRTCKXETXF.6YS6EN2CT7";
+    document.pointer_mut(dimension).unwrap()["description"] = json!(
+        "AWS Marketplace software usage|ap-northeast-1|Per Hour per 1K Input TPM Reserved 1 Month Regional"
+    );
+    let row = one(&parser().parse_document(&document, None)).clone();
+    assert_eq!(row.meter, Meter::ReservedInputTpm { term_months: 1 });
+    // $0.198 per 1K TPM-hour = 198,000,000 µ$ per 1M TPM-hours.
+    assert_eq!(row.rate_micros, 198_000_000);
+    // Without a description, the unit is taken as written.
+    let plain = product(
+        "AmazonBedrockFoundationModels",
+        "APN1-MP:APN1_Reserved_1Month_InputTPM_Geo-Units",
+        "1M TPM Hour",
+        "0.1980000000",
+        json!({"servicename": "Claude Sonnet 4.5 (Amazon Bedrock Edition)"}),
+    );
+    assert_eq!(
+        one(&parser().parse_document(&plain, None)).rate_micros,
+        198_000
+    );
+}

@@ -1095,3 +1095,101 @@ async fn the_prices_page_shows_the_table_in_effect_and_its_versions() {
         db.finish().await;
     }
 }
+
+/// A reservation's month: its fixed price, the Reserved-tier calls it served (nothing per
+/// token), its effective price per 1M tokens, and the overflow served on Standard.
+#[tokio::test]
+async fn a_reservation_reports_its_fixed_cost_what_it_served_and_the_overflow() {
+    use tierwatch::config::Reservation;
+    use tierwatch::ingest::{ImportSettings, import_paths};
+    use tierwatch::reservations::{FixedCost, for_month};
+
+    let sonnet = "anthropic.claude-sonnet-4-6";
+    let reservation = Reservation {
+        name: "sonnet-prod".into(),
+        account: Some(ACCOUNT.into()),
+        region: "us-east-1".into(),
+        model_id: sonnet.into(),
+        input_tpm: 100_000,
+        output_tpm: 0,
+        monthly_price_micros: None,
+        term_months: 1,
+        global: false,
+        start: chrono::NaiveDate::from_ymd_opt(2026, 11, 16).unwrap(),
+        end: chrono::NaiveDate::from_ymd_opt(2026, 12, 16).unwrap(),
+    };
+    // Served by the reservation (the response says reserved), an overflow call (asked for
+    // reserved, served on Standard), and a reserved call before the term (not covered).
+    let record = |id: u32, day: u32, requested: &str, served: &str, input: u64, output: u64| {
+        json!({
+            "schemaType": "ModelInvocationLog", "schemaVersion": "1.0",
+            "timestamp": format!("2026-11-{day:02}T09:00:00Z"),
+            "accountId": ACCOUNT, "region": "us-east-1",
+            "requestId": format!("00000000-0000-4000-8000-{id:012}"),
+            "operation": "Converse", "modelId": format!("us.{sonnet}"),
+            "input": {"inputTokenCount": input,
+                      "inputBodyJson": {"messages": [], "serviceTier": {"type": requested}}},
+            "output": {"outputTokenCount": output,
+                       "outputBodyJson": {"stopReason": "end_turn", "serviceTier": {"type": served},
+                                          "usage": {"inputTokens": input, "outputTokens": output}}},
+        })
+        .to_string()
+    };
+    let lines = [
+        record(1, 17, "reserved", "reserved", 600_000, 40_000),
+        record(2, 20, "reserved", "reserved", 400_000, 60_000),
+        record(3, 21, "reserved", "default", 1_000_000, 100_000),
+        record(4, 10, "reserved", "reserved", 5_000, 100),
+    ];
+    for backend in BACKENDS {
+        let db = TestDb::new(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reserved.jsonl");
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        let mut config = tierwatch::config::PricingConfig::default();
+        config.reservations = vec![reservation.clone()];
+        let loaded = tierwatch::prices::load(&config, &db.store).await.unwrap();
+        let settings = ImportSettings {
+            options: std::sync::Arc::new(Default::default()),
+            prices: std::sync::Arc::new(loaded.table),
+            batch_size: 100,
+            progress: false,
+        };
+        import_paths(&db.store, &[path], settings).await.unwrap();
+
+        let november = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        let months = for_month(&db.store, &[reservation.clone()], &loaded.list, november)
+            .await
+            .unwrap();
+        assert_eq!(months.len(), 1);
+        let month = &months[0];
+        assert_eq!(month.days, 15);
+        // 100 × 1K TPM × $0.198 per hour × 15 days × 24 h (the Price List's Reserved row).
+        let fixed = 100 * 198_000_000_000_i128 * 360;
+        assert!(
+            matches!(&month.fixed_cost, FixedCost::Known { pico, .. } if *pico == fixed),
+            "{backend:?}: {:?}",
+            month.fixed_cost
+        );
+        assert_eq!(month.served.invocations, 2, "{backend:?}");
+        assert_eq!(month.served.cost_pico, 0, "nothing per token");
+        assert_eq!(month.served_tokens(), 1_100_000);
+        // $7,128 over 1.1M tokens = $6,480 per 1M tokens.
+        assert_eq!(
+            month.effective_per_million_pico(),
+            Some(fixed * 1_000_000 / 1_100_000)
+        );
+        // On Standard the served tokens would cost 1M × $3.30 + 100K × $16.50 per 1M.
+        assert_eq!(
+            month.standard_equivalent_pico,
+            1_000_000 * 3_300_000 + 100_000 * 16_500_000
+        );
+        assert_eq!(month.overflow.invocations, 1);
+        assert_eq!(
+            month.overflow.cost_pico,
+            1_000_000 * 3_300_000 + 100_000 * 16_500_000,
+            "overflow is billed on Standard"
+        );
+        db.finish().await;
+    }
+}

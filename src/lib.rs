@@ -4,12 +4,15 @@
 //!
 //! ```text
 //! sources (CloudWatch Logs) ┐
-//! ingest (files → reader → record) ─► pricing ─► store (+ rollup) ─► report
+//! ingest (files → reader → record) ─► pricing ─► store (+ rollup) ─┬─► report, reservations
+//!                                                                   ├─► dashboard (pages, API)
+//!                                                                   └─► alerts
 //! sources (CloudWatch metrics, Service Quotas) ─► store ─► coverage, headroom
+//! sources (Pricing API, Bedrock) ─► prices (Price List → pricing::catalog) ─► store
 //! ```
 //!
 //! `model` holds the types every step shares. The binary (`main.rs`) only parses the command
-//! line and calls into `app`.
+//! line and calls into `commands`, one module per command group.
 
 pub mod alerts;
 pub mod cli;

@@ -212,9 +212,11 @@ async fn two_sources_are_paged_through_and_repolls_store_nothing_twice() {
         let health_a = health(&db.store, "a").await;
         assert_eq!(health_a.last_error, None);
         assert_eq!(health_a.items_last_cycle, first.events.len() as i64);
-        // Windows of an hour over 3 h of backfill, one extra page where 10,000 events overflow.
+        // Windows of an hour over 3 h of backfill, one extra page where 10,000 events overflow,
+        // and a GetInferenceProfile for each simulated application inference profile seen (at
+        // most four: two per account).
         assert!(
-            (3..=6).contains(&health_a.api_calls_last_cycle),
+            (3..=10).contains(&health_a.api_calls_last_cycle),
             "{health_a:?}"
         );
         assert!(
@@ -222,8 +224,9 @@ async fn two_sources_are_paged_through_and_repolls_store_nothing_twice() {
             "{health_a:?}"
         );
         let calls = standins.calls().await;
+        let count = |operation: &str| calls.get(operation).copied().unwrap_or(0);
         assert_eq!(
-            calls.get("FilterLogEvents").copied().unwrap_or(0),
+            count("FilterLogEvents") + count("GetInferenceProfile"),
             health_a.api_calls_last_cycle as u64
                 + health(&db.store, "b").await.api_calls_last_cycle as u64
         );
@@ -314,8 +317,16 @@ async fn throttling_is_retried_with_backoff_and_counted() {
     );
     assert_eq!(stored_totals(&db.store).await, data.expected);
     let health = health(&db.store, "throttled").await;
-    let calls = standins.calls().await["FilterLogEvents"];
-    assert_eq!(health.api_calls_last_cycle as u64, calls, "{health:?}");
+    let all_calls = standins.calls().await;
+    let calls = all_calls["FilterLogEvents"];
+    // The cycle's calls include asking Bedrock about the simulated application inference
+    // profiles (unknown to the stand-in: their calls stay unpriced).
+    let profile_calls = all_calls.get("GetInferenceProfile").copied().unwrap_or(0);
+    assert_eq!(
+        health.api_calls_last_cycle as u64,
+        calls + profile_calls,
+        "{health:?}"
+    );
     // Three one-hour windows over the 3 h backfill, a page each, plus two throttled attempts.
     assert_eq!(calls, 5);
     db.finish().await;

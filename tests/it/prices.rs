@@ -1146,8 +1146,10 @@ async fn a_reservation_reports_its_fixed_cost_what_it_served_and_the_overflow() 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("reserved.jsonl");
         std::fs::write(&path, lines.join("\n")).unwrap();
-        let mut config = tierwatch::config::PricingConfig::default();
-        config.reservations = vec![reservation.clone()];
+        let config = tierwatch::config::PricingConfig {
+            reservations: vec![reservation.clone()],
+            ..Default::default()
+        };
         let loaded = tierwatch::prices::load(&config, &db.store).await.unwrap();
         let settings = ImportSettings {
             options: std::sync::Arc::new(Default::default()),
@@ -1158,9 +1160,14 @@ async fn a_reservation_reports_its_fixed_cost_what_it_served_and_the_overflow() 
         import_paths(&db.store, &[path], settings).await.unwrap();
 
         let november = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
-        let months = for_month(&db.store, &[reservation.clone()], &loaded.list, november)
-            .await
-            .unwrap();
+        let months = for_month(
+            &db.store,
+            std::slice::from_ref(&reservation),
+            &loaded.list,
+            november,
+        )
+        .await
+        .unwrap();
         assert_eq!(months.len(), 1);
         let month = &months[0];
         assert_eq!(month.days, 15);

@@ -12,7 +12,7 @@ use tierwatch::simulate::{SimulationSpec, Simulator, Truth};
 use tierwatch::store::{SourceHealth, Store};
 
 use crate::aws::{Fault, StandIns, create_log_stream, put_log_events};
-use crate::support::{BACKENDS, Backend, TestDb, fixture};
+use crate::support::{BACKENDS, Backend, TestDb, fixture, with_test_aws_credentials};
 
 const STREAM: &str = "aws/bedrock/modelinvocations";
 pub(crate) const ACCOUNT: &str = "111122223333";
@@ -146,14 +146,8 @@ pub(crate) fn tierwatch(config: &Path, args: &[&str]) -> Command {
         // Each daemon serves its dashboard on a port of its own, so replicas and tests running
         // side by side don't collide on 8080.
         .env("TIERWATCH_LISTEN", "127.0.0.1:0")
-        .env_remove("TIERWATCH_AUTH_TOKEN")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_CONFIG_FILE", "/nonexistent/tierwatch-test")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/tierwatch-test")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
+        .env_remove("TIERWATCH_AUTH_TOKEN");
+    with_test_aws_credentials(&mut command);
     command
 }
 

@@ -15,7 +15,7 @@ use tierwatch::rollup::Granularity;
 use tierwatch::store::{CellSpan, Filter, Grouping};
 
 use crate::aws::StandIns;
-use crate::support::{BACKENDS, TestDb, fixture};
+use crate::support::{BACKENDS, TestDb, fixture, with_test_aws_credentials};
 
 const ACCOUNT: &str = "111122223333";
 const NOVA_PRO: &str = "amazon.nova-pro-v1:0";
@@ -353,24 +353,23 @@ fn config(dir: &Path, db_url: &str, standins: &StandIns) -> PathBuf {
     path
 }
 
-fn tierwatch(config: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tierwatch"))
+/// The binary with this config, the test credentials and no pricing overrides.
+fn command(config: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tierwatch"));
+    command
         .arg("--config")
         .arg(config)
         .args(args)
         .current_dir(config.parent().unwrap())
         .env_remove("TIERWATCH_DATABASE_URL")
         .env_remove("TIERWATCH_PRICING_TABLE")
-        .env_remove("TIERWATCH_AWS_PRICE_LIST")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_CONFIG_FILE", "/nonexistent/tierwatch-test")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/tierwatch-test")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .unwrap()
+        .env_remove("TIERWATCH_AWS_PRICE_LIST");
+    with_test_aws_credentials(&mut command);
+    command
+}
+
+fn tierwatch(config: &Path, args: &[&str]) -> Output {
+    command(config, args).output().unwrap()
 }
 
 fn ok(output: Output) -> String {
@@ -966,20 +965,8 @@ async fn serve_syncs_prices_and_its_pollers_use_them() {
     text = text.replace("log_group = \"unused\"", "log_group = \"/bedrock/logs\"");
     text.push_str("[daemon]\nlogs_interval = \"1s\"\nbackfill = \"1h\"\n");
     std::fs::write(&path, text).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tierwatch"))
-        .arg("--config")
-        .arg(&path)
-        .arg("serve")
-        .current_dir(dir.path())
+    let mut child = command(&path, &["serve"])
         .env("TIERWATCH_LISTEN", "127.0.0.1:0")
-        .env_remove("TIERWATCH_DATABASE_URL")
-        .env_remove("TIERWATCH_PRICING_TABLE")
-        .env_remove("TIERWATCH_AWS_PRICE_LIST")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_CONFIG_FILE", "/nonexistent/tierwatch-test")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/tierwatch-test")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

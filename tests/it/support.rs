@@ -128,3 +128,18 @@ pub fn test_prices() -> tierwatch::pricing::PriceTable {
     tierwatch::pricing::PriceTable::load(&fixture("pricing/launch-us-east-1.toml"))
         .expect("the test price table loads")
 }
+
+/// Test AWS credentials, and nothing from the machine's AWS setup (profiles, config files,
+/// instance metadata), for a `tierwatch` process that talks to the local stand-ins.
+pub fn with_test_aws_credentials(
+    command: &mut std::process::Command,
+) -> &mut std::process::Command {
+    command
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/nonexistent/tierwatch-test")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/tierwatch-test")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+}

@@ -3,6 +3,11 @@
 //!
 //! Money is summed exactly in i128 picodollars and rounded to six decimals only when
 //! rendered. Latency percentiles come from the merged rollup histograms (±4.5 %).
+//!
+//! Money is never shown as $0 for calls without a price: every amount is computed over the
+//! priced calls and carries the status of the calls it covers (`CostStatus`). A row whose
+//! calls are all unpriced has no cost (an empty CSV field, `null` in JSON, "unpriced" in
+//! Markdown); a partly priced row shows the priced amount, marked `partial`.
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
@@ -11,9 +16,9 @@ use std::str::FromStr;
 use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
-use crate::model::{Money, Tier};
+use crate::model::Tier;
 use crate::rollup::{Granularity, LatencyMetric, latency};
-use crate::store::{Store, StoreError, Totals, UnpricedGroup};
+use crate::store::{CostAmount, CostStatus, Coverage, Store, StoreError, Totals, UnpricedGroup};
 
 /// A UTC calendar month.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -136,6 +141,10 @@ pub struct ReportRow {
     pub priority_premium_pico: i128,
     /// Saved by Flex against Standard (Flex rows; the sum of them on the total).
     pub flex_savings_pico: i128,
+    /// The Priority calls the premium is computed over (none on other rows).
+    pub priority_coverage: Coverage,
+    /// The Flex calls the savings are computed over (none on other rows).
+    pub flex_coverage: Coverage,
     pub p50_latency_ms: Option<u64>,
     pub p95_latency_ms: Option<u64>,
 }
@@ -209,11 +218,41 @@ pub async fn build(store: &Store, month: Month) -> Result<MonthlyReport, StoreEr
     })
 }
 
+impl ReportRow {
+    /// The row's cost, as far as its calls have a price.
+    pub fn cost(&self) -> CostAmount {
+        self.totals.cost()
+    }
+
+    pub fn standard_equivalent(&self) -> CostAmount {
+        self.totals.standard_equivalent()
+    }
+
+    /// The Priority premium, over the row's priced Priority calls.
+    pub fn premium(&self) -> CostAmount {
+        self.priority_coverage.amount(self.priority_premium_pico)
+    }
+
+    /// The Flex savings, over the row's priced Flex calls.
+    pub fn savings(&self) -> CostAmount {
+        self.flex_coverage.amount(self.flex_savings_pico)
+    }
+}
+
 fn make_row(key: RowKey, totals: RowTotals, histogram: Option<&BTreeMap<i16, u64>>) -> ReportRow {
     let difference = totals.compared_cost_pico - totals.standard_cost_pico;
     let tier = Tier::from_stored(&key.tier);
     let (p50, p95) = percentiles(histogram);
+    let of_tier = |wanted: Tier| {
+        if tier == Some(wanted) {
+            totals.coverage()
+        } else {
+            Coverage::default()
+        }
+    };
     ReportRow {
+        priority_coverage: of_tier(Tier::Priority),
+        flex_coverage: of_tier(Tier::Flex),
         priority_premium_pico: if tier == Some(Tier::Priority) {
             difference
         } else {
@@ -235,10 +274,14 @@ fn total_row(rows: &[ReportRow], all_bins: &BTreeMap<i16, u64>) -> ReportRow {
     let mut totals = RowTotals::default();
     let mut premium = 0;
     let mut savings = 0;
+    let mut priority_coverage = Coverage::default();
+    let mut flex_coverage = Coverage::default();
     for row in rows {
         totals.add(&row.totals);
         premium += row.priority_premium_pico;
         savings += row.flex_savings_pico;
+        priority_coverage.add(row.priority_coverage);
+        flex_coverage.add(row.flex_coverage);
     }
     let (p50, p95) = percentiles(Some(all_bins));
     ReportRow {
@@ -251,6 +294,8 @@ fn total_row(rows: &[ReportRow], all_bins: &BTreeMap<i16, u64>) -> ReportRow {
         totals,
         priority_premium_pico: premium,
         flex_savings_pico: savings,
+        priority_coverage,
+        flex_coverage,
         p50_latency_ms: p50,
         p95_latency_ms: p95,
     }
@@ -279,7 +324,7 @@ pub enum Format {
 }
 
 /// The CSV columns, in order.
-pub const CSV_COLUMNS: [&str; 18] = [
+pub const CSV_COLUMNS: [&str; 19] = [
     "month",
     "account_id",
     "region",
@@ -292,6 +337,7 @@ pub const CSV_COLUMNS: [&str; 18] = [
     "cache_read_tokens",
     "cache_write_tokens",
     "cost_usd",
+    "cost_status",
     "standard_equivalent_usd",
     "priority_premium_usd",
     "flex_savings_usd",
@@ -318,7 +364,7 @@ impl MonthlyReport {
         let mut out = CSV_COLUMNS.join(",");
         out.push('\n');
         for row in self.all_rows() {
-            let fields = self.fields(row);
+            let fields = self.fields(row, "");
             let line: Vec<String> = fields.iter().map(|field| csv_field(field)).collect();
             out.push_str(&line.join(","));
             out.push('\n');
@@ -326,10 +372,12 @@ impl MonthlyReport {
         out
     }
 
-    /// A row's values in CSV column order, as text.
-    fn fields(&self, row: &ReportRow) -> Vec<String> {
+    /// A row's values in CSV column order, as text; an amount whose calls are all unpriced
+    /// reads as `unknown` (empty in CSV), never as 0.
+    fn fields(&self, row: &ReportRow, unknown: &str) -> Vec<String> {
         let t = &row.totals;
         let optional = |value: Option<u64>| value.map_or_else(String::new, |v| v.to_string());
+        let money = |amount: CostAmount| amount.usd().unwrap_or_else(|| unknown.to_string());
         vec![
             self.month.to_string(),
             row.key.account_id.clone(),
@@ -342,10 +390,11 @@ impl MonthlyReport {
             t.output_tokens.to_string(),
             t.cache_read_tokens.to_string(),
             t.cache_write_tokens.to_string(),
-            Money::format_usd(t.cost_pico),
-            Money::format_usd(t.standard_cost_pico),
-            Money::format_usd(row.priority_premium_pico),
-            Money::format_usd(row.flex_savings_pico),
+            money(row.cost()),
+            t.cost_status().as_str().to_string(),
+            money(row.standard_equivalent()),
+            money(row.premium()),
+            money(row.savings()),
             t.unpriced_invocations.to_string(),
             optional(row.p50_latency_ms),
             optional(row.p95_latency_ms),
@@ -389,10 +438,11 @@ impl MonthlyReport {
             output_tokens: t.output_tokens,
             cache_read_tokens: t.cache_read_tokens,
             cache_write_tokens: t.cache_write_tokens,
-            cost_usd: Money::format_usd(t.cost_pico),
-            standard_equivalent_usd: Money::format_usd(t.standard_cost_pico),
-            priority_premium_usd: Money::format_usd(row.priority_premium_pico),
-            flex_savings_usd: Money::format_usd(row.flex_savings_pico),
+            cost_usd: row.cost().usd(),
+            cost_status: t.cost_status(),
+            standard_equivalent_usd: row.standard_equivalent().usd(),
+            priority_premium_usd: row.premium().usd(),
+            flex_savings_usd: row.savings().usd(),
             unpriced_invocations: t.unpriced_invocations,
             p50_latency_ms: row.p50_latency_ms,
             p95_latency_ms: row.p95_latency_ms,
@@ -406,26 +456,20 @@ impl MonthlyReport {
             "# Bedrock cost by service tier, {} (UTC)\n",
             self.month
         );
-        let t = &self.total.totals;
-        let _ = writeln!(
-            out,
-            "Total **${}** over {} invocations; Priority premium ${}, Flex savings ${}; {} unpriced invocations.\n",
-            Money::format_usd(t.cost_pico),
-            t.invocations,
-            Money::format_usd(self.total.priority_premium_pico),
-            Money::format_usd(self.total.flex_savings_pico),
-            t.unpriced_invocations,
-        );
+        let _ = writeln!(out, "{}\n", self.markdown_total());
         let header = &CSV_COLUMNS[1..];
         let _ = writeln!(out, "| {} |", header.join(" | "));
         let alignments: Vec<&str> = header
             .iter()
             .enumerate()
-            .map(|(index, _)| if index < 4 { "---" } else { "---:" })
+            .map(|(index, name)| match (index, *name) {
+                (0..4, _) | (_, "cost_status") => "---",
+                _ => "---:",
+            })
             .collect();
         let _ = writeln!(out, "| {} |", alignments.join(" | "));
         for row in self.all_rows() {
-            let cells: Vec<String> = self.fields(row)[1..]
+            let cells: Vec<String> = self.fields(row, "unpriced")[1..]
                 .iter()
                 .map(|cell| markdown_cell(cell))
                 .collect();
@@ -456,9 +500,64 @@ impl MonthlyReport {
             out,
             "\n`input_tokens` are billed at the plain input rate; cache reads and writes are separate. \
              `standard_equivalent_usd` is what the same tokens cost on Standard. \
+             Amounts cover priced invocations only: `partial` rows leave out their unpriced \
+             invocations, and `unpriced` amounts are unknown, not $0. \
              Latency percentiles are within ±4.5 %."
         );
         out
+    }
+}
+
+impl MonthlyReport {
+    /// The Markdown total line: the month's cost, premium and savings, and the calls they
+    /// leave out for want of a price.
+    fn markdown_total(&self) -> String {
+        let t = &self.total.totals;
+        let cost = match self.total.cost().usd() {
+            Some(usd) => format!("${usd}"),
+            None => "unpriced".into(),
+        };
+        let coverage = match t.cost_status() {
+            CostStatus::Priced => "all priced".to_string(),
+            CostStatus::Partial => format!(
+                "partial: it leaves out {} unpriced {}",
+                t.unpriced_invocations,
+                invocations(t.unpriced_invocations)
+            ),
+            CostStatus::Unpriced => format!(
+                "no invocation has a price: it leaves out all {} unpriced {}",
+                t.unpriced_invocations,
+                invocations(t.unpriced_invocations)
+            ),
+        };
+        format!(
+            "Total **{cost}** over {} invocations ({coverage}); Priority premium {}, Flex savings {}.",
+            t.invocations,
+            markdown_amount(self.total.premium()),
+            markdown_amount(self.total.savings()),
+        )
+    }
+}
+
+/// An amount in prose: `$1.000000`, `$1.000000 (partial: 2 unpriced invocations left out)`,
+/// or `unpriced`.
+fn markdown_amount(amount: CostAmount) -> String {
+    let unpriced = amount.unpriced_invocations();
+    match (amount.usd(), amount.status()) {
+        (None, _) => format!("unpriced ({unpriced} {})", invocations(unpriced)),
+        (Some(usd), CostStatus::Partial) => format!(
+            "${usd} (partial: {unpriced} unpriced {} left out)",
+            invocations(unpriced)
+        ),
+        (Some(usd), _) => format!("${usd}"),
+    }
+}
+
+fn invocations(count: i64) -> &'static str {
+    if count == 1 {
+        "invocation"
+    } else {
+        "invocations"
     }
 }
 
@@ -471,7 +570,8 @@ struct JsonReport<'a> {
     unpriced: Vec<JsonUnpriced<'a>>,
 }
 
-/// Money is written as decimal strings with six places, so no reader parses it as a float.
+/// Money is written as decimal strings with six places, so no reader parses it as a float;
+/// `null` when the calls it covers are all unpriced (`cost_status` says which rows are partial).
 #[derive(Serialize)]
 struct JsonRow<'a> {
     account_id: &'a str,
@@ -484,10 +584,11 @@ struct JsonRow<'a> {
     output_tokens: i64,
     cache_read_tokens: i64,
     cache_write_tokens: i64,
-    cost_usd: String,
-    standard_equivalent_usd: String,
-    priority_premium_usd: String,
-    flex_savings_usd: String,
+    cost_usd: Option<String>,
+    cost_status: CostStatus,
+    standard_equivalent_usd: Option<String>,
+    priority_premium_usd: Option<String>,
+    flex_savings_usd: Option<String>,
     unpriced_invocations: i64,
     p50_latency_ms: Option<u64>,
     p95_latency_ms: Option<u64>,
@@ -550,9 +651,15 @@ mod tests {
     }
 
     fn row(tier: Tier, cost: i128, standard: i128) -> ReportRow {
+        row_with(tier, 2, 0, cost, standard)
+    }
+
+    /// A row of `priced` priced calls costing `cost` and `unpriced` calls with no price.
+    fn row_with(tier: Tier, priced: i64, unpriced: i64, cost: i128, standard: i128) -> ReportRow {
         let totals = RowTotals {
-            invocations: 2,
-            priced_invocations: 2,
+            invocations: priced + unpriced,
+            priced_invocations: priced,
+            unpriced_invocations: unpriced,
             cost_pico: cost,
             standard_cost_pico: standard,
             compared_cost_pico: cost,
@@ -599,16 +706,126 @@ mod tests {
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(
             lines[0],
-            "month,account_id,region,model_id,tier,invocations,errors,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,cost_usd,standard_equivalent_usd,priority_premium_usd,flex_savings_usd,unpriced_invocations,p50_latency_ms,p95_latency_ms"
+            "month,account_id,region,model_id,tier,invocations,errors,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,cost_usd,cost_status,standard_equivalent_usd,priority_premium_usd,flex_savings_usd,unpriced_invocations,p50_latency_ms,p95_latency_ms"
         );
         assert_eq!(
             lines[1],
-            "2025-11,111122223333,us-east-1,m,flex,2,0,0,0,0,0,0.000002,0.000003,0.000000,0.000002,0,,"
+            "2025-11,111122223333,us-east-1,m,flex,2,0,0,0,0,0,0.000002,priced,0.000003,0.000000,0.000002,0,,"
         );
         assert_eq!(
             lines[2],
-            "2025-11,total,,,,2,0,0,0,0,0,0.000002,0.000003,0.000000,0.000002,0,,"
+            "2025-11,total,,,,2,0,0,0,0,0,0.000002,priced,0.000003,0.000000,0.000002,0,,"
         );
         assert_eq!(lines.len(), 3);
+    }
+
+    /// A Priority row with no priced call, a partly priced Flex row (1 of 3 unpriced) and a
+    /// priced Standard row.
+    fn report_with_unpriced_calls() -> MonthlyReport {
+        let rows = vec![
+            row_with(Tier::Priority, 0, 2, 0, 0),
+            row_with(Tier::Standard, 1, 0, 1_000_000, 1_000_000),
+            row_with(Tier::Flex, 2, 1, 1_500_000, 3_000_000),
+        ];
+        MonthlyReport {
+            month: "2025-11".parse().unwrap(),
+            total: total_row(&rows, &BTreeMap::new()),
+            rows,
+            unpriced: vec![],
+        }
+    }
+
+    #[test]
+    fn csv_leaves_unknown_money_empty_and_says_which_rows_are_partial() {
+        let csv = report_with_unpriced_calls().to_csv();
+        let lines: Vec<&str> = csv.lines().collect();
+        // All unpriced: no cost, no standard equivalent, no premium; never 0.000000.
+        assert_eq!(
+            lines[1],
+            "2025-11,111122223333,us-east-1,m,priority,2,0,0,0,0,0,,unpriced,,,0.000000,2,,"
+        );
+        assert_eq!(
+            lines[2],
+            "2025-11,111122223333,us-east-1,m,standard,1,0,0,0,0,0,0.000001,priced,0.000001,0.000000,0.000000,0,,"
+        );
+        // Partly priced: the priced calls' amounts, marked partial, beside the unpriced count.
+        assert_eq!(
+            lines[3],
+            "2025-11,111122223333,us-east-1,m,flex,3,0,0,0,0,0,0.000002,partial,0.000003,0.000000,0.000002,1,,"
+        );
+        // The total leaves out 3 calls; its premium covers only unpriced Priority calls.
+        assert_eq!(
+            lines[4],
+            "2025-11,total,,,,6,0,0,0,0,0,0.000003,partial,0.000004,,0.000002,3,,"
+        );
+    }
+
+    #[test]
+    fn json_writes_null_for_unknown_money_with_the_status() {
+        let json: serde_json::Value =
+            serde_json::from_str(&report_with_unpriced_calls().to_json()).unwrap();
+        let priority = &json["rows"][0];
+        assert_eq!(priority["cost_usd"], serde_json::Value::Null);
+        assert_eq!(priority["cost_status"], "unpriced");
+        assert_eq!(priority["standard_equivalent_usd"], serde_json::Value::Null);
+        assert_eq!(priority["priority_premium_usd"], serde_json::Value::Null);
+        assert_eq!(priority["unpriced_invocations"], 2);
+        let flex = &json["rows"][2];
+        assert_eq!(flex["cost_usd"], "0.000002");
+        assert_eq!(flex["cost_status"], "partial");
+        assert_eq!(flex["flex_savings_usd"], "0.000002");
+        assert_eq!(flex["unpriced_invocations"], 1);
+        assert_eq!(json["rows"][1]["cost_status"], "priced");
+        assert_eq!(json["total"]["cost_usd"], "0.000003");
+        assert_eq!(json["total"]["cost_status"], "partial");
+        assert_eq!(
+            json["total"]["priority_premium_usd"],
+            serde_json::Value::Null
+        );
+        assert_eq!(json["total"]["unpriced_invocations"], 3);
+    }
+
+    #[test]
+    fn markdown_marks_unpriced_and_partial_amounts_and_the_total_says_what_it_leaves_out() {
+        let markdown = report_with_unpriced_calls().to_markdown();
+        assert!(
+            markdown.contains(
+                "Total **$0.000003** over 6 invocations (partial: it leaves out 3 unpriced \
+                 invocations); Priority premium unpriced (2 invocations), Flex savings $0.000002 \
+                 (partial: 1 unpriced invocation left out)."
+            ),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("| cost_usd | cost_status |"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("| m | priority | 2 | 0 | 0 | 0 | 0 | 0 | unpriced | unpriced | unpriced | unpriced | 0.000000 | 2 |"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("| m | flex | 3 | 0 | 0 | 0 | 0 | 0 | 0.000002 | partial |"),
+            "{markdown}"
+        );
+        assert!(!markdown.contains("| 0.000000 | unpriced |"), "{markdown}");
+        // Only unpriced calls: the total says so instead of $0.
+        let rows = vec![row_with(Tier::Standard, 0, 4, 0, 0)];
+        let report = MonthlyReport {
+            month: "2025-11".parse().unwrap(),
+            total: total_row(&rows, &BTreeMap::new()),
+            rows,
+            unpriced: vec![],
+        };
+        let markdown = report.to_markdown();
+        assert!(
+            markdown.contains(
+                "Total **unpriced** over 4 invocations (no invocation has a price: it leaves out \
+                 all 4 unpriced invocations)"
+            ),
+            "{markdown}"
+        );
+        assert!(!markdown.contains("Total **$0"), "{markdown}");
+        assert!(!markdown.contains("| 0.000000 | unpriced |"), "{markdown}");
     }
 }

@@ -550,6 +550,24 @@ mod tests {
     }
 
     #[test]
+    fn not_billed_calls_are_neither_priced_nor_unpriced_and_cost_a_known_zero() {
+        let base = 1_762_165_062_500;
+        let mut cell = CellTotals::default();
+        cell.add(&invocation(base, Tier::Standard, None), CostKind::NotBilled);
+        assert_eq!((cell.priced_invocations, cell.unpriced_invocations), (0, 0));
+        let mut totals = crate::store::Totals::default();
+        totals.add_cell(&cell);
+        assert_eq!(totals.cost_status(), crate::store::CostStatus::Priced);
+        assert_eq!(totals.cost().known_pico(), Some(0), "$0, legitimately");
+        // With an unpriced call beside it, nothing is known about the cell's cost.
+        cell.add(&invocation(base, Tier::Standard, None), CostKind::Unpriced);
+        let mut totals = crate::store::Totals::default();
+        totals.add_cell(&cell);
+        assert_eq!(totals.cost_status(), crate::store::CostStatus::Unpriced);
+        assert_eq!(totals.cost().known_pico(), None);
+    }
+
+    #[test]
     fn caller_cells_split_by_identity_and_metadata_and_add_up_to_the_total() {
         let base = 1_762_165_062_500;
         let priced = CostKind::Priced {

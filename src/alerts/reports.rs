@@ -8,7 +8,6 @@ use std::path::Path;
 use chrono::{DateTime, Datelike, Timelike};
 
 use crate::config::{AlertsConfig, ReportSchedule};
-use crate::model::Money;
 use crate::report::{self, Month};
 use crate::store::alerts::NewEvent;
 use crate::store::{Result, Store, StoreError};
@@ -49,15 +48,16 @@ pub async fn run_schedule(
         severity: "info".into(),
         period: name.clone(),
         notice: "report".into(),
-        value: Some(total.totals.cost_pico as f64 / 1e12),
+        // No value when no call of the month has a price: unknown, not $0.
+        value: total.cost().known_pico().map(|pico| pico as f64 / 1e12),
         threshold: None,
         shown: format!(
-            "tier cost report for {name}: ${} in {} calls; Priority premium ${}, Flex savings ${}, \
+            "tier cost report for {name}: {} in {} calls; Priority premium {}, Flex savings {}, \
              {} unpriced calls",
-            Money::format_usd(total.totals.cost_pico),
+            total.cost(),
             total.totals.invocations,
-            Money::format_usd(total.priority_premium_pico),
-            Money::format_usd(total.flex_savings_pico),
+            total.premium(),
+            total.savings(),
             total.totals.unpriced_invocations
         ),
         link: match &config.dashboard_url {

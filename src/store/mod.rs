@@ -33,7 +33,10 @@ pub use metrics::{
     CoverageRow, MetricPoint, MetricPointRow, MetricSeriesKey, MetricWindow, QuotaRecord,
 };
 pub use postgres::PgStore;
-pub use query::{AggregateRow, CallerFilter, CellSpan, Filter, Grouping, HistogramRow, Totals};
+pub use query::{
+    AggregateRow, CallerFilter, CellSpan, CostAmount, CostStatus, Coverage, Filter, Grouping,
+    HistogramRow, Totals,
+};
 pub use sqlite::SqliteStore;
 
 /// Errors from the database, with what tierwatch was doing.

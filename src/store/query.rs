@@ -144,6 +144,143 @@ impl Totals {
     pub fn above_standard_pico(&self) -> i128 {
         self.compared_cost_pico - self.standard_cost_pico
     }
+
+    /// How many of these calls have a price.
+    pub fn coverage(&self) -> Coverage {
+        Coverage {
+            priced_invocations: self.priced_invocations,
+            unpriced_invocations: self.unpriced_invocations,
+        }
+    }
+
+    pub fn cost_status(&self) -> CostStatus {
+        self.coverage().status()
+    }
+
+    /// The cost of these calls, as far as it is known.
+    pub fn cost(&self) -> CostAmount {
+        self.coverage().amount(self.cost_pico)
+    }
+
+    /// What the priced calls would cost on Standard, as far as it is known.
+    pub fn standard_equivalent(&self) -> CostAmount {
+        self.coverage().amount(self.standard_cost_pico)
+    }
+}
+
+/// Whether the amount of money over a group of calls is known: the one rule every report,
+/// page, API value, metric and alert follows, so no unknown cost ever reads as $0.
+///
+/// Not-billed calls (failed calls with no tokens) count as neither priced nor unpriced: they
+/// cost nothing for certain, so a group of only not-billed calls is `Priced` at $0, and a
+/// group of not-billed and unpriced calls is `Unpriced`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CostStatus {
+    /// No call of the group lacks a price: the amount is complete.
+    Priced,
+    /// Some calls have a price and some don't: the amount covers the priced ones only.
+    Partial,
+    /// Some calls lack a price and none has one: there is no amount to show.
+    Unpriced,
+}
+
+impl CostStatus {
+    /// The status of a group from its counts.
+    pub fn of(priced_invocations: i64, unpriced_invocations: i64) -> CostStatus {
+        match (priced_invocations > 0, unpriced_invocations > 0) {
+            (_, false) => CostStatus::Priced,
+            (true, true) => CostStatus::Partial,
+            (false, true) => CostStatus::Unpriced,
+        }
+    }
+
+    /// The name written in reports and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CostStatus::Priced => "priced",
+            CostStatus::Partial => "partial",
+            CostStatus::Unpriced => "unpriced",
+        }
+    }
+}
+
+/// The priced and unpriced call counts of a group: what an amount over it can claim.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Coverage {
+    pub priced_invocations: i64,
+    pub unpriced_invocations: i64,
+}
+
+impl Coverage {
+    pub fn status(self) -> CostStatus {
+        CostStatus::of(self.priced_invocations, self.unpriced_invocations)
+    }
+
+    pub fn add(&mut self, other: Coverage) {
+        self.priced_invocations += other.priced_invocations;
+        self.unpriced_invocations += other.unpriced_invocations;
+    }
+
+    /// An amount computed over the priced calls of this group.
+    pub fn amount(self, pico: i128) -> CostAmount {
+        CostAmount {
+            pico,
+            coverage: self,
+        }
+    }
+}
+
+/// An amount of money over a group of calls (a cost, or one derived from costs such as the
+/// Priority premium), computed over the group's priced calls only, with the group's coverage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CostAmount {
+    /// Picodollars of the priced calls (0 when none has a price: read `known_pico`).
+    pub pico: i128,
+    pub coverage: Coverage,
+}
+
+impl CostAmount {
+    pub fn status(&self) -> CostStatus {
+        self.coverage.status()
+    }
+
+    /// The amount, or `None` when no call of the group has a price.
+    pub fn known_pico(&self) -> Option<i128> {
+        (self.status() != CostStatus::Unpriced).then_some(self.pico)
+    }
+
+    /// USD with six decimals, or `None` when no call of the group has a price.
+    pub fn usd(&self) -> Option<String> {
+        self.known_pico().map(crate::model::Money::format_usd)
+    }
+
+    /// Calls of the group the amount leaves out.
+    pub fn unpriced_invocations(&self) -> i64 {
+        self.coverage.unpriced_invocations
+    }
+
+    /// Adds another group's amount: the sum covers both groups' calls.
+    pub fn add(&mut self, other: CostAmount) {
+        self.pico += other.pico;
+        self.coverage.add(other.coverage);
+    }
+}
+
+/// Plain text for messages: `$12.345678`, `$12.345678 (partial: 2 unpriced calls left out)`
+/// or `unpriced (2 calls)`.
+impl std::fmt::Display for CostAmount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let unpriced = self.unpriced_invocations();
+        let calls = if unpriced == 1 { "call" } else { "calls" };
+        match (self.usd(), self.status()) {
+            (None, _) => write!(f, "unpriced ({unpriced} {calls})"),
+            (Some(usd), CostStatus::Partial) => {
+                write!(f, "${usd} (partial: {unpriced} unpriced {calls} left out)")
+            }
+            (Some(usd), _) => write!(f, "${usd}"),
+        }
+    }
 }
 
 /// One group of an aggregate read. Columns not grouped by are empty (bucket 0).
@@ -646,6 +783,41 @@ mod tests {
         assert_eq!(parse_count("42").unwrap(), 42);
         assert!(parse_count("9223372036854775808").is_err());
         assert!(parse_sum("1.5").is_err());
+    }
+
+    #[test]
+    fn cost_status_follows_the_priced_and_unpriced_counts() {
+        assert_eq!(CostStatus::of(0, 0), CostStatus::Priced, "nothing to price");
+        assert_eq!(CostStatus::of(3, 0), CostStatus::Priced);
+        assert_eq!(CostStatus::of(3, 1), CostStatus::Partial);
+        assert_eq!(CostStatus::of(0, 2), CostStatus::Unpriced);
+        let totals = |priced, unpriced| Totals {
+            invocations: priced + unpriced,
+            priced_invocations: priced,
+            unpriced_invocations: unpriced,
+            cost_pico: 5_000_000,
+            standard_cost_pico: 7_000_000,
+            ..Totals::default()
+        };
+        let unpriced = totals(0, 2);
+        assert_eq!(unpriced.cost().known_pico(), None, "never $0 for unknown");
+        assert_eq!(unpriced.cost().usd(), None);
+        assert_eq!(unpriced.standard_equivalent().usd(), None);
+        let partial = totals(1, 2);
+        assert_eq!(partial.cost_status(), CostStatus::Partial);
+        assert_eq!(partial.cost().usd().as_deref(), Some("0.000005"));
+        assert_eq!(partial.cost().unpriced_invocations(), 2);
+        assert_eq!(CostStatus::Partial.as_str(), "partial");
+        assert_eq!(
+            partial.cost().to_string(),
+            "$0.000005 (partial: 2 unpriced calls left out)"
+        );
+        assert_eq!(unpriced.cost().to_string(), "unpriced (2 calls)");
+        assert_eq!(totals(1, 0).cost().to_string(), "$0.000005");
+        assert_eq!(
+            serde_json::to_value(CostStatus::Unpriced).unwrap(),
+            serde_json::json!("unpriced")
+        );
     }
 
     #[test]

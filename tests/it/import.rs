@@ -23,34 +23,36 @@ const NOVEMBER: Month = Month {
 ///   a…11 (global profile, regional price) 100×0.80 + 100×3.20 = $0.000400 → $0.003600.
 /// - nova-pro flex: a…02 2000×0.40 + 1000×1.60 = $0.002400; standard 2000×0.80 + 1000×3.20
 ///   = $0.004800; savings $0.002400.
-/// - claude-3-haiku: no price → unpriced, $0 in cost_usd but counted in unpriced_invocations.
+/// - claude-3-haiku: no price → unpriced: no cost_usd (empty, never 0.000000), cost_status
+///   `unpriced`, counted in unpriced_invocations.
 /// - gpt-oss-120b priority: a…03 10000×0.2625 + 2000×1.05 = $0.004725; standard 10000×0.15 +
 ///   2000×0.60 = $0.002700; premium $0.002025.
-/// - gpt-oss-120b standard: a…05, a throttled call: 1 invocation, 1 error, nothing billed.
+/// - gpt-oss-120b standard: a…05, a throttled call: 1 invocation, 1 error, nothing billed: a
+///   known $0, so `priced`.
 /// - gpt-oss-120b flex: a…04 3000×0.075 + 600×0.30 = $0.000405; standard $0.000810.
 /// - gpt-oss-20b standard: a…10 400×0.07 + 100×0.30 = $0.000058.
 /// - qwen3-32b standard (`default`): a…12 1000×0.15 + 1000×0.60 = $0.000750.
-/// - us-west-2 nova-pro: no us-west-2 price → unpriced.
+/// - us-west-2 nova-pro: no us-west-2 price → unpriced (empty cost_usd).
 /// - account 444455556666 gpt-oss-20b flex: 1000×0.035 + 1000×0.15 = $0.000185; standard
 ///   1000×0.07 + 1000×0.30 = $0.000370.
 ///
-/// Total $0.012123; standard equivalent $0.013088; premium $0.002025; savings
-/// 0.002400 + 0.000405 + 0.000185 = $0.002990. Latencies (ms) 900, 3000, 400, 5000, 1200,
+/// Total $0.012123, `partial`: it leaves out the 2 unpriced calls; standard equivalent
+/// $0.013088; premium $0.002025; savings 0.002400 + 0.000405 + 0.000185 = $0.002990. Latencies (ms) 900, 3000, 400, 5000, 1200,
 /// 6000 fall in histogram bins whose middles are 899, 3025, 412, 5087, 1166, 6049; the total
 /// p50 is the 3rd of 6 (1200 → 1166), p95 the 6th (6000 → 6049).
 pub const EXPECTED_CSV: &str = "\
-month,account_id,region,model_id,tier,invocations,errors,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,cost_usd,standard_equivalent_usd,priority_premium_usd,flex_savings_usd,unpriced_invocations,p50_latency_ms,p95_latency_ms
-2025-11,111122223333,us-east-1,amazon.nova-pro-v1:0,standard,2,0,1100,600,4000,0,0.003600,0.003600,0.000000,0.000000,0,899,899
-2025-11,111122223333,us-east-1,amazon.nova-pro-v1:0,flex,1,0,2000,1000,0,0,0.002400,0.004800,0.000000,0.002400,0,3025,3025
-2025-11,111122223333,us-east-1,anthropic.claude-3-haiku-20240307-v1:0,standard,1,0,100,50,0,0,0.000000,0.000000,0.000000,0.000000,1,412,412
-2025-11,111122223333,us-east-1,openai.gpt-oss-120b-1:0,priority,1,0,10000,2000,0,0,0.004725,0.002700,0.002025,0.000000,0,,
-2025-11,111122223333,us-east-1,openai.gpt-oss-120b-1:0,standard,1,1,0,0,0,0,0.000000,0.000000,0.000000,0.000000,0,,
-2025-11,111122223333,us-east-1,openai.gpt-oss-120b-1:0,flex,1,0,3000,600,0,0,0.000405,0.000810,0.000000,0.000405,0,5087,5087
-2025-11,111122223333,us-east-1,openai.gpt-oss-20b-1:0,standard,1,0,400,100,0,0,0.000058,0.000058,0.000000,0.000000,0,,
-2025-11,111122223333,us-east-1,qwen.qwen3-32b-v1:0,standard,1,0,1000,1000,0,0,0.000750,0.000750,0.000000,0.000000,0,,
-2025-11,111122223333,us-west-2,amazon.nova-pro-v1:0,standard,1,0,500,300,0,0,0.000000,0.000000,0.000000,0.000000,1,1166,1166
-2025-11,444455556666,us-east-1,openai.gpt-oss-20b-1:0,flex,1,0,1000,1000,0,0,0.000185,0.000370,0.000000,0.000185,0,6049,6049
-2025-11,total,,,,11,1,19100,6650,4000,0,0.012123,0.013088,0.002025,0.002990,2,1166,6049
+month,account_id,region,model_id,tier,invocations,errors,input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,cost_usd,cost_status,standard_equivalent_usd,priority_premium_usd,flex_savings_usd,unpriced_invocations,p50_latency_ms,p95_latency_ms
+2025-11,111122223333,us-east-1,amazon.nova-pro-v1:0,standard,2,0,1100,600,4000,0,0.003600,priced,0.003600,0.000000,0.000000,0,899,899
+2025-11,111122223333,us-east-1,amazon.nova-pro-v1:0,flex,1,0,2000,1000,0,0,0.002400,priced,0.004800,0.000000,0.002400,0,3025,3025
+2025-11,111122223333,us-east-1,anthropic.claude-3-haiku-20240307-v1:0,standard,1,0,100,50,0,0,,unpriced,,0.000000,0.000000,1,412,412
+2025-11,111122223333,us-east-1,openai.gpt-oss-120b-1:0,priority,1,0,10000,2000,0,0,0.004725,priced,0.002700,0.002025,0.000000,0,,
+2025-11,111122223333,us-east-1,openai.gpt-oss-120b-1:0,standard,1,1,0,0,0,0,0.000000,priced,0.000000,0.000000,0.000000,0,,
+2025-11,111122223333,us-east-1,openai.gpt-oss-120b-1:0,flex,1,0,3000,600,0,0,0.000405,priced,0.000810,0.000000,0.000405,0,5087,5087
+2025-11,111122223333,us-east-1,openai.gpt-oss-20b-1:0,standard,1,0,400,100,0,0,0.000058,priced,0.000058,0.000000,0.000000,0,,
+2025-11,111122223333,us-east-1,qwen.qwen3-32b-v1:0,standard,1,0,1000,1000,0,0,0.000750,priced,0.000750,0.000000,0.000000,0,,
+2025-11,111122223333,us-west-2,amazon.nova-pro-v1:0,standard,1,0,500,300,0,0,,unpriced,,0.000000,0.000000,1,1166,1166
+2025-11,444455556666,us-east-1,openai.gpt-oss-20b-1:0,flex,1,0,1000,1000,0,0,0.000185,priced,0.000370,0.000000,0.000185,0,6049,6049
+2025-11,total,,,,11,1,19100,6650,4000,0,0.012123,partial,0.013088,0.002025,0.002990,2,1166,6049
 ";
 
 /// Lays the fixtures out as a user would point tierwatch at them: an S3 delivery tree with a
@@ -176,6 +178,128 @@ async fn unpriced_invocations_are_listed_with_their_cause() {
     db.finish().await;
 }
 
+/// The fixture table without Nova Pro Standard's cache-read rate: a…01 (4000 cache-read
+/// tokens) becomes unpriced, a…11 stays priced, so their row is partly priced.
+fn prices_without_nova_cache_reads() -> PriceTable {
+    let base = std::fs::read_to_string(fixture("pricing/launch-us-east-1.toml")).unwrap();
+    let rate = "output = \"3.20\"\ncache_read = \"0.20\"\n";
+    assert_eq!(base.matches(rate).count(), 1, "Nova Pro Standard's rates");
+    let without = base.replace(rate, "output = \"3.20\"\n");
+    PriceTable::parse(&without, "no cache-read rate").unwrap()
+}
+
+/// A row whose calls are all unpriced has no cost (never 0.000000) in every format; a partly
+/// priced row has the priced calls' cost, marked partial beside its unpriced count; a row of
+/// not-billed calls keeps its legitimate $0; the total says what it leaves out.
+#[tokio::test]
+async fn unpriced_and_partly_priced_rows_read_as_such_in_every_format() {
+    for backend in BACKENDS {
+        let db = TestDb::new(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        import(
+            &db.store,
+            &fixture_tree(dir.path()),
+            prices_without_nova_cache_reads(),
+        )
+        .await;
+        let report = report::build(&db.store, NOVEMBER).await.unwrap();
+
+        let csv = report.to_csv();
+        let line = |prefix: &str| {
+            csv.lines()
+                .find(|line| line.starts_with(prefix))
+                .unwrap_or_else(|| panic!("no row {prefix}: {csv}"))
+                .to_string()
+        };
+        let east = "2025-11,111122223333,us-east-1,";
+        assert_eq!(
+            line(&format!(
+                "{east}anthropic.claude-3-haiku-20240307-v1:0,standard,"
+            )),
+            format!(
+                "{east}anthropic.claude-3-haiku-20240307-v1:0,standard,1,0,100,50,0,0,,unpriced,,0.000000,0.000000,1,412,412"
+            ),
+            "{backend:?}"
+        );
+        // a…11 alone is priced: 100×0.80 + 100×3.20 = $0.000400.
+        assert_eq!(
+            line(&format!("{east}amazon.nova-pro-v1:0,standard,")),
+            format!(
+                "{east}amazon.nova-pro-v1:0,standard,2,0,1100,600,4000,0,0.000400,partial,0.000400,0.000000,0.000000,1,899,899"
+            ),
+            "{backend:?}"
+        );
+        assert!(
+            line(&format!("{east}openai.gpt-oss-120b-1:0,standard,"))
+                .contains(",0,0,0,0,0.000000,priced,0.000000,"),
+            "not billed is a known $0: {csv}"
+        );
+        // $0.012123 − a…01's $0.003200, leaving out 3 calls.
+        assert_eq!(
+            line("2025-11,total,"),
+            "2025-11,total,,,,11,1,19100,6650,4000,0,0.008923,partial,0.009888,0.002025,0.002990,3,1166,6049",
+            "{backend:?}"
+        );
+
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        let row = |model: &str, region: &str, tier: &str| {
+            json["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|row| {
+                    row["model_id"] == model && row["region"] == region && row["tier"] == tier
+                })
+                .unwrap_or_else(|| panic!("no row {model} {region} {tier}"))
+                .clone()
+        };
+        let claude = row(
+            "anthropic.claude-3-haiku-20240307-v1:0",
+            "us-east-1",
+            "standard",
+        );
+        assert_eq!(claude["cost_usd"], serde_json::Value::Null, "{backend:?}");
+        assert_eq!(claude["cost_status"], "unpriced");
+        assert_eq!(claude["standard_equivalent_usd"], serde_json::Value::Null);
+        let west = row("amazon.nova-pro-v1:0", "us-west-2", "standard");
+        assert_eq!(west["cost_usd"], serde_json::Value::Null);
+        let nova = row("amazon.nova-pro-v1:0", "us-east-1", "standard");
+        assert_eq!(nova["cost_usd"], "0.000400");
+        assert_eq!(nova["cost_status"], "partial");
+        assert_eq!(nova["unpriced_invocations"], 1);
+        let throttled = row("openai.gpt-oss-120b-1:0", "us-east-1", "standard");
+        assert_eq!(throttled["cost_usd"], "0.000000");
+        assert_eq!(throttled["cost_status"], "priced");
+        assert_eq!(json["total"]["cost_usd"], "0.008923");
+        assert_eq!(json["total"]["cost_status"], "partial");
+        assert_eq!(json["total"]["unpriced_invocations"], 3);
+
+        let markdown = report.to_markdown();
+        assert!(
+            markdown.contains(
+                "Total **$0.008923** over 11 invocations (partial: it leaves out 3 unpriced \
+                 invocations)"
+            ),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains(
+                "| anthropic.claude-3-haiku-20240307-v1:0 | standard | 1 | 0 | 100 | 50 | 0 | 0 | \
+                 unpriced | unpriced | unpriced |"
+            ),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains(
+                "| amazon.nova-pro-v1:0 | standard | 2 | 0 | 1100 | 600 | 4000 | 0 | 0.000400 | \
+                 partial | 0.000400 |"
+            ),
+            "{markdown}"
+        );
+        db.finish().await;
+    }
+}
+
 /// The fixture table plus a later Nova Pro Standard price from 2025-11-25.
 fn prices_with_a_change() -> PriceTable {
     let base = std::fs::read_to_string(fixture("pricing/launch-us-east-1.toml")).unwrap();
@@ -214,11 +338,13 @@ async fn reprice_applies_a_changed_table_and_rebuilds_rollups_exactly() {
         assert_eq!(repriced, (11, 1), "{backend:?}");
         let after = november_csv(&db.store).await;
         assert!(
-            after.contains(",amazon.nova-pro-v1:0,standard,2,0,1100,600,4000,0,0.003700,0.003700,"),
+            after.contains(
+                ",amazon.nova-pro-v1:0,standard,2,0,1100,600,4000,0,0.003700,priced,0.003700,"
+            ),
             "{after}"
         );
         assert!(
-            after.contains(",total,,,,11,1,19100,6650,4000,0,0.012223,0.013188,"),
+            after.contains(",total,,,,11,1,19100,6650,4000,0,0.012223,partial,0.013188,"),
             "{after}"
         );
 

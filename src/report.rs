@@ -16,7 +16,9 @@ use std::str::FromStr;
 use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
-use crate::model::Tier;
+use crate::config::PricingConfig;
+use crate::model::{Money, Tier};
+use crate::reservations::{FixedCost, ReservationMonth};
 use crate::rollup::{Granularity, LatencyMetric, latency};
 use crate::store::{CostAmount, CostStatus, Coverage, Store, StoreError, Totals, UnpricedGroup};
 
@@ -157,6 +159,9 @@ pub struct MonthlyReport {
     pub total: ReportRow,
     /// Unpriced invocations of the month, by cause.
     pub unpriced: Vec<UnpricedGroup>,
+    /// Reserved capacity with days in the month: fixed price, what it served, overflow.
+    /// Not in the total, which sums calls; the month's bill is the total plus these.
+    pub reservations: Vec<ReservationMonth>,
 }
 
 /// The account id written on the total row.
@@ -215,7 +220,38 @@ pub async fn build(store: &Store, month: Month) -> Result<MonthlyReport, StoreEr
         rows,
         total,
         unpriced,
+        reservations: Vec::new(),
     })
+}
+
+/// The report with the configured reservations' section (`[[pricing.reservations]]`); the
+/// Price List is read only when there are reservations to price.
+pub async fn build_for(
+    store: &Store,
+    month: Month,
+    pricing: &PricingConfig,
+) -> Result<MonthlyReport, ReportError> {
+    let mut report = build(store, month).await?;
+    if pricing.reservations.is_empty() {
+        return Ok(report);
+    }
+    let list = crate::prices::load(pricing, store)
+        .await
+        .map_err(|error| ReportError::Prices(error.to_string()))?
+        .list;
+    report.reservations =
+        crate::reservations::for_month(store, &pricing.reservations, &list, month.first_day())
+            .await?;
+    Ok(report)
+}
+
+/// Why a report with reservations could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("loading the price table for the reservations failed: {0}")]
+    Prices(String),
 }
 
 impl ReportRow {
@@ -363,13 +399,53 @@ impl MonthlyReport {
     pub fn to_csv(&self) -> String {
         let mut out = CSV_COLUMNS.join(",");
         out.push('\n');
-        for row in self.all_rows() {
-            let fields = self.fields(row, "");
+        let reservations = self
+            .reservations
+            .iter()
+            .map(|month| self.reservation_fields(month, ""));
+        for fields in self
+            .all_rows()
+            .map(|row| self.fields(row, ""))
+            .chain(reservations)
+        {
             let line: Vec<String> = fields.iter().map(|field| csv_field(field)).collect();
             out.push_str(&line.join(","));
             out.push('\n');
         }
         out
+    }
+
+    /// A reservation as a row after the total: tier `reservation:NAME`, the calls and tokens
+    /// it served (also in its Reserved-tier rows above, at no per-token cost), and its fixed
+    /// price for the month as the cost.
+    fn reservation_fields(&self, month: &ReservationMonth, unknown: &str) -> Vec<String> {
+        let reservation = &month.reservation;
+        let served = &month.served;
+        let (cost, status) = match &month.fixed_cost {
+            FixedCost::Known { pico, .. } => (Money::format_usd(*pico), CostStatus::Priced),
+            FixedCost::Unknown { .. } => (unknown.to_string(), CostStatus::Unpriced),
+        };
+        vec![
+            self.month.to_string(),
+            reservation.account.clone().unwrap_or_else(|| "*".into()),
+            reservation.region.clone(),
+            reservation.model_id.clone(),
+            format!("reservation:{}", reservation.name),
+            served.invocations.to_string(),
+            served.errors.to_string(),
+            served.input_tokens.to_string(),
+            served.output_tokens.to_string(),
+            served.cache_read_tokens.to_string(),
+            served.cache_write_tokens.to_string(),
+            cost,
+            status.as_str().to_string(),
+            Money::format_usd(month.standard_equivalent_pico),
+            String::new(),
+            String::new(),
+            "0".into(),
+            String::new(),
+            String::new(),
+        ]
     }
 
     /// A row's values in CSV column order, as text; an amount whose calls are all unpriced
@@ -420,6 +496,7 @@ impl MonthlyReport {
             rows,
             total: self.json_row(&self.total),
             unpriced,
+            reservations: self.reservations.iter().map(json_reservation).collect(),
         };
         // Serializing plain strings and integers cannot fail.
         serde_json::to_string_pretty(&document).unwrap_or_default() + "\n"
@@ -496,6 +573,9 @@ impl MonthlyReport {
                 );
             }
         }
+        if !self.reservations.is_empty() {
+            self.markdown_reservations(&mut out);
+        }
         let _ = writeln!(
             out,
             "\n`input_tokens` are billed at the plain input rate; cache reads and writes are separate. \
@@ -509,6 +589,55 @@ impl MonthlyReport {
 }
 
 impl MonthlyReport {
+    /// The Reserved capacity section: fixed price, what it served, effective rate, overflow.
+    fn markdown_reservations(&self, out: &mut String) {
+        let _ = writeln!(out, "\n## Reserved capacity\n");
+        let _ = writeln!(
+            out,
+            "Fixed monthly prices, not in the total above (which sums calls): the month's bill is \
+             the total plus these. Calls a reservation served cost nothing per token; overflow \
+             asked for Reserved and was served, and billed, on another tier.\n"
+        );
+        let _ = writeln!(
+            out,
+            "| reservation | region | model_id | TPM in / out | days | fixed cost | calls served | tokens served | effective $/1M tokens | on Standard | overflow calls | overflow cost |"
+        );
+        let _ = writeln!(
+            out,
+            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        );
+        for month in &self.reservations {
+            let r = &month.reservation;
+            let fixed = match &month.fixed_cost {
+                FixedCost::Known { pico, basis } => {
+                    format!("${} ({basis})", Money::format_usd(*pico))
+                }
+                FixedCost::Unknown { reason } => format!("unpriced: {reason}"),
+            };
+            let effective = month.effective_per_million_pico().map_or_else(
+                || "—".to_string(),
+                |pico| format!("${}", Money::format_usd(pico)),
+            );
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} / {} | {} | {} | {} | {} | {} | ${} | {} | ${} |",
+                markdown_cell(&r.name),
+                markdown_cell(&r.region),
+                markdown_cell(&r.model_id),
+                r.input_tpm,
+                r.output_tpm,
+                month.days,
+                markdown_cell(&fixed),
+                month.served.invocations,
+                month.served_tokens(),
+                effective,
+                Money::format_usd(month.standard_equivalent_pico),
+                month.overflow.invocations,
+                Money::format_usd(month.overflow.cost_pico),
+            );
+        }
+    }
+
     /// The Markdown total line: the month's cost, premium and savings, and the calls they
     /// leave out for want of a price.
     fn markdown_total(&self) -> String {
@@ -561,6 +690,65 @@ fn invocations(count: i64) -> &'static str {
     }
 }
 
+/// A reservation's month in the JSON report.
+#[derive(Serialize)]
+struct JsonReservation {
+    name: String,
+    account_id: Option<String>,
+    region: String,
+    model_id: String,
+    input_tpm: u64,
+    output_tpm: u64,
+    term_months: u8,
+    start: String,
+    end: String,
+    days: u32,
+    /// `null` when neither a monthly price nor the Price List gives it.
+    fixed_cost_usd: Option<String>,
+    fixed_cost_status: CostStatus,
+    /// What the fixed cost was computed from, or why it is unknown.
+    fixed_cost_basis: String,
+    served_invocations: i64,
+    served_tokens: i64,
+    effective_usd_per_1m_tokens: Option<String>,
+    standard_equivalent_usd: String,
+    overflow_invocations: i64,
+    overflow_cost_usd: String,
+}
+
+fn json_reservation(month: &ReservationMonth) -> JsonReservation {
+    let r = &month.reservation;
+    let (fixed_cost_usd, fixed_cost_status, fixed_cost_basis) = match &month.fixed_cost {
+        FixedCost::Known { pico, basis } => (
+            Some(Money::format_usd(*pico)),
+            CostStatus::Priced,
+            basis.clone(),
+        ),
+        FixedCost::Unknown { reason } => (None, CostStatus::Unpriced, reason.clone()),
+    };
+    JsonReservation {
+        name: r.name.clone(),
+        account_id: r.account.clone(),
+        region: r.region.clone(),
+        model_id: r.model_id.clone(),
+        input_tpm: r.input_tpm,
+        output_tpm: r.output_tpm,
+        term_months: r.term_months,
+        start: r.start.to_string(),
+        end: r.end.to_string(),
+        days: month.days,
+        fixed_cost_usd,
+        fixed_cost_status,
+        fixed_cost_basis,
+        served_invocations: month.served.invocations,
+        served_tokens: month.served_tokens(),
+        effective_usd_per_1m_tokens: month.effective_per_million_pico().map(Money::format_usd),
+        standard_equivalent_usd: Money::format_usd(month.standard_equivalent_pico),
+        overflow_invocations: month.overflow.invocations,
+        overflow_cost_usd: Money::format_usd(month.overflow.cost_pico),
+    }
+}
+
 #[derive(Serialize)]
 struct JsonReport<'a> {
     month: String,
@@ -568,6 +756,9 @@ struct JsonReport<'a> {
     rows: Vec<JsonRow<'a>>,
     total: JsonRow<'a>,
     unpriced: Vec<JsonUnpriced<'a>>,
+    /// Reserved capacity: fixed monthly prices, not in `total` (which sums calls).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    reservations: Vec<JsonReservation>,
 }
 
 /// Money is written as decimal strings with six places, so no reader parses it as a float;

@@ -35,7 +35,7 @@ pub struct RepriceArgs {
 
 pub async fn report(config: &Config, args: ReportArgs) -> Result<ExitCode> {
     let store = open_configured_store(config).await?;
-    let report = report::build(&store, args.month).await?;
+    let report = report::build_for(&store, args.month, &config.pricing).await?;
     if report.rows.is_empty() {
         eprintln!("note: no invocations are stored for {}", args.month);
     }

@@ -26,6 +26,15 @@ pub enum ViewError {
     Prices(String),
 }
 
+impl From<report::ReportError> for ViewError {
+    fn from(error: report::ReportError) -> ViewError {
+        match error {
+            report::ReportError::Store(error) => ViewError::Store(error),
+            report::ReportError::Prices(message) => ViewError::Prices(message),
+        }
+    }
+}
+
 impl From<BadParams> for ViewError {
     fn from(error: BadParams) -> ViewError {
         ViewError::BadRequest(error.0)
@@ -163,7 +172,7 @@ pub async fn report(
     Query(format): Query<FormatParam>,
 ) -> Result<Response, ViewError> {
     let month = parse_month(&month)?;
-    let report = report::build(&state.store, month).await?;
+    let report = report::build_for(&state.store, month, &state.pricing).await?;
     Ok(match format.format.as_deref() {
         Some("csv") => report_file(report.to_csv(), "text/csv; charset=utf-8", month, "csv"),
         None | Some("json") => report_file(report.to_json(), "application/json", month, "json"),

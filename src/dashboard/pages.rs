@@ -474,7 +474,7 @@ pub async fn report(State(state): State<AppState>, Path(file): Path<String>) -> 
             None => (file.as_str(), None),
         };
         let month = parse_month(month)?;
-        let built = report::build(&state.store, month).await?;
+        let built = report::build_for(&state.store, month, &state.pricing).await?;
         Ok::<Response, ViewError>(match ext {
             Some("csv") => report_file(built.to_csv(), "text/csv; charset=utf-8", month, "csv"),
             Some("json") => report_file(built.to_json(), "application/json", month, "json"),

@@ -1184,6 +1184,33 @@ async fn a_reservation_reports_its_fixed_cost_what_it_served_and_the_overflow() 
             1_000_000 * 3_300_000 + 100_000 * 16_500_000,
             "overflow is billed on Standard"
         );
+
+        // The report: a row after the total with the fixed price, and a JSON section.
+        let report = tierwatch::report::build_for(&db.store, self::november(), &config)
+            .await
+            .unwrap();
+        let csv = report.to_csv();
+        let fixed_row = csv
+            .lines()
+            .find(|line| line.contains(",reservation:sonnet-prod,"))
+            .unwrap_or_else(|| panic!("{csv}"));
+        assert!(
+            fixed_row.starts_with(
+                "2026-11,111122223333,us-east-1,anthropic.claude-sonnet-4-6,reservation:sonnet-prod,2,0,1000000,100000,0,0,7128.000000,priced,"
+            ),
+            "{fixed_row}"
+        );
+        assert!(
+            csv.lines().last().unwrap().contains("reservation:"),
+            "after the total"
+        );
+        let json: Value = serde_json::from_str(&report.to_json()).unwrap();
+        let section = &json["reservations"][0];
+        assert_eq!(section["fixed_cost_usd"], "7128.000000");
+        assert_eq!(section["effective_usd_per_1m_tokens"], "6480.000000");
+        assert_eq!(section["overflow_invocations"], 1);
+        let markdown = report.to_markdown();
+        assert!(markdown.contains("## Reserved capacity"), "{markdown}");
         db.finish().await;
     }
 }

@@ -204,7 +204,7 @@ async fn spend(store: &Store, rule: &RuleConfig, now_s: i64) -> Result<Measureme
     if rule.forecast {
         // The dashboard's forecast, so an alert and the overview never disagree.
         let (_, _, forecast) = crate::dashboard::data::spend_summary(store, &filter, now_s).await?;
-        spent = forecast.total_pico;
+        spent = forecast.total_cost.pico;
         basis = "forecast for the month";
     }
     let budget = rule.budget_pico.unwrap_or(0);

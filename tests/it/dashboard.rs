@@ -654,6 +654,66 @@ async fn unpriced_cells_read_unpriced_or_partial_everywhere() {
     }
 }
 
+/// A spend alert over calls without a price: a partial spend is a lower bound, marked as such;
+/// with no priced call there is nothing to judge, and the text says unpriced, never $0.
+#[tokio::test]
+async fn spend_alerts_mark_partial_and_unpriced_spend() {
+    use tierwatch::alerts::measure::measure;
+    use tierwatch::config::{RuleConfig, RuleKind, RuleScope, RuleWindow, Threshold};
+    let db = TestDb::new(crate::support::Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    import_dir(&db.store, &fixture_tree(dir.path())).await;
+    let rule = |model: Option<&str>, forecast: bool| RuleConfig {
+        name: "budget".into(),
+        kind: RuleKind::PrioritySpend,
+        scope: RuleScope {
+            model: model.map(str::to_string),
+            ..RuleScope::default()
+        },
+        tier: Some(tierwatch::model::Tier::Standard),
+        window: RuleWindow::Month,
+        thresholds: vec![Threshold {
+            at: 1.0,
+            severity: "critical".into(),
+        }],
+        budget_pico: Some(1_000_000_000_000),
+        forecast,
+        statistic: None,
+        vs_standard: false,
+        min_samples: 0,
+        for_duration: std::time::Duration::ZERO,
+        repeat: None,
+        channels: vec![],
+    };
+    // Standard in November: $0.003600 + $0.000058 + $0.000750 priced (and a not-billed call),
+    // and the 2 unpriced calls.
+    let partial = measure(&db.store, &rule(None, false), NOVEMBER_25_NOON)
+        .await
+        .unwrap();
+    assert_eq!(partial[0].value, Some(0.004408));
+    assert_eq!(
+        partial[0].shown,
+        "$0.004408 (partial: 2 unpriced calls left out) spent of a $1.000000 budget"
+    );
+    for forecast in [false, true] {
+        let claude = rule(Some("anthropic.claude-3-haiku-20240307-v1:0"), forecast);
+        let unpriced = measure(&db.store, &claude, NOVEMBER_25_NOON).await.unwrap();
+        assert_eq!(
+            unpriced[0].value, None,
+            "no data, not $0 (forecast: {forecast})"
+        );
+        assert!(
+            unpriced[0]
+                .shown
+                .contains("unknown: 1 call with no price (not counted as $0)"),
+            "{}",
+            unpriced[0].shown
+        );
+        assert!(!unpriced[0].shown.contains("$0."), "{}", unpriced[0].shown);
+    }
+    db.finish().await;
+}
+
 #[tokio::test]
 async fn bad_requests_get_clear_errors_and_unknown_paths_404() {
     let db = TestDb::new(crate::support::Backend::Sqlite).await;

@@ -10,7 +10,9 @@ use crate::report::Month;
 use crate::rollup::{
     Granularity, IDENTITY_DIMENSION, LatencyMetric, METADATA_DIMENSION_PREFIX, latency,
 };
-use crate::store::{CallerFilter, CellSpan, Filter, Grouping, Result, Store, StoreError};
+use crate::store::{
+    CallerFilter, CellSpan, CostStatus, Filter, Grouping, Result, Store, StoreError, Totals,
+};
 
 /// Which side of a threshold is bad.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,23 +201,44 @@ async fn spend(store: &Store, rule: &RuleConfig, now_s: i64) -> Result<Measureme
     let filter = filter(rule);
     let span = span(rule, now_s, filter.caller.is_some())?;
     let rows = store.aggregate(span.cells, &filter, Grouping::NONE).await?;
-    let mut spent: i128 = rows.iter().map(|row| row.totals.cost_pico).sum();
+    let mut totals = Totals::default();
+    for row in &rows {
+        totals.add(&row.totals);
+    }
+    let mut spent = totals.cost();
     let mut basis = "spent";
     if rule.forecast {
         // The dashboard's forecast, so an alert and the overview never disagree.
         let (_, _, forecast) = crate::dashboard::data::spend_summary(store, &filter, now_s).await?;
-        spent = forecast.total_pico;
+        spent = forecast.total_cost;
         basis = "forecast for the month";
     }
-    let budget = rule.budget_pico.unwrap_or(0);
+    let budget = usd(rule.budget_pico.unwrap_or(0));
     Ok(Measurement {
         instance: String::new(),
         period: span.period,
-        value: Some(spent as f64 / 1e12),
-        samples: rows.iter().map(|row| row.totals.invocations as u64).sum(),
-        shown: format!("{} {basis} of a {} budget", usd(spent), usd(budget)),
+        // Spend of priced calls only: a partial amount is a lower bound, so a breach is real;
+        // with no priced call there is nothing to judge (never $0).
+        value: spent.known_pico().map(|pico| pico as f64 / 1e12),
+        samples: totals.invocations as u64,
+        shown: match spent.status() {
+            CostStatus::Unpriced => format!(
+                "{basis} unknown: {} with no price (not counted as $0); budget {budget}",
+                calls(spent.unpriced_invocations())
+            ),
+            _ => format!("{spent} {basis} of a {budget} budget"),
+        },
         link: link(rule, &span.link_window),
     })
+}
+
+/// `1 call`, `3 calls`.
+fn calls(count: i64) -> String {
+    if count == 1 {
+        "1 call".into()
+    } else {
+        format!("{count} calls")
+    }
 }
 
 fn usd(pico: i128) -> String {

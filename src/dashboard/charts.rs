@@ -1,5 +1,9 @@
 //! Charts as inline SVG drawn on the server: no JavaScript, no CDN, tier colours fixed.
 //! Each bar carries a `<title>`, which browsers show on hover.
+//!
+//! Cost charts never draw calls without a price as $0: a bucket holding any is marked by a
+//! hatched block above its bar (alone at the baseline when nothing in it has a price), named
+//! in the legend, with the unpriced calls per tier in its title.
 
 use std::fmt::Write as _;
 
@@ -13,6 +17,10 @@ const LEFT: f64 = 64.0;
 const RIGHT: f64 = 12.0;
 const TOP: f64 = 12.0;
 const BOTTOM: f64 = 44.0;
+/// Height of the mark of a bucket with unpriced calls.
+const UNPRICED_MARK: f64 = 8.0;
+/// The hatching of that mark (a pattern defined in each chart that has one).
+const HATCH_ID: &str = "unpriced-hatch";
 
 /// Values per tier and bucket for a stacked bar chart.
 pub struct Stacked<'a> {
@@ -23,6 +31,9 @@ pub struct Stacked<'a> {
     pub tiers: &'a [String],
     /// `values[tier][bucket]`, non-negative.
     pub values: Vec<Vec<f64>>,
+    /// `unpriced[tier][bucket]`: calls left out of `values` for want of a price (cost charts;
+    /// empty for others).
+    pub unpriced: &'a [Vec<i64>],
     /// Formats an axis or tooltip value.
     pub format: fn(f64) -> String,
 }
@@ -30,6 +41,13 @@ pub struct Stacked<'a> {
 /// A stacked bar chart of values per bucket, one colour per tier.
 pub fn stacked_bars(chart: &Stacked<'_>) -> String {
     let mut svg = open_svg(chart.title);
+    let any_unpriced = chart.unpriced.iter().flatten().any(|calls| *calls > 0);
+    if any_unpriced {
+        let _ = write!(
+            svg,
+            r##"<defs><pattern id="{HATCH_ID}" width="4" height="4" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="4" height="4" fill="#fef3c7"/><line x1="0" y1="0" x2="0" y2="4" stroke="#92400e" stroke-width="2"/></pattern></defs>"##
+        );
+    }
     let count = chart.buckets.len().max(1);
     let totals: Vec<f64> = (0..chart.buckets.len())
         .map(|b| {
@@ -49,6 +67,7 @@ pub fn stacked_bars(chart: &Stacked<'_>) -> String {
     for (b, bucket) in chart.buckets.iter().enumerate() {
         let x = LEFT + slot * b as f64 + (slot - bar) / 2.0;
         let mut y = TOP + plot_height;
+        let mut unpriced_tiers = Vec::new();
         for (t, tier) in chart.tiers.iter().enumerate() {
             let value = chart
                 .values
@@ -56,33 +75,67 @@ pub fn stacked_bars(chart: &Stacked<'_>) -> String {
                 .and_then(|v| v.get(b))
                 .copied()
                 .unwrap_or(0.0);
+            let unpriced = unpriced_calls(chart, t, b);
+            if unpriced > 0 {
+                unpriced_tiers.push(format!("{tier} {unpriced}"));
+            }
             if value <= 0.0 || max <= 0.0 {
                 continue;
             }
             let height = value / max * plot_height;
             y -= height;
+            let partial = if unpriced > 0 {
+                format!(" (partial: {unpriced} unpriced calls not in it)")
+            } else {
+                String::new()
+            };
             let _ = write!(
                 svg,
-                r#"<rect class="bar" x="{x:.1}" y="{y:.1}" width="{bar:.1}" height="{height:.1}" fill="{}"><title>{} {}: {}</title></rect>"#,
+                r#"<rect class="bar" x="{x:.1}" y="{y:.1}" width="{bar:.1}" height="{height:.1}" fill="{}"><title>{} {}: {}{}</title></rect>"#,
                 tier_colour(tier),
                 escape(&bucket_label(*bucket, chart.granularity_s, true)),
                 escape(tier),
                 escape(&(chart.format)(value)),
+                escape(&partial),
+            );
+        }
+        if !unpriced_tiers.is_empty() {
+            let _ = write!(
+                svg,
+                r##"<rect class="unpriced-mark" x="{x:.1}" y="{:.1}" width="{bar:.1}" height="{UNPRICED_MARK}" fill="url(#{HATCH_ID})" stroke="#92400e" stroke-width="0.5"><title>{}: calls without a price, not in the bar ({})</title></rect>"##,
+                y - UNPRICED_MARK,
+                escape(&bucket_label(*bucket, chart.granularity_s, true)),
+                escape(&unpriced_tiers.join(", ")),
             );
         }
     }
     x_labels(&mut svg, chart.buckets, chart.granularity_s, slot);
-    legend(&mut svg, chart.tiers);
+    legend(&mut svg, chart.tiers, any_unpriced);
     if totals.iter().all(|total| *total <= 0.0) {
+        let empty = if any_unpriced {
+            "No priced calls in this window"
+        } else {
+            "No data in this window"
+        };
         let _ = write!(
             svg,
-            r#"<text class="empty" x="{:.1}" y="{:.1}" text-anchor="middle">No data in this window</text>"#,
+            r#"<text class="empty" x="{:.1}" y="{:.1}" text-anchor="middle">{empty}</text>"#,
             LEFT + plot_width / 2.0,
             TOP + plot_height / 2.0
         );
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// Calls of tier `t` in bucket `b` that have no price.
+fn unpriced_calls(chart: &Stacked<'_>, t: usize, b: usize) -> i64 {
+    chart
+        .unpriced
+        .get(t)
+        .and_then(|tier| tier.get(b))
+        .copied()
+        .unwrap_or(0)
 }
 
 /// Latency p50 and p95 per tier as paired horizontal bars.
@@ -178,12 +231,20 @@ fn grid(svg: &mut String, max: f64, format: fn(f64) -> String) {
         let y = TOP + plot_height - plot_height * f64::from(step) / 4.0;
         let _ = write!(
             svg,
-            r#"<line class="grid" x1="{LEFT}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}"/><text class="axis" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            r#"<line class="grid" x1="{LEFT}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}"/>"#,
             WIDTH - RIGHT,
-            LEFT - 6.0,
-            y + 4.0,
-            escape(&format(value))
         );
+        // With nothing to scale (no data, or no priced calls) the axis has no values: a
+        // column of "$0.00" would read as spend.
+        if max > 0.0 {
+            let _ = write!(
+                svg,
+                r#"<text class="axis" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+                LEFT - 6.0,
+                y + 4.0,
+                escape(&format(value))
+            );
+        }
     }
 }
 
@@ -200,7 +261,7 @@ fn x_labels(svg: &mut String, buckets: &[i64], granularity_s: i64, slot: f64) {
     }
 }
 
-fn legend(svg: &mut String, tiers: &[String]) {
+fn legend(svg: &mut String, tiers: &[String], unpriced: bool) {
     let mut x = LEFT;
     let y = HEIGHT - 10.0;
     for tier in tiers {
@@ -213,6 +274,14 @@ fn legend(svg: &mut String, tiers: &[String]) {
             escape(tier)
         );
         x += 24.0 + 8.0 * tier.len() as f64;
+    }
+    if unpriced {
+        let _ = write!(
+            svg,
+            r##"<rect x="{x:.1}" y="{:.1}" width="10" height="10" fill="url(#{HATCH_ID})" stroke="#92400e" stroke-width="0.5"/><text class="legend" x="{:.1}" y="{y:.1}">calls without a price (not in the bars)</text>"##,
+            y - 9.0,
+            x + 14.0,
+        );
     }
 }
 
@@ -282,6 +351,7 @@ mod tests {
             granularity_s: 86_400,
             tiers: &tiers,
             values: vec![vec![1.0, 0.0, 3.0], vec![2.0, 0.0, 0.0]],
+            unpriced: &[],
             format: |value| format!("${value:.2}"),
         });
         assert_eq!(svg.matches(r#"class="bar""#).count(), 3);
@@ -300,9 +370,48 @@ mod tests {
             granularity_s: 3_600,
             tiers: &[],
             values: vec![],
+            unpriced: &[],
             format: |value| value.to_string(),
         });
         assert!(svg.contains("No data in this window"));
+    }
+
+    #[test]
+    fn unpriced_calls_are_marked_never_drawn_as_zero_bars() {
+        let tiers = vec!["standard".to_string(), "flex".to_string()];
+        let chart = |values: Vec<Vec<f64>>, unpriced: &[Vec<i64>]| {
+            stacked_bars(&Stacked {
+                title: "Cost",
+                buckets: &[0, 86_400],
+                granularity_s: 86_400,
+                tiers: &tiers,
+                values,
+                unpriced,
+                format: |value| format!("${value:.2}"),
+            })
+        };
+        // Day 1: Standard priced with one unpriced call beside it; day 2: only unpriced.
+        let svg = chart(
+            vec![vec![2.0, 0.0], vec![0.0, 0.0]],
+            &[vec![1, 0], vec![0, 3]],
+        );
+        assert_eq!(svg.matches(r#"class="bar""#).count(), 1, "{svg}");
+        assert!(svg.contains("1970-01-01 standard: $2.00 (partial: 1 unpriced calls not in it)"));
+        assert_eq!(svg.matches(r#"class="unpriced-mark""#).count(), 2, "{svg}");
+        assert!(svg.contains("1970-01-02: calls without a price, not in the bar (flex 3)"));
+        assert!(svg.contains(r#"<pattern id="unpriced-hatch""#));
+        assert!(
+            svg.contains("calls without a price (not in the bars)"),
+            "legend"
+        );
+        // Nothing priced at all: no $0 axis, and the chart says so.
+        let svg = chart(
+            vec![vec![0.0, 0.0], vec![0.0, 0.0]],
+            &[vec![0, 0], vec![2, 0]],
+        );
+        assert!(svg.contains("No priced calls in this window"), "{svg}");
+        assert!(!svg.contains("$0.00"), "{svg}");
+        assert_eq!(svg.matches(r#"class="unpriced-mark""#).count(), 1);
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! What each page shows, computed from rollups (never raw invocations) and returned as plain
 //! structs: the HTML pages render them, the JSON API serializes them as they are.
+//!
+//! Every amount of money carries the cost status of the calls it covers (`CostStatus`): it
+//! is `null` in the API (and "unpriced" on the pages) when none of them has a price, and the
+//! priced calls' amount, marked `partial`, when some of them have none.
 
 use std::collections::BTreeMap;
 
@@ -12,8 +16,8 @@ use crate::report::Month;
 use crate::rollup::{Granularity, LatencyMetric, latency};
 use crate::store::alerts::{AlertEvent, Delivery, StoredAlert};
 use crate::store::{
-    AggregateRow, CellSpan, CoverageRow, Filter, Grouping, HistogramRow, QuarantineGroup, Result,
-    SourceHealth, Store, StoreError, Totals, UnpricedGroup,
+    AggregateRow, CellSpan, CostAmount, CostStatus, CoverageRow, Filter, Grouping, HistogramRow,
+    QuarantineGroup, Result, SourceHealth, Store, StoreError, Totals, UnpricedGroup,
 };
 
 use super::scope::{Scope, Window, rfc3339};
@@ -106,10 +110,14 @@ pub struct Line {
     pub output_tokens: i64,
     pub cache_read_tokens: i64,
     pub cache_write_tokens: i64,
-    pub cost_usd: String,
-    pub standard_equivalent_usd: String,
-    pub priority_premium_usd: String,
-    pub flex_savings_usd: String,
+    /// `null` when none of the calls has a price; the priced calls' cost when `partial`.
+    pub cost_usd: Option<String>,
+    pub cost_status: CostStatus,
+    pub standard_equivalent_usd: Option<String>,
+    /// Over the line's Priority calls: `null` when they are all unpriced.
+    pub priority_premium_usd: Option<String>,
+    /// Over the line's Flex calls: `null` when they are all unpriced.
+    pub flex_savings_usd: Option<String>,
     pub unpriced_invocations: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency: Option<Latency>,
@@ -120,16 +128,24 @@ pub struct Line {
     pub throttle_rate: Option<f64>,
     #[serde(skip)]
     pub cost_pico: i128,
+    #[serde(skip)]
+    pub cost: CostAmount,
+    #[serde(skip)]
+    pub premium: CostAmount,
+    #[serde(skip)]
+    pub savings: CostAmount,
 }
 
 impl Line {
     fn new(model_id: &str, tier: &str, caller: Option<&str>, totals: &Totals) -> Line {
-        let above = totals.above_standard_pico();
+        let above = totals.coverage().amount(totals.above_standard_pico());
+        let none = CostAmount::default();
         let (premium, savings) = match Tier::from_stored(tier) {
-            Some(Tier::Priority) => (above, 0),
-            Some(Tier::Flex) => (0, -above),
-            _ => (0, 0),
+            Some(Tier::Priority) => (above, none),
+            Some(Tier::Flex) => (none, above.coverage.amount(-above.pico)),
+            _ => (none, none),
         };
+        let cost = totals.cost();
         Line {
             model_id: model_id.to_string(),
             tier: tier.to_string(),
@@ -141,16 +157,28 @@ impl Line {
             output_tokens: totals.output_tokens,
             cache_read_tokens: totals.cache_read_tokens,
             cache_write_tokens: totals.cache_write_tokens,
-            cost_usd: Money::format_usd(totals.cost_pico),
-            standard_equivalent_usd: Money::format_usd(totals.standard_cost_pico),
-            priority_premium_usd: Money::format_usd(premium),
-            flex_savings_usd: Money::format_usd(savings),
+            cost_usd: cost.usd(),
+            cost_status: cost.status(),
+            standard_equivalent_usd: totals.standard_equivalent().usd(),
+            priority_premium_usd: premium.usd(),
+            flex_savings_usd: savings.usd(),
             unpriced_invocations: totals.unpriced_invocations,
             latency: None,
             time_to_first_token: None,
             throttle_rate: None,
             cost_pico: totals.cost_pico,
+            cost,
+            premium,
+            savings,
         }
+    }
+
+    /// Sets the premium and savings of a total line: each over its tier's calls.
+    fn set_premium_and_savings(&mut self, premium: CostAmount, savings: CostAmount) {
+        self.priority_premium_usd = premium.usd();
+        self.flex_savings_usd = savings.usd();
+        self.premium = premium;
+        self.savings = savings;
     }
 }
 
@@ -158,50 +186,70 @@ fn ratio(part: f64, whole: f64) -> Option<f64> {
     (whole > 0.0).then(|| part / whole)
 }
 
-/// Money split by tier, with its total.
+/// Money split by tier, with its total. Each amount is `null` when none of its calls has a
+/// price, and `partial` (the priced calls' amount) when some have none.
 #[derive(Debug, Clone, Serialize)]
 pub struct Spend {
-    pub total_usd: String,
+    pub total_usd: Option<String>,
+    pub cost_status: CostStatus,
+    /// Calls the total leaves out for want of a price.
+    pub unpriced_invocations: i64,
     pub by_tier: Vec<TierAmount>,
     #[serde(skip)]
-    pub total_pico: i128,
+    pub total_cost: CostAmount,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TierAmount {
     pub tier: String,
-    pub usd: String,
+    pub usd: Option<String>,
+    pub cost_status: CostStatus,
+    pub unpriced_invocations: i64,
     #[serde(skip)]
-    pub pico: i128,
+    pub cost: CostAmount,
 }
 
 impl Spend {
-    fn from_pico(by_tier: BTreeMap<usize, (String, i128)>) -> Spend {
-        let total_pico = by_tier.values().map(|(_, pico)| pico).sum();
+    fn from_amounts(by_tier: BTreeMap<usize, (String, CostAmount)>) -> Spend {
+        let mut total = CostAmount::default();
+        for (_, amount) in by_tier.values() {
+            total.add(*amount);
+        }
         Spend {
-            total_usd: Money::format_usd(total_pico),
+            total_usd: total.usd(),
+            cost_status: total.status(),
+            unpriced_invocations: total.unpriced_invocations(),
             by_tier: by_tier
                 .into_values()
-                .map(|(tier, pico)| TierAmount {
-                    usd: Money::format_usd(pico),
+                .map(|(tier, cost)| TierAmount {
+                    usd: cost.usd(),
+                    cost_status: cost.status(),
+                    unpriced_invocations: cost.unpriced_invocations(),
                     tier,
-                    pico,
+                    cost,
                 })
                 .collect(),
-            total_pico,
+            total_cost: total,
         }
     }
 
     fn of(rows: &[AggregateRow]) -> Spend {
-        let mut by_tier = BTreeMap::new();
+        let mut by_tier: BTreeMap<usize, (String, CostAmount)> = BTreeMap::new();
         for row in rows {
-            by_tier
-                .entry(tier_rank(&row.tier))
-                .or_insert_with(|| (row.tier.clone(), 0))
-                .1 += row.totals.cost_pico;
+            tier_entry(&mut by_tier, &row.tier).1.add(row.totals.cost());
         }
-        Spend::from_pico(by_tier)
+        Spend::from_amounts(by_tier)
     }
+}
+
+/// The amount of a tier in a by-tier map, created empty.
+fn tier_entry<'a>(
+    by_tier: &'a mut BTreeMap<usize, (String, CostAmount)>,
+    tier: &str,
+) -> &'a mut (String, CostAmount) {
+    by_tier
+        .entry(tier_rank(tier))
+        .or_insert_with(|| (tier.to_string(), CostAmount::default()))
 }
 
 /// Values per bucket and tier, for charts: `values[t][b]` is tier `t` in bucket `b`.
@@ -210,8 +258,11 @@ pub struct Timeline {
     pub granularity_s: i64,
     pub buckets: Vec<i64>,
     pub tiers: Vec<String>,
-    /// Cost, USD with six decimals, per tier and bucket.
-    pub cost_usd: Vec<Vec<String>>,
+    /// Cost, USD with six decimals, per tier and bucket; `null` where none of the calls has a
+    /// price.
+    pub cost_usd: Vec<Vec<Option<String>>>,
+    pub cost_status: Vec<Vec<CostStatus>>,
+    pub unpriced_invocations: Vec<Vec<i64>>,
     pub tokens: Vec<Vec<i64>>,
     pub invocations: Vec<Vec<i64>>,
     #[serde(skip)]
@@ -225,7 +276,7 @@ impl Timeline {
         let mut tiers: Vec<String> = rows.iter().map(|row| row.tier.clone()).collect();
         tiers.sort_by_key(|tier| tier_rank(tier));
         tiers.dedup();
-        let mut cost_pico = vec![vec![0i128; buckets.len()]; tiers.len()];
+        let mut cost = vec![vec![CostAmount::default(); buckets.len()]; tiers.len()];
         let mut tokens = vec![vec![0i64; buckets.len()]; tiers.len()];
         let mut invocations = vec![vec![0i64; buckets.len()]; tiers.len()];
         for row in rows {
@@ -236,24 +287,30 @@ impl Timeline {
                 continue;
             };
             if b < buckets.len() {
-                cost_pico[t][b] += row.totals.cost_pico;
+                cost[t][b].add(row.totals.cost());
                 tokens[t][b] += row.totals.total_tokens();
                 invocations[t][b] += row.totals.invocations;
             }
         }
         Timeline {
             granularity_s: step,
-            cost_usd: cost_pico
-                .iter()
-                .map(|tier| tier.iter().map(|pico| Money::format_usd(*pico)).collect())
-                .collect(),
+            cost_usd: per_cell(&cost, CostAmount::usd),
+            cost_status: per_cell(&cost, CostAmount::status),
+            unpriced_invocations: per_cell(&cost, CostAmount::unpriced_invocations),
+            cost_pico: per_cell(&cost, |amount| amount.pico),
             buckets,
             tiers,
             tokens,
             invocations,
-            cost_pico,
         }
     }
+}
+
+/// One value of each tier × bucket amount.
+fn per_cell<T>(cost: &[Vec<CostAmount>], of: impl Fn(&CostAmount) -> T) -> Vec<Vec<T>> {
+    cost.iter()
+        .map(|tier| tier.iter().map(&of).collect())
+        .collect()
 }
 
 /// Latency of one tier, with Flex and Priority compared to Standard.
@@ -373,22 +430,19 @@ fn tier_lines(rows: &[AggregateRow]) -> (Vec<Line>, Line) {
     let mut rows: Vec<&AggregateRow> = rows.iter().collect();
     rows.sort_by_key(|row| tier_rank(&row.tier));
     let mut all = Totals::default();
-    let mut premium = 0;
-    let mut savings = 0;
+    // The total's premium and savings: over all Priority (Flex) calls, priced or not.
+    let mut premium = CostAmount::default();
+    let mut savings = CostAmount::default();
     let mut lines = Vec::new();
     for row in rows {
         all.add(&row.totals);
         let line = Line::new("", &row.tier, None, &row.totals);
-        match Tier::from_stored(&row.tier) {
-            Some(Tier::Priority) => premium += row.totals.above_standard_pico(),
-            Some(Tier::Flex) => savings -= row.totals.above_standard_pico(),
-            _ => {}
-        }
+        premium.add(line.premium);
+        savings.add(line.savings);
         lines.push(line);
     }
     let mut total = Line::new("", "", None, &all);
-    total.priority_premium_usd = Money::format_usd(premium);
-    total.flex_savings_usd = Money::format_usd(savings);
+    total.set_premium_and_savings(premium, savings);
     (lines, total)
 }
 
@@ -412,7 +466,19 @@ pub async fn spend_summary(
         end_s,
     };
     // The run rate comes from the last 7 whole days (day cells, so the read stays small).
-    let (today, to_date, last_week) = tokio::try_join!(
+    let rate_start = today_start - RATE_DAYS * DAY;
+    // Early in a month some of those days are last month's: their unpriced calls are left
+    // out of the forecast too, so they count in its coverage.
+    let before_month = async {
+        if rate_start < month_start {
+            store
+                .aggregate(day_span(rate_start, month_start), filter, Grouping::TIER)
+                .await
+        } else {
+            Ok(Vec::new())
+        }
+    };
+    let (today, to_date, last_week, before_month) = tokio::try_join!(
         store.aggregate(
             day_span(today_start, today_start + DAY),
             filter,
@@ -423,29 +489,32 @@ pub async fn spend_summary(
             filter,
             Grouping::TIER
         ),
-        store.aggregate(
-            day_span(today_start - RATE_DAYS * DAY, today_start),
-            filter,
-            Grouping::TIER,
-        ),
+        store.aggregate(day_span(rate_start, today_start), filter, Grouping::TIER),
+        before_month,
     )?;
     let month_to_date = Spend::of(&to_date);
-    // The rest of the month at last week's average rate, per tier, in whole
-    // picodollars (integer arithmetic: a forecast is not money spent, but it adds up).
+    // The rest of the month at last week's average rate of priced calls, per tier, in whole
+    // picodollars (integer arithmetic: a forecast is not money spent, but it adds up). It
+    // covers the calls of the month so far and of the days that set the rate.
     let seconds_left = i128::from((month_end - now_s).max(0));
-    let mut forecast: BTreeMap<usize, (String, i128)> = month_to_date
+    let mut forecast: BTreeMap<usize, (String, CostAmount)> = month_to_date
         .by_tier
         .iter()
-        .map(|amount| (tier_rank(&amount.tier), (amount.tier.clone(), amount.pico)))
+        .map(|amount| (tier_rank(&amount.tier), (amount.tier.clone(), amount.cost)))
         .collect();
     for row in &last_week {
         let rest = row.totals.cost_pico * seconds_left / i128::from(RATE_DAYS * DAY);
-        forecast
-            .entry(tier_rank(&row.tier))
-            .or_insert_with(|| (row.tier.clone(), 0))
-            .1 += rest;
+        tier_entry(&mut forecast, &row.tier).1.pico += rest;
     }
-    Ok((Spend::of(&today), month_to_date, Spend::from_pico(forecast)))
+    for row in &before_month {
+        let amount = &mut tier_entry(&mut forecast, &row.tier).1;
+        amount.coverage.add(row.totals.coverage());
+    }
+    Ok((
+        Spend::of(&today),
+        month_to_date,
+        Spend::from_amounts(forecast),
+    ))
 }
 
 async fn tier_latency(store: &Store, span: CellSpan, filter: &Filter) -> Result<Vec<TierLatency>> {
@@ -1023,9 +1092,54 @@ mod tests {
         let tiers: Vec<&str> = lines.iter().map(|line| line.tier.as_str()).collect();
         assert_eq!(tiers, ["priority", "standard", "flex"]);
         assert_eq!(total.cost_pico, 33);
-        assert_eq!(lines[0].priority_premium_usd, Money::format_usd(8));
-        assert_eq!(lines[2].flex_savings_usd, Money::format_usd(5));
+        assert_eq!(lines[0].priority_premium_usd, Some(Money::format_usd(8)));
+        assert_eq!(lines[2].flex_savings_usd, Some(Money::format_usd(5)));
         assert_eq!(total.invocations, 3);
+    }
+
+    #[test]
+    fn unpriced_lines_and_buckets_have_no_amount_and_partial_ones_say_so() {
+        let mut unpriced = row(0, "priority", 0, 0);
+        unpriced.totals.unpriced_invocations = 2;
+        let mut partial = row(3_600, "flex", 5, 10);
+        partial.totals.priced_invocations = 1;
+        partial.totals.unpriced_invocations = 1;
+        let rows = [unpriced, partial];
+        let (lines, total) = tier_lines(&rows);
+        assert_eq!(lines[0].cost_usd, None, "never $0 for unknown");
+        assert_eq!(lines[0].cost_status, CostStatus::Unpriced);
+        assert_eq!(lines[0].standard_equivalent_usd, None);
+        assert_eq!(lines[0].priority_premium_usd, None);
+        assert_eq!(lines[1].cost_usd, Some(Money::format_usd(5)));
+        assert_eq!(lines[1].cost_status, CostStatus::Partial);
+        assert_eq!(lines[1].flex_savings_usd, Some(Money::format_usd(5)));
+        // The total leaves out 3 calls; its premium covers only unpriced Priority calls.
+        assert_eq!(total.cost_status, CostStatus::Partial);
+        assert_eq!(total.unpriced_invocations, 3);
+        assert_eq!(total.priority_premium_usd, None);
+        assert_eq!(total.flex_savings_usd, Some(Money::format_usd(5)));
+
+        let span = CellSpan {
+            granularity: Granularity::Hour,
+            start_s: 0,
+            end_s: 2 * 3_600,
+        };
+        let timeline = Timeline::of(span, &rows);
+        assert_eq!(timeline.tiers, ["priority", "flex"]);
+        assert_eq!(timeline.cost_usd[0], [None, Some(Money::format_usd(0))]);
+        assert_eq!(
+            timeline.cost_status[0],
+            [CostStatus::Unpriced, CostStatus::Priced]
+        );
+        assert_eq!(timeline.cost_status[1][1], CostStatus::Partial);
+        assert_eq!(timeline.unpriced_invocations[1], [0, 1]);
+
+        let spend = Spend::of(&rows);
+        assert_eq!(spend.total_usd, Some(Money::format_usd(5)));
+        assert_eq!(spend.cost_status, CostStatus::Partial);
+        assert_eq!(spend.unpriced_invocations, 3);
+        assert_eq!(spend.by_tier[0].usd, None);
+        assert_eq!(spend.by_tier[0].cost_status, CostStatus::Unpriced);
     }
 
     #[test]

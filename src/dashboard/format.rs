@@ -1,6 +1,7 @@
 //! How numbers read on the pages (the JSON API keeps them exact).
 
-use super::data::{Latency, Line, Spend, TierAmount, TierLatency};
+use super::data::{Latency, Line, Spend, TierAmount, TierLatency, Timeline};
+use crate::store::{CostAmount, CostStatus};
 
 /// `$1,234.57` from picodollars; amounts under a cent keep four decimals so small test
 /// traffic doesn't read as $0.00.
@@ -21,6 +22,32 @@ pub fn usd(pico: i128) -> String {
         units % scale,
         width = decimals as usize
     )
+}
+
+/// An amount over a group of calls as HTML, by its cost status: `$1.23`; `$1.23` marked
+/// "partial" with the count of unpriced calls it leaves out; or "unpriced" (never `$0.00`).
+///
+/// The markup is made of a formatted number and fixed words only, so templates output it
+/// unescaped (`|safe`).
+pub fn money(amount: &CostAmount) -> String {
+    signed_money(amount, "")
+}
+
+/// `money` with a sign before a known amount (`+$1.23`, `−$0.40`).
+pub fn signed_money(amount: &CostAmount, sign: &str) -> String {
+    let unpriced = amount.unpriced_invocations();
+    let calls = if unpriced == 1 { "call" } else { "calls" };
+    match amount.status() {
+        CostStatus::Priced => format!("{sign}{}", usd(amount.pico)),
+        CostStatus::Partial => format!(
+            r#"{sign}{} <span class="partial" title="priced calls only: {unpriced} {calls} without a price are not in this amount">partial · {} unpriced</span>"#,
+            usd(amount.pico),
+            count(unpriced)
+        ),
+        CostStatus::Unpriced => format!(
+            r#"<span class="unpriced" title="none of these calls has a price ({unpriced} unpriced {calls}): the cost is unknown">unpriced</span>"#
+        ),
+    }
 }
 
 /// `1,234,567`.
@@ -71,14 +98,25 @@ fn group_thousands(digits: &str) -> String {
 
 /// Display helpers the templates call.
 impl Line {
+    /// HTML (see `money`).
     pub fn cost(&self) -> String {
-        usd(self.cost_pico)
+        money(&self.cost)
     }
+    /// HTML (see `money`).
     pub fn premium(&self) -> String {
-        usd_text(&self.priority_premium_usd)
+        money(&self.premium)
     }
+    /// HTML (see `money`).
     pub fn savings(&self) -> String {
-        usd_text(&self.flex_savings_usd)
+        money(&self.savings)
+    }
+    /// HTML: the premium on Priority lines, the savings on Flex lines, `–` on others.
+    pub fn versus_standard(&self) -> String {
+        match self.tier.as_str() {
+            "priority" => signed_money(&self.premium, "+"),
+            "flex" => signed_money(&self.savings, "−"),
+            _ => "–".into(),
+        }
     }
     pub fn calls(&self) -> String {
         count(self.invocations)
@@ -116,14 +154,29 @@ impl Line {
 }
 
 impl Spend {
+    /// HTML (see `money`).
     pub fn total(&self) -> String {
-        usd(self.total_pico)
+        money(&self.total_cost)
     }
 }
 
 impl TierAmount {
+    /// HTML (see `money`).
     pub fn amount(&self) -> String {
-        usd(self.pico)
+        money(&self.cost)
+    }
+}
+
+impl Timeline {
+    /// Calls of the chart without a price (marked, not drawn), all tiers and buckets.
+    pub fn unpriced_calls(&self) -> String {
+        count(self.unpriced_invocations.iter().flatten().sum())
+    }
+    pub fn has_unpriced_calls(&self) -> bool {
+        self.unpriced_invocations
+            .iter()
+            .flatten()
+            .any(|calls| *calls > 0)
     }
 }
 
@@ -157,16 +210,6 @@ impl Latency {
     }
 }
 
-/// Formats a USD string of the API ("12.345678") for the page.
-fn usd_text(text: &str) -> String {
-    let negative = text.starts_with('-');
-    let digits = text.trim_start_matches('-');
-    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
-    let micro: i128 = format!("{whole}{fraction:0<6}").parse().unwrap_or(0);
-    let pico = micro * 1_000_000;
-    usd(if negative { -pico } else { pico })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,8 +220,34 @@ mod tests {
         assert_eq!(usd(1_234_567_000_000_000), "$1,234.57");
         assert_eq!(usd(2_500_000_000), "$0.0025");
         assert_eq!(usd(-50_000_000_000_000), "-$50.00");
-        assert_eq!(usd_text("12.345678"), "$12.35");
-        assert_eq!(usd_text("-0.004000"), "-$0.0040");
+    }
+
+    #[test]
+    fn money_says_unpriced_or_partial_and_never_zero_for_unknown() {
+        let amount = |pico, priced, unpriced| {
+            crate::store::Coverage {
+                priced_invocations: priced,
+                unpriced_invocations: unpriced,
+            }
+            .amount(pico)
+        };
+        assert_eq!(money(&amount(2_500_000_000, 3, 0)), "$0.0025");
+        // Not-billed calls count as neither: nothing to price is a known $0.
+        assert_eq!(money(&amount(0, 0, 0)), "$0.00");
+        let unpriced = money(&amount(0, 0, 2));
+        assert!(unpriced.contains(">unpriced</span>"), "{unpriced}");
+        assert!(!unpriced.contains('$'), "{unpriced}");
+        let partial = money(&amount(2_500_000_000, 1, 1_234));
+        assert!(
+            partial.starts_with("$0.0025 <span class=\"partial\""),
+            "{partial}"
+        );
+        assert!(
+            partial.contains("partial · 1,234 unpriced</span>"),
+            "{partial}"
+        );
+        assert_eq!(signed_money(&amount(2_500_000_000, 1, 0), "+"), "+$0.0025");
+        assert!(!signed_money(&amount(0, 0, 1), "+").contains('+'));
     }
 
     #[test]

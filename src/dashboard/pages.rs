@@ -1,5 +1,6 @@
 //! The HTML pages: askama templates (`templates/`) over the views of `data`. Askama escapes
-//! every value; the only unescaped output is the SVG that `charts` builds and escapes itself.
+//! every value; the only unescaped output is the SVG that `charts` builds and escapes itself,
+//! and the money markup of `format::money`, made of numbers and fixed words.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -176,6 +177,7 @@ fn timeline_charts(timeline: &data::Timeline) -> (String, String) {
             .iter()
             .map(|tier| tier.iter().map(|pico| *pico as f64 / 1e12).collect())
             .collect(),
+        unpriced: &timeline.unpriced_invocations,
         format: |usd| {
             if usd < 1.0 && usd > 0.0 {
                 format!("${usd:.4}")
@@ -194,6 +196,7 @@ fn timeline_charts(timeline: &data::Timeline) -> (String, String) {
             .iter()
             .map(|tier| tier.iter().map(|tokens| *tokens as f64).collect())
             .collect(),
+        unpriced: &[],
         format: short_count,
     });
     (cost, tokens)
@@ -426,7 +429,7 @@ pub struct ReportPage {
     unpriced: Vec<crate::store::UnpricedGroup>,
 }
 
-/// One report row, formatted for print.
+/// One report row, formatted for print (money as `format::money` HTML).
 pub struct ReportLine {
     account_id: String,
     region: String,
@@ -456,9 +459,9 @@ impl ReportLine {
                 t.input_tokens + t.cache_read_tokens + t.cache_write_tokens,
             ),
             output_tokens: format::count(t.output_tokens),
-            cost: format::usd(t.cost_pico),
-            premium: format::usd(row.priority_premium_pico),
-            savings: format::usd(row.flex_savings_pico),
+            cost: format::money(&row.cost()),
+            premium: format::money(&row.premium()),
+            savings: format::money(&row.savings()),
             unpriced: format::count(t.unpriced_invocations),
             p50: format::millis(row.p50_latency_ms),
             p95: format::millis(row.p95_latency_ms),

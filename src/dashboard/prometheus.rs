@@ -12,7 +12,6 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::api::ViewError;
-use crate::model::Money;
 use crate::rollup::Granularity;
 use crate::store::{CellSpan, Filter, Grouping};
 
@@ -93,21 +92,26 @@ async fn render(state: &AppState) -> Result<String, ViewError> {
             })
             .collect(),
     );
+    // A series none of whose calls has a price has no cost to report: no sample rather than
+    // a 0 that would read as free. Its calls are in tierwatch_unpriced_invocations_total.
     family(
         "tierwatch_cost_usd_total",
         "counter",
-        "Cost of the priced invocations in USD (exact to the micro-dollar).",
+        "Cost of the priced invocations in USD (exact to the micro-dollar). Unpriced \
+         invocations are not in it: a series with some has the priced ones' cost only, and a \
+         series with nothing but unpriced invocations has no sample (see \
+         tierwatch_unpriced_invocations_total).",
         rows.iter()
-            .map(|row| {
-                let usd = Money::format_usd(row.totals.cost_pico);
-                format!("{{{}}} {usd}", labels(row))
+            .filter_map(|row| {
+                let usd = row.totals.cost().usd()?;
+                Some(format!("{{{}}} {usd}", labels(row)))
             })
             .collect(),
     );
     family(
         "tierwatch_unpriced_invocations_total",
         "counter",
-        "Invocations with no price (never counted as $0).",
+        "Invocations with no price (never counted as $0), per series.",
         rows.iter()
             .map(|row| format!("{{{}}} {}", labels(row), row.totals.unpriced_invocations))
             .collect(),

@@ -14,7 +14,7 @@ use tierwatch::ingest::record::ParseOptions;
 use tierwatch::ingest::{ImportSettings, import_paths};
 use tierwatch::report::{self, Month};
 use tierwatch::simulate::{S3LayoutOptions, SimulationSpec, Simulator, write_s3_layout};
-use tierwatch::store::{QuotaRecord, Store};
+use tierwatch::store::{CostAmount, QuotaRecord, Store, Totals};
 use tower::ServiceExt as _;
 
 use crate::import::{EXPECTED_CSV, fixture_tree};
@@ -84,6 +84,15 @@ fn usd(value: &Value) -> &str {
         .unwrap_or_else(|| panic!("not a USD string: {value}"))
 }
 
+/// A USD value that may be `null` (no call has a price), as micro-dollars to add up: a
+/// `null` adds nothing.
+fn known_micro(value: &Value) -> i64 {
+    if value.is_null() {
+        return 0;
+    }
+    micro(usd(value))
+}
+
 /// USD strings with six decimals, added exactly (as micro-dollars).
 fn micro(text: &str) -> i64 {
     let negative = text.starts_with('-');
@@ -142,12 +151,12 @@ async fn fixture_month_pages_and_api_match_the_report() {
             (forecast as f64 - expected).abs() <= 3.0,
             "forecast {forecast} µ$, expected {expected:.1}"
         );
-        // The cost timeline adds up to the total.
+        // The cost timeline adds up to the total (unpriced buckets have no cost: null).
         let timeline_sum: i64 = overview["timeline"]["cost_usd"]
             .as_array()
             .unwrap()
             .iter()
-            .flat_map(|tier| tier.as_array().unwrap().iter().map(|v| micro(usd(v))))
+            .flat_map(|tier| tier.as_array().unwrap().iter().map(known_micro))
             .sum();
         assert_eq!(timeline_sum, 12_123);
         assert_eq!(
@@ -181,7 +190,7 @@ async fn fixture_month_pages_and_api_match_the_report() {
                         row["tier"].as_str().unwrap().to_string(),
                     ),
                     (
-                        row["cost_usd"].as_str().unwrap().to_string(),
+                        row["cost_usd"].as_str().unwrap_or("null").to_string(),
                         row["invocations"].as_i64().unwrap(),
                     ),
                 )
@@ -212,7 +221,7 @@ async fn fixture_month_pages_and_api_match_the_report() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|group| micro(usd(&group["total"]["cost_usd"])))
+                .map(|group| known_micro(&group["total"]["cost_usd"]))
                 .sum();
             assert_eq!(sum, 12_123, "callers by {by}");
             assert_eq!(usd(&callers["total"]["cost_usd"]), "0.012123");
@@ -382,6 +391,329 @@ async fn pages_render(app: &axum::Router) {
     );
 }
 
+/// The part of a page from `start` to the next `end` after it.
+fn between<'a>(body: &'a str, start: &str, end: &str) -> &'a str {
+    let from = body
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start:?} in:\n{body}"));
+    let rest = &body[from..];
+    &rest[..rest.find(end).unwrap_or(rest.len())]
+}
+
+/// The first table row (`<tr>` to `</tr>`) of `body` that holds every needle.
+fn table_row<'a>(body: &'a str, needles: &[&str]) -> &'a str {
+    body.split("<tr")
+        .skip(1)
+        .map(|row| row.split("</tr>").next().unwrap_or(row))
+        .find(|row| needles.iter().all(|needle| row.contains(needle)))
+        .unwrap_or_else(|| panic!("no row with {needles:?} in:\n{body}"))
+}
+
+/// Cell `index` (from 0) of a table row.
+fn cell(row: &str, index: usize) -> &str {
+    row.split("<td")
+        .nth(index + 1)
+        .unwrap_or_else(|| panic!("no cell {index} in {row}"))
+}
+
+/// An unpriced cell: says so, and shows no amount at all (no `$0.00`).
+fn assert_unpriced(cell: &str, what: &str) {
+    assert!(cell.contains(r#"<span class="unpriced""#), "{what}: {cell}");
+    assert!(!cell.contains('$'), "{what} shows an amount: {cell}");
+}
+
+/// The fixture month has all-unpriced cells (claude-3-haiku; nova-pro in us-west-2; their
+/// caller; the days they fell on), partly priced ones (nova-pro Standard over both regions,
+/// the Standard tier, the month) and a not-billed one ($0 for certain): every page, the API
+/// and /metrics show each as such, on both backends.
+#[tokio::test]
+async fn unpriced_cells_read_unpriced_or_partial_everywhere() {
+    const CLAUDE: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+    const STANDARD: &str = r#"tier-standard"></span>standard</td>"#;
+    for backend in BACKENDS {
+        let db = TestDb::new(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        import_dir(&db.store, &fixture_tree(dir.path())).await;
+        let app = app(&db.store, NOVEMBER_25_NOON, None);
+
+        // Models: claude is unpriced; nova-pro Standard is partial (us-west-2's call has no
+        // price); gpt-oss-120b Standard is one throttled call, not billed: $0.00 for certain.
+        let models = get(&app, "/models?month=2025-11").await.body;
+        assert_unpriced(table_row(&models, &[CLAUDE, STANDARD]), "claude");
+        let nova = table_row(&models, &["amazon.nova-pro-v1:0</a>", STANDARD]);
+        assert!(
+            nova.contains("$0.0036 <span class=\"partial\""),
+            "{backend:?}: {nova}"
+        );
+        assert!(nova.contains("partial · 1 unpriced"), "{nova}");
+        let throttled = table_row(&models, &["openai.gpt-oss-120b-1:0</a>", STANDARD]);
+        assert!(throttled.contains(">$0.00<"), "{throttled}");
+        assert!(!throttled.contains("unpriced"), "{throttled}");
+        let total = between(&models, "<tfoot>", "</tfoot>");
+        assert!(total.contains("$0.01 <span class=\"partial\""), "{total}");
+        assert!(total.contains("partial · 2 unpriced"), "{total}");
+
+        // Overview: the tier, the month so far, the forecast and the window are partial.
+        let overview = get(&app, "/?month=2025-11").await.body;
+        let tiers = between(&overview, "<h2>Tiers</h2>", "</table>");
+        assert!(
+            table_row(tiers, &[STANDARD]).contains("partial · 2 unpriced"),
+            "{tiers}"
+        );
+        let card = |body: &str, heading: &str| {
+            between(body, &format!("<h2>{heading}</h2>"), "</div>").to_string()
+        };
+        assert!(
+            card(&overview, "Month to date").contains("partial · 1 unpriced"),
+            "{overview}"
+        );
+        let forecast = card(&overview, "Forecast, month end");
+        assert!(forecast.contains("partial · 1 unpriced"), "{forecast}");
+        assert!(forecast.contains("From partly priced data"), "{forecast}");
+        assert!(card(&overview, "In this window").contains("partial · 2 unpriced"));
+        // The chart marks the two days with unpriced calls (Nov 26 has nothing else).
+        let chart = between(&overview, r#"<figure id="cost-chart">"#, "</figure>");
+        assert_eq!(
+            chart.matches(r#"class="unpriced-mark""#).count(),
+            2,
+            "{chart}"
+        );
+        assert!(
+            chart.contains("2025-11-26: calls without a price, not in the bar (standard 1)"),
+            "{chart}"
+        );
+        assert!(
+            overview.contains("Hatched marks: calls without a price (2 in this window)"),
+            "{overview}"
+        );
+
+        // One unpriced model's page: every amount over its calls says "unpriced".
+        let page = get(
+            &app,
+            "/models/anthropic.claude-3-haiku-20240307-v1%3A0?month=2025-11",
+        )
+        .await
+        .body;
+        assert_unpriced(table_row(&page, &[CLAUDE, STANDARD]), "model row");
+        assert_unpriced(between(&page, "<tfoot>", "</tfoot>"), "model total");
+        for heading in ["Month to date", "Forecast, month end"] {
+            assert_unpriced(
+                between(&card(&page, heading), "class=\"big\"", "</p>"),
+                heading,
+            );
+        }
+        assert_unpriced(
+            between(&card(&page, "In this window"), "class=\"big\"", "</p>"),
+            "window",
+        );
+        let tiers = between(&page, "<h2>Tiers</h2>", "</table>");
+        assert_unpriced(table_row(tiers, &[STANDARD]), "model tier");
+        assert_unpriced(between(tiers, "<tfoot>", "</tfoot>"), "model tiers total");
+        let chart = between(&page, r#"<figure id="cost-chart">"#, "</figure>");
+        assert!(chart.contains("No priced calls in this window"), "{chart}");
+        assert!(!chart.contains("$0.00"), "no $0 axis: {chart}");
+
+        // Callers: the analyst made only the unpriced calls.
+        let callers = get(&app, "/callers?month=2025-11").await.body;
+        assert_unpriced(
+            table_row(&callers, &["arn:aws:iam::111122223333:user/analyst"]),
+            "caller",
+        );
+        let total = between(&callers, "<tfoot>", "</tfoot>");
+        assert!(total.contains("partial · 2 unpriced"), "{total}");
+        let teams = get(&app, "/callers?month=2025-11&by=team").await.body;
+        assert!(
+            table_row(&teams, &["(not set)"]).contains("partial · 2 unpriced"),
+            "{teams}"
+        );
+
+        // The printable report: cost is cell 7; a Standard row has no premium or savings.
+        let report = get(&app, "/reports/2025-11").await.body;
+        for row in [
+            table_row(&report, &[CLAUDE]),
+            table_row(&report, &["us-west-2", "amazon.nova-pro-v1:0"]),
+        ] {
+            assert_unpriced(cell(row, 7), "report cost");
+            assert_eq!(cell(row, 10), r#" class="n">1</td>"#, "unpriced calls");
+        }
+        let total = between(&report, "<tfoot>", "</tfoot>");
+        assert!(total.contains("partial · 2 unpriced"), "{total}");
+
+        // The API: null and a status, never "0.000000", for unknown money.
+        let api = get(&app, "/api/v1/models?month=2025-11").await.json();
+        let line = |model: &str, tier: &str| {
+            api["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|row| row["model_id"] == model && row["tier"] == tier)
+                .unwrap()
+                .clone()
+        };
+        let claude = line(CLAUDE, "standard");
+        assert_eq!(claude["cost_usd"], Value::Null, "{backend:?}");
+        assert_eq!(claude["cost_status"], "unpriced");
+        assert_eq!(claude["standard_equivalent_usd"], Value::Null);
+        assert_eq!(claude["unpriced_invocations"], 1);
+        let nova = line("amazon.nova-pro-v1:0", "standard");
+        assert_eq!(nova["cost_usd"], "0.003600");
+        assert_eq!(nova["cost_status"], "partial");
+        assert_eq!(nova["unpriced_invocations"], 1);
+        let throttled = line("openai.gpt-oss-120b-1:0", "standard");
+        assert_eq!(throttled["cost_usd"], "0.000000");
+        assert_eq!(throttled["cost_status"], "priced");
+        assert_eq!(api["total"]["cost_status"], "partial");
+
+        let overview = get(&app, "/api/v1/overview?month=2025-11").await.json();
+        assert_eq!(overview["total"]["cost_status"], "partial");
+        assert_eq!(overview["total"]["unpriced_invocations"], 2);
+        assert_eq!(overview["month_to_date"]["cost_status"], "partial");
+        assert_eq!(overview["month_to_date"]["unpriced_invocations"], 1);
+        assert_eq!(overview["forecast_month_end"]["cost_status"], "partial");
+        let timeline = &overview["timeline"];
+        let standard = timeline["tiers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|tier| tier == "standard")
+            .unwrap();
+        let november_26 = 25;
+        assert_eq!(timeline["cost_usd"][standard][november_26], Value::Null);
+        assert_eq!(timeline["cost_status"][standard][november_26], "unpriced");
+        assert_eq!(timeline["unpriced_invocations"][standard][november_26], 1);
+        assert_eq!(
+            timeline["cost_status"][standard][0], "priced",
+            "an empty day"
+        );
+
+        // Early in December the forecast's rate days reach back into November, whose
+        // us-west-2 call (Nov 26) has no price: the forecast says partial, though the month
+        // so far is all priced.
+        let december_3 = self::app(&db.store, 1_764_763_200, None);
+        let early = get(&december_3, "/api/v1/overview").await.json();
+        assert_eq!(
+            early["month_to_date"]["cost_status"], "priced",
+            "{backend:?}"
+        );
+        assert_eq!(early["forecast_month_end"]["cost_status"], "partial");
+        assert_eq!(early["forecast_month_end"]["unpriced_invocations"], 1);
+
+        let model = get(
+            &app,
+            "/api/v1/models/anthropic.claude-3-haiku-20240307-v1%3A0?month=2025-11",
+        )
+        .await
+        .json();
+        let model_overview = &model["overview"];
+        assert_eq!(model_overview["total"]["cost_usd"], Value::Null);
+        assert_eq!(model_overview["month_to_date"]["total_usd"], Value::Null);
+        assert_eq!(model_overview["month_to_date"]["cost_status"], "unpriced");
+        assert_eq!(
+            model_overview["forecast_month_end"]["total_usd"],
+            Value::Null
+        );
+        assert_eq!(
+            model_overview["forecast_month_end"]["by_tier"][0]["usd"],
+            Value::Null
+        );
+        let callers = get(&app, "/api/v1/callers?month=2025-11").await.json();
+        let analyst = callers["callers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|group| group["caller"] == "arn:aws:iam::111122223333:user/analyst")
+            .unwrap();
+        assert_eq!(analyst["total"]["cost_usd"], Value::Null);
+        assert_eq!(analyst["total"]["cost_status"], "unpriced");
+
+        // /metrics: no cost sample for an all-unpriced series, but its unpriced count; the
+        // not-billed series keeps its $0.
+        let metrics = get(&app, "/metrics").await.body;
+        let series = |model: &str, region: &str, tier: &str| {
+            format!(
+                "{{account=\"111122223333\",region=\"{region}\",model=\"{model}\",tier=\"{tier}\"}}"
+            )
+        };
+        for (model, region) in [(CLAUDE, "us-east-1"), ("amazon.nova-pro-v1:0", "us-west-2")] {
+            let labels = series(model, region, "standard");
+            assert!(
+                !metrics.contains(&format!("tierwatch_cost_usd_total{labels}")),
+                "{backend:?}: {metrics}"
+            );
+            assert!(
+                metrics.contains(&format!("tierwatch_unpriced_invocations_total{labels} 1")),
+                "{metrics}"
+            );
+        }
+        let labels = series("openai.gpt-oss-120b-1:0", "us-east-1", "standard");
+        assert!(
+            metrics.contains(&format!("tierwatch_cost_usd_total{labels} 0.000000")),
+            "{metrics}"
+        );
+        db.finish().await;
+    }
+}
+
+/// A spend alert over calls without a price: a partial spend is a lower bound, marked as such;
+/// with no priced call there is nothing to judge, and the text says unpriced, never $0.
+#[tokio::test]
+async fn spend_alerts_mark_partial_and_unpriced_spend() {
+    use tierwatch::alerts::measure::measure;
+    use tierwatch::config::{RuleConfig, RuleKind, RuleScope, RuleWindow, Threshold};
+    let db = TestDb::new(crate::support::Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    import_dir(&db.store, &fixture_tree(dir.path())).await;
+    let rule = |model: Option<&str>, forecast: bool| RuleConfig {
+        name: "budget".into(),
+        kind: RuleKind::PrioritySpend,
+        scope: RuleScope {
+            model: model.map(str::to_string),
+            ..RuleScope::default()
+        },
+        tier: Some(tierwatch::model::Tier::Standard),
+        window: RuleWindow::Month,
+        thresholds: vec![Threshold {
+            at: 1.0,
+            severity: "critical".into(),
+        }],
+        budget_pico: Some(1_000_000_000_000),
+        forecast,
+        statistic: None,
+        vs_standard: false,
+        min_samples: 0,
+        for_duration: std::time::Duration::ZERO,
+        repeat: None,
+        channels: vec![],
+    };
+    // Standard in November: $0.003600 + $0.000058 + $0.000750 priced (and a not-billed call),
+    // and the 2 unpriced calls.
+    let partial = measure(&db.store, &rule(None, false), NOVEMBER_25_NOON)
+        .await
+        .unwrap();
+    assert_eq!(partial[0].value, Some(0.004408));
+    assert_eq!(
+        partial[0].shown,
+        "$0.004408 (partial: 2 unpriced calls left out) spent of a $1.000000 budget"
+    );
+    for forecast in [false, true] {
+        let claude = rule(Some("anthropic.claude-3-haiku-20240307-v1:0"), forecast);
+        let unpriced = measure(&db.store, &claude, NOVEMBER_25_NOON).await.unwrap();
+        assert_eq!(
+            unpriced[0].value, None,
+            "no data, not $0 (forecast: {forecast})"
+        );
+        assert!(
+            unpriced[0]
+                .shown
+                .contains("unknown: 1 call with no price (not counted as $0)"),
+            "{}",
+            unpriced[0].shown
+        );
+        assert!(!unpriced[0].shown.contains("$0."), "{}", unpriced[0].shown);
+    }
+    db.finish().await;
+}
+
 #[tokio::test]
 async fn bad_requests_get_clear_errors_and_unknown_paths_404() {
     let db = TestDb::new(crate::support::Backend::Sqlite).await;
@@ -469,39 +801,41 @@ async fn simulated_month_api_matches_the_report_per_tier_and_model() {
         // Mid-December: month to date covers days 1..=16 only.
         let app = app(&db.store, 1_765_886_400, None);
 
-        let mut report_by_tier: BTreeMap<String, i128> = BTreeMap::new();
-        let mut report_by_model: BTreeMap<(String, String), (i128, i64)> = BTreeMap::new();
+        // Some simulated models have no price: their amounts are null, on both sides.
+        let mut report_by_tier: BTreeMap<String, Totals> = BTreeMap::new();
+        let mut report_by_model: BTreeMap<(String, String), Totals> = BTreeMap::new();
         for row in &report.rows {
-            *report_by_tier.entry(row.key.tier.clone()).or_default() += row.totals.cost_pico;
-            let entry = report_by_model
+            report_by_tier
+                .entry(row.key.tier.clone())
+                .or_default()
+                .add(&row.totals);
+            report_by_model
                 .entry((row.key.model_id.clone(), row.key.tier.clone()))
-                .or_default();
-            entry.0 += row.totals.cost_pico;
-            entry.1 += row.totals.invocations;
+                .or_default()
+                .add(&row.totals);
         }
         let usd_of = |pico: i128| tierwatch::model::Money::format_usd(pico);
+        let json = |amount: CostAmount| serde_json::json!(amount.usd());
 
         let overview = get(&app, "/api/v1/overview?month=2025-12").await.json();
         assert_eq!(
-            usd(&overview["total"]["cost_usd"]),
-            usd_of(report.total.totals.cost_pico),
+            overview["total"]["cost_usd"],
+            json(report.total.cost()),
             "{backend:?}"
         );
         assert_eq!(
-            usd(&overview["total"]["priority_premium_usd"]),
-            usd_of(report.total.priority_premium_pico)
+            overview["total"]["priority_premium_usd"],
+            json(report.total.premium())
         );
         assert_eq!(
-            usd(&overview["total"]["flex_savings_usd"]),
-            usd_of(report.total.flex_savings_pico)
+            overview["total"]["flex_savings_usd"],
+            json(report.total.savings())
         );
         for line in overview["tiers"].as_array().unwrap() {
             let tier = line["tier"].as_str().unwrap();
-            assert_eq!(
-                usd(&line["cost_usd"]),
-                usd_of(report_by_tier[tier]),
-                "{tier}"
-            );
+            let totals = &report_by_tier[tier];
+            assert_eq!(line["cost_usd"], json(totals.cost()), "{tier}");
+            assert_eq!(line["cost_status"], totals.cost_status().as_str(), "{tier}");
         }
         // The whole-month p50/p95 equal the report's total row (same merged histogram).
         let models = get(&app, "/api/v1/models?month=2025-12").await.json();
@@ -512,9 +846,14 @@ async fn simulated_month_api_matches_the_report_per_tier_and_model() {
                 row["model_id"].as_str().unwrap().to_string(),
                 row["tier"].as_str().unwrap().to_string(),
             );
-            let (cost, calls) = report_by_model[&key];
-            assert_eq!(usd(&row["cost_usd"]), usd_of(cost), "{key:?}");
-            assert_eq!(row["invocations"].as_i64().unwrap(), calls, "{key:?}");
+            let totals = &report_by_model[&key];
+            assert_eq!(row["cost_usd"], json(totals.cost()), "{key:?}");
+            assert_eq!(row["cost_status"], totals.cost_status().as_str(), "{key:?}");
+            assert_eq!(
+                row["invocations"].as_i64().unwrap(),
+                totals.invocations,
+                "{key:?}"
+            );
         }
         // Month to date on Dec 16 = the report restricted to days 1..=16, via the day range.
         let mtd = get(&app, "/api/v1/overview?range=mtd").await.json();
@@ -528,7 +867,7 @@ async fn simulated_month_api_matches_the_report_per_tier_and_model() {
         let groups = callers["callers"].as_array().unwrap();
         let sum: i64 = groups
             .iter()
-            .map(|group| micro(usd(&group["total"]["cost_usd"])))
+            .map(|group| known_micro(&group["total"]["cost_usd"]))
             .sum();
         // Each caller's amount is rounded to the micro-dollar: at most half of one apart each.
         let total = micro(&usd_of(report.total.totals.cost_pico));

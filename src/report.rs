@@ -892,6 +892,7 @@ mod tests {
             rows: vec![row(Tier::Flex, 1_500_000, 3_000_000)],
             total: total_row(&[row(Tier::Flex, 1_500_000, 3_000_000)], &BTreeMap::new()),
             unpriced: vec![],
+            reservations: Vec::new(),
         };
         let csv = report.to_csv();
         let lines: Vec<&str> = csv.lines().collect();
@@ -923,6 +924,7 @@ mod tests {
             total: total_row(&rows, &BTreeMap::new()),
             rows,
             unpriced: vec![],
+            reservations: Vec::new(),
         }
     }
 
@@ -1007,6 +1009,7 @@ mod tests {
             total: total_row(&rows, &BTreeMap::new()),
             rows,
             unpriced: vec![],
+            reservations: Vec::new(),
         };
         let markdown = report.to_markdown();
         assert!(

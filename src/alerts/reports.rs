@@ -37,7 +37,12 @@ pub async fn run_schedule(
     if store.report_run(&name).await?.is_some() {
         return Ok(None);
     }
-    let report = report::build(store, month).await?;
+    let report = report::build_for(store, month, &config.report_pricing)
+        .await
+        .map_err(|error| match error {
+            report::ReportError::Store(error) => error,
+            report::ReportError::Prices(message) => StoreError::Inconsistent(message),
+        })?;
     let files = write_files(&schedule.dir, month, &report.to_csv(), &report.to_json())?;
     let total = &report.total;
     let event = NewEvent {

@@ -27,6 +27,9 @@ pub struct AlertsConfig {
     pub retry_after: Duration,
     /// Attempts per delivery before it is marked failed.
     pub max_attempts: u32,
+    /// The pricing configuration, so scheduled reports carry the reservations section as
+    /// `tierwatch report` does (a copy of `Config::pricing`).
+    pub report_pricing: super::PricingConfig,
 }
 
 /// Where notifications go.
@@ -318,6 +321,7 @@ pub(super) struct FileReports {
 impl Default for AlertsConfig {
     fn default() -> AlertsConfig {
         AlertsConfig {
+            report_pricing: super::PricingConfig::default(),
             interval: Duration::from_secs(60),
             channels: Vec::new(),
             rules: Vec::new(),
@@ -428,6 +432,7 @@ pub(super) fn alerts_config(
     }
     let reports = reports.and_then(|file| report_schedule(file, &known, relative, &mut problems));
     AlertsConfig {
+        report_pricing: super::PricingConfig::default(),
         interval,
         channels,
         rules,

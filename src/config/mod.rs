@@ -376,13 +376,14 @@ impl Layering<'_> {
                 base_dir.join(path)
             }
         };
-        let alerts = alerts::alerts_config(
+        let mut alerts = alerts::alerts_config(
             file.alerts,
             file.reports,
             self.origin,
             &relative,
             self.errors,
         );
+        alerts.report_pricing = pricing.clone();
         Config {
             file: path.map(Path::to_path_buf),
             database,

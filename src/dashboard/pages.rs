@@ -427,6 +427,53 @@ pub struct ReportPage {
     rows: Vec<ReportLine>,
     total: ReportLine,
     unpriced: Vec<crate::store::UnpricedGroup>,
+    reservations: Vec<ReservationLine>,
+}
+
+/// One reservation's month, formatted for print.
+pub struct ReservationLine {
+    name: String,
+    region: String,
+    model_id: String,
+    tpm: String,
+    days: u32,
+    fixed: String,
+    served_calls: i64,
+    served_tokens: i64,
+    effective: String,
+    standard: String,
+    overflow_calls: i64,
+    overflow_cost: String,
+}
+
+impl ReservationLine {
+    fn of(month: &crate::reservations::ReservationMonth) -> ReservationLine {
+        use crate::model::Money;
+        use crate::reservations::FixedCost;
+        let r = &month.reservation;
+        ReservationLine {
+            name: r.name.clone(),
+            region: r.region.clone(),
+            model_id: r.model_id.clone(),
+            tpm: format!("{} / {}", r.input_tpm, r.output_tpm),
+            days: month.days,
+            fixed: match &month.fixed_cost {
+                FixedCost::Known { pico, basis } => {
+                    format!("${} ({basis})", Money::format_usd(*pico))
+                }
+                FixedCost::Unknown { reason } => format!("unpriced: {reason}"),
+            },
+            served_calls: month.served.invocations,
+            served_tokens: month.served_tokens(),
+            effective: month.effective_per_million_pico().map_or_else(
+                || "—".to_string(),
+                |pico| format!("${}", Money::format_usd(pico)),
+            ),
+            standard: format!("${}", Money::format_usd(month.standard_equivalent_pico)),
+            overflow_calls: month.overflow.invocations,
+            overflow_cost: format!("${}", Money::format_usd(month.overflow.cost_pico)),
+        }
+    }
 }
 
 /// One report row, formatted for print (money as `format::money` HTML).
@@ -493,6 +540,7 @@ pub async fn report(State(state): State<AppState>, Path(file): Path<String>) -> 
                     rows: built.rows.iter().map(ReportLine::of).collect(),
                     total: ReportLine::of(&built.total),
                     unpriced: built.unpriced,
+                    reservations: built.reservations.iter().map(ReservationLine::of).collect(),
                 };
                 html(StatusCode::OK, page.render())
             }

@@ -1211,6 +1211,16 @@ async fn a_reservation_reports_its_fixed_cost_what_it_served_and_the_overflow() 
         assert_eq!(section["overflow_invocations"], 1);
         let markdown = report.to_markdown();
         assert!(markdown.contains("## Reserved capacity"), "{markdown}");
+        // The dashboard's printable report and its downloads carry the same section.
+        let app = tierwatch::dashboard::router(
+            tierwatch::dashboard::AppState::new(db.store.clone(), None)
+                .with_pricing(config.clone()),
+        );
+        let page = crate::dashboard::get(&app, "/reports/2026-11").await;
+        assert!(page.body.contains("Reserved capacity"), "{}", page.body);
+        assert!(page.body.contains("$7128.000000"), "{}", page.body);
+        let download = crate::dashboard::get(&app, "/reports/2026-11.csv").await;
+        assert_eq!(download.body, csv);
         db.finish().await;
     }
 }

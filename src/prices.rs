@@ -29,7 +29,7 @@ use crate::pricing::catalog::{Catalog, CatalogKey, CatalogPrice, Conflict, Unmap
 use crate::pricing::model_names::{FoundationModel, ModelNameMap};
 use crate::pricing::pricelist::{
     BEDROCK_SERVICE_CODES, ListRouting, Meter, ParsedPrices, PriceListError, PriceListParser,
-    Provenance,
+    Provenance, skip_counts,
 };
 use crate::pricing::{Assembled, PriceTable, PricingError, UserTable};
 use crate::sources::{self, AwsTarget, SourceError};
@@ -603,23 +603,13 @@ async fn save(
         .chain(report.changed.iter().map(|changed| &changed.after))
         .map(to_stored)
         .collect();
-    let parsed_skips = ParsedPrices {
-        products: 0,
-        prices: Vec::new(),
-        skipped: catalog.skipped.clone(),
-    };
-    report.skipped = parsed_skips.skip_counts();
-    let summary = serde_json::json!({
-        "skipped": report.skipped.iter().map(|(kind, count)| (kind.to_string(), count)).collect::<BTreeMap<_, _>>(),
-        "unmapped": report.unmapped.iter().map(|name| format!("{} {} ({} rows): {}", name.region, name.names, name.rows, name.reason)).collect::<Vec<_>>(),
-        "conflicts": report.conflicts.iter().map(|conflict| format!("{} {}: {:?} ({})", conflict.key, conflict.effective_from, conflict.rates, conflict.resolution)).collect::<Vec<_>>(),
-    });
+    report.skipped = skip_counts(&catalog.skipped);
     let version = NewVersion {
         origin: origin.to_string(),
         detail: detail.to_string(),
         products: i64::try_from(report.products).unwrap_or(i64::MAX),
         rows_seen: i64::try_from(report.rows_seen).unwrap_or(i64::MAX),
-        summary: summary.to_string(),
+        summary: version_summary(&report),
     };
     let (version_id, _added) = store
         .save_price_list_version(&version, &new_rows, models)
@@ -627,6 +617,33 @@ async fn save(
     report.version_id = version_id;
     report.affected_months = affected_months(store, &report).await?;
     Ok(report)
+}
+
+/// What a version could not use, kept with it (JSON): skips by cause, unmapped names,
+/// conflicts.
+fn version_summary(report: &VersionReport) -> String {
+    let skipped: BTreeMap<&str, usize> = report.skipped.iter().copied().collect();
+    let unmapped: Vec<String> = report
+        .unmapped
+        .iter()
+        .map(|name| {
+            let (region, names, rows) = (&name.region, &name.names, name.rows);
+            format!("{region} {names} ({rows} rows): {}", name.reason)
+        })
+        .collect();
+    let conflicts: Vec<String> = report
+        .conflicts
+        .iter()
+        .map(|conflict| {
+            let (key, from) = (&conflict.key, conflict.effective_from);
+            format!(
+                "{key} {from}: {:?} ({})",
+                conflict.rates, conflict.resolution
+            )
+        })
+        .collect();
+    serde_json::json!({"skipped": skipped, "unmapped": unmapped, "conflicts": conflicts})
+        .to_string()
 }
 
 /// What a read changes in the stored table (nothing is stored here).

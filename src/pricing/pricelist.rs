@@ -373,13 +373,7 @@ pub struct ParsedPrices {
 impl ParsedPrices {
     /// Skipped products counted per cause, most common first.
     pub fn skip_counts(&self) -> Vec<(&'static str, usize)> {
-        let mut counts = BTreeMap::<&'static str, usize>::new();
-        for skipped in &self.skipped {
-            *counts.entry(skipped.reason.kind()).or_default() += 1;
-        }
-        let mut counts: Vec<_> = counts.into_iter().collect();
-        counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        counts
+        skip_counts(&self.skipped)
     }
 
     fn absorb(&mut self, other: ParsedPrices) {
@@ -387,6 +381,17 @@ impl ParsedPrices {
         self.prices.extend(other.prices);
         self.skipped.extend(other.skipped);
     }
+}
+
+/// Products counted per cause of their skip, most common first.
+pub fn skip_counts(skipped: &[SkippedProduct]) -> Vec<(&'static str, usize)> {
+    let mut counts = BTreeMap::<&'static str, usize>::new();
+    for product in skipped {
+        *counts.entry(product.reason.kind()).or_default() += 1;
+    }
+    let mut counts: Vec<_> = counts.into_iter().collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    counts
 }
 
 /// A file or answer that is not Price List JSON at all.

@@ -209,7 +209,7 @@ mod tests {
             ("bedrock/AWSLogs/111122223333/BedrockModelInvocationLogs/amazon-bedrock-logs-permission-check".into(), KeySkip::PermissionCheck),
             ("bedrock/amazon-bedrock-logs-permission-check.json".into(), KeySkip::PermissionCheck),
             ("bedrock/AWSLogs/111122223333/CloudTrail/us-east-1/2024/11/20/x.json.gz".into(), KeySkip::NotADelivery),
-            (format!("{base}"), KeySkip::NotADelivery),
+            (base.to_string(), KeySkip::NotADelivery),
             ("bedrock/AWSLogs/111122223333/BedrockModelInvocationLogs/us-east-1/2024/13/20/16/x.json.gz".into(), KeySkip::NotADelivery),
             ("other/AWSLogs/111122223333/BedrockModelInvocationLogs/us-east-1/2024/11/20/16/x.json.gz".into(), KeySkip::NotADelivery),
         ] {

@@ -38,7 +38,21 @@ pub struct PriceLine {
     pub cache_read_usd_per_1m: Option<String>,
     pub cache_write_usd_per_1m: Option<String>,
     pub source: String,
+    /// The first line of the source, shown before the whole of it is opened.
+    pub source_summary: String,
     pub derivation: Option<String>,
+}
+
+/// `input: AWS Price List AmazonBedrock USE1-NovaPro-input-tokens (SKU …), …` →
+/// `input: AWS Price List AmazonBedrock USE1-NovaPro-input-tokens …`.
+fn summary(source: &str) -> String {
+    match source.find(" (SKU") {
+        Some(end) => format!("{} …", &source[..end]),
+        None if source.chars().count() > 90 => {
+            format!("{} …", source.chars().take(90).collect::<String>())
+        }
+        None => source.to_string(),
+    }
 }
 
 /// A stored Price List version.
@@ -98,6 +112,7 @@ async fn view(state: &AppState, params: &PricesParams) -> Result<PricesView, Vie
             cache_read_usd_per_1m: rate(price.rates.cache_read),
             cache_write_usd_per_1m: rate(price.rates.cache_write),
             source: price.source.clone().unwrap_or_default(),
+            source_summary: summary(price.source.as_deref().unwrap_or_default()),
             derivation: price.derivation.clone(),
         })
         .collect();

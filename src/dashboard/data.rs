@@ -430,20 +430,32 @@ fn tier_lines(rows: &[AggregateRow]) -> (Vec<Line>, Line) {
     let mut rows: Vec<&AggregateRow> = rows.iter().collect();
     rows.sort_by_key(|row| tier_rank(&row.tier));
     let mut all = Totals::default();
-    // The total's premium and savings: over all Priority (Flex) calls, priced or not.
-    let mut premium = CostAmount::default();
-    let mut savings = CostAmount::default();
     let mut lines = Vec::new();
     for row in rows {
         all.add(&row.totals);
-        let line = Line::new("", &row.tier, None, &row.totals);
+        lines.push(Line::new("", &row.tier, None, &row.totals));
+    }
+    let total = total_line(&lines, &all, None);
+    (lines, total)
+}
+
+/// The total line of per-tier lines. A line's premium and savings exist only on Priority
+/// and Flex lines (they compare a tier with Standard), so the total's are the sums of its
+/// lines', each over all Priority (Flex) calls, priced or not.
+fn total_line<'a>(
+    lines: impl IntoIterator<Item = &'a Line>,
+    all: &Totals,
+    caller: Option<&str>,
+) -> Line {
+    let mut premium = CostAmount::default();
+    let mut savings = CostAmount::default();
+    for line in lines {
         premium.add(line.premium);
         savings.add(line.savings);
-        lines.push(line);
     }
-    let mut total = Line::new("", "", None, &all);
+    let mut total = Line::new("", "", caller, all);
     total.set_premium_and_savings(premium, savings);
-    (lines, total)
+    total
 }
 
 /// Today, month to date and the month-end forecast, per tier (independent of the window).
@@ -635,7 +647,7 @@ pub async fn models(store: &Store, scope: &Scope) -> Result<ModelsView> {
     });
     Ok(ModelsView {
         scope: ScopeInfo::of(scope),
-        total: Line::new("", "", None, &all),
+        total: total_line(&lines, &all, None),
         rows: lines,
         throttles_measured,
         note,
@@ -732,12 +744,13 @@ pub async fn callers(store: &Store, scope: &Scope) -> Result<CallersView> {
         .into_iter()
         .map(|(caller, (totals, mut tiers))| {
             tiers.sort_by_key(|row| tier_rank(&row.tier));
+            let tiers: Vec<Line> = tiers
+                .iter()
+                .map(|row| Line::new("", &row.tier, Some(&caller), &row.totals))
+                .collect();
             CallerGroup {
-                total: Line::new("", "", Some(&caller), &totals),
-                tiers: tiers
-                    .iter()
-                    .map(|row| Line::new("", &row.tier, Some(&caller), &row.totals))
-                    .collect(),
+                total: total_line(&tiers, &totals, Some(&caller)),
+                tiers,
                 caller,
             }
         })
@@ -761,8 +774,8 @@ pub async fn callers(store: &Store, scope: &Scope) -> Result<CallersView> {
         scope: ScopeInfo::of(scope),
         dimension: scope.dimension.clone(),
         dimensions,
+        total: total_line(callers.iter().flat_map(|group| &group.tiers), &all, None),
         callers,
-        total: Line::new("", "", None, &all),
     })
 }
 

@@ -117,6 +117,16 @@ async fn fixture_month_pages_and_api_match_the_report() {
         assert_eq!(usd(&total["flex_savings_usd"]), "0.002990");
         assert_eq!(total["invocations"], 11);
         assert_eq!(total["unpriced_invocations"], 2);
+        // The Models and Callers totals carry the same premium and savings.
+        for path in [
+            "/api/v1/models?month=2025-11",
+            "/api/v1/callers?month=2025-11",
+        ] {
+            let page = get(&app, path).await.json();
+            let total = &page["total"];
+            assert_eq!(usd(&total["priority_premium_usd"]), "0.002025", "{path}");
+            assert_eq!(usd(&total["flex_savings_usd"]), "0.002990", "{path}");
+        }
         let tiers: Vec<&str> = overview["tiers"]
             .as_array()
             .unwrap()

@@ -118,6 +118,16 @@ impl StandIns {
     /// SDK configuration for the stand-ins: region `us-east-1`, static test credentials, the
     /// front as endpoint, retries off. Tests of retry logic set their own retry config on top.
     pub async fn sdk_config(&self) -> SdkConfig {
+        self.sdk_config_at(self.endpoint_url()).await
+    }
+
+    /// The same, pointed at moto itself: S3 (REST-XML, path-style) is served by moto as it
+    /// is, with no translation needed from the front.
+    pub async fn moto_sdk_config(&self) -> SdkConfig {
+        self.sdk_config_at(self.moto_url()).await
+    }
+
+    async fn sdk_config_at(&self, url: String) -> SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(TEST_REGION))
             .credentials_provider(Credentials::new(
@@ -127,7 +137,7 @@ impl StandIns {
                 None,
                 "tierwatch-standins",
             ))
-            .endpoint_url(self.endpoint_url())
+            .endpoint_url(url)
             .retry_config(RetryConfig::disabled())
             .load()
             .await

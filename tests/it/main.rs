@@ -10,5 +10,6 @@ mod daemon_metrics;
 mod dashboard;
 mod import;
 mod prices;
+mod s3;
 mod standins;
 mod support;

@@ -11,7 +11,10 @@
 //! - [`keys`]: the bucket URI, and what a key is (a delivery of an account and region at an
 //!   hour, or an object to skip, and why);
 //! - [`events`]: S3 ObjectCreated notifications as SQS receives them, directly or through SNS
-//!   or EventBridge.
+//!   or EventBridge;
+//! - [`listing`]: the accounts and regions a bucket holds, and the delivery objects of one
+//!   after a key.
 
 pub mod events;
 pub mod keys;
+pub mod listing;

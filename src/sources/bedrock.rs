@@ -78,7 +78,6 @@ pub async fn inference_profile(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedProfile {
     pub arn: String,
-    pub id: String,
     pub models: ProfileModels,
 }
 
@@ -98,7 +97,6 @@ pub async fn application_profiles(client: &Client) -> Result<Vec<ListedProfile>,
         for summary in page.inference_profile_summaries() {
             profiles.push(ListedProfile {
                 arn: summary.inference_profile_arn().to_string(),
-                id: summary.inference_profile_id().to_string(),
                 models: ProfileModels {
                     name: summary.inference_profile_name().to_string(),
                     model_arns: summary

@@ -16,6 +16,13 @@ use crate::config::{Config, SourceConfig};
 use crate::ingest::PricingContext;
 use crate::sources::cloudwatch_logs::LogsPoller;
 use crate::sources::cloudwatch_metrics::MetricsPoller;
+use crate::sources::s3::listing::counted_client;
+use crate::sources::s3::notifications::NotificationPoller;
+use crate::sources::s3::poller::ListingPoller;
+
+/// The pause between two cycles of a queue consumer (each cycle ends on an empty receive,
+/// which long-polls first).
+const QUEUE_PAUSE: Duration = Duration::from_secs(1);
 use crate::sources::service_quotas::QuotasPoller;
 use crate::sources::{CallCounter, SourceError, sdk_config, total_calls};
 use crate::store::{Leadership, SourceHealth, Store, StoreError};
@@ -24,6 +31,10 @@ use crate::store::{Leadership, SourceHealth, Store, StoreError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PollKind {
     Logs,
+    /// S3 delivery, by listing the bucket.
+    S3,
+    /// S3 delivery, announced on an SQS queue.
+    Sqs,
     Metrics,
     Quotas,
 }
@@ -32,6 +43,8 @@ impl PollKind {
     pub fn as_str(self) -> &'static str {
         match self {
             PollKind::Logs => "logs",
+            PollKind::S3 => "s3",
+            PollKind::Sqs => "sqs",
             PollKind::Metrics => "metrics",
             PollKind::Quotas => "quotas",
         }
@@ -54,6 +67,11 @@ pub trait Poller: Send + 'static {
     fn kind(&self) -> PollKind;
     /// The API-call counter of this poller's client.
     fn calls(&self) -> &CallCounter;
+    /// Whether only the replica leading the source may poll. Queue consumers need no
+    /// leader: the queue hands each message to one of them.
+    fn needs_leader(&self) -> bool {
+        true
+    }
     /// Runs one cycle up to `now_ms`; stops early (keeping what it stored) when `stop` is set.
     fn poll_cycle(
         &mut self,
@@ -97,6 +115,129 @@ impl Poller for LogsTask {
                     " (stopped early)"
                 }
             ),
+        })
+    }
+}
+
+struct S3Task {
+    poller: ListingPoller,
+    calls: CallCounter,
+}
+
+impl Poller for S3Task {
+    fn kind(&self) -> PollKind {
+        PollKind::S3
+    }
+
+    fn calls(&self) -> &CallCounter {
+        &self.calls
+    }
+
+    async fn poll_cycle(
+        &mut self,
+        now_ms: i64,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<CycleSummary, SourceError> {
+        let cycle = self.poller.poll(now_ms, stop).await?;
+        let skipped: u64 = cycle.skipped.values().sum();
+        let detail = format!(
+            "{} prefixes, {} objects listed ({} read before, {} skipped), {} read ({} late, {} gone): {} records, {} imported, {} already stored, {} rejected{}",
+            cycle.prefixes,
+            cycle.listed,
+            cycle.already_read,
+            skipped,
+            cycle.read,
+            cycle.late,
+            cycle.missing,
+            cycle.records,
+            cycle.imported,
+            cycle.duplicates,
+            cycle.rejected,
+            if cycle.completed {
+                ""
+            } else {
+                " (stopped early)"
+            }
+        );
+        // Objects that could not be read fail the cycle (after the rest was stored), so
+        // health shows them and the next cycle comes after a backoff.
+        if let Some(first) = cycle.failures.first() {
+            return Err(SourceError::Aws {
+                operation: "GetObject",
+                message: format!(
+                    "{} objects could not be read (the checkpoint waits before them), first: {first}; {detail}",
+                    cycle.failures.len()
+                ),
+            });
+        }
+        Ok(CycleSummary {
+            items: cycle.records,
+            lag_ms: cycle
+                .oldest_position
+                .map(|position| now_ms - position.timestamp_millis()),
+            detail,
+        })
+    }
+}
+
+struct SqsTask {
+    poller: NotificationPoller,
+    calls: CallCounter,
+}
+
+impl Poller for SqsTask {
+    fn kind(&self) -> PollKind {
+        PollKind::Sqs
+    }
+
+    fn calls(&self) -> &CallCounter {
+        &self.calls
+    }
+
+    fn needs_leader(&self) -> bool {
+        false
+    }
+
+    async fn poll_cycle(
+        &mut self,
+        _now_ms: i64,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<CycleSummary, SourceError> {
+        let cycle = self.poller.poll(stop).await?;
+        let skipped: u64 = cycle.skipped.values().sum();
+        let detail = format!(
+            "{} messages ({} deleted, {} kept), {} objects read ({} read before, {} skipped): {} records, {} imported, {} already stored, {} rejected{}",
+            cycle.messages,
+            cycle.deleted,
+            cycle.kept.len(),
+            cycle.read,
+            cycle.already_read,
+            skipped,
+            cycle.records,
+            cycle.imported,
+            cycle.duplicates,
+            cycle.rejected,
+            if cycle.completed {
+                ""
+            } else {
+                " (stopped early)"
+            }
+        );
+        // Messages kept on the queue fail the cycle (after the rest was stored), so health
+        // shows them.
+        if let Some(first) = cycle.kept.first() {
+            return Err(SourceError::Aws {
+                operation: "ReceiveMessage",
+                message: format!(
+                    "{} messages left on the queue for its redrive policy, first: {first}; {detail}",
+                    cycle.kept.len()
+                ),
+            });
+        }
+        Ok(CycleSummary {
+            items: cycle.records,
+            lag_ms: None,
+            detail,
         })
     }
 }
@@ -181,6 +322,8 @@ impl Poller for QuotasTask {
 enum AnyPoller {
     /// Boxed: it holds a batch builder and writer, far larger than the others.
     Logs(Box<LogsTask>),
+    S3(Box<S3Task>),
+    Sqs(Box<SqsTask>),
     Metrics(MetricsTask),
     Quotas(QuotasTask),
 }
@@ -189,6 +332,8 @@ impl Poller for AnyPoller {
     fn kind(&self) -> PollKind {
         match self {
             AnyPoller::Logs(task) => task.kind(),
+            AnyPoller::S3(task) => task.kind(),
+            AnyPoller::Sqs(task) => task.kind(),
             AnyPoller::Metrics(task) => task.kind(),
             AnyPoller::Quotas(task) => task.kind(),
         }
@@ -197,8 +342,17 @@ impl Poller for AnyPoller {
     fn calls(&self) -> &CallCounter {
         match self {
             AnyPoller::Logs(task) => task.calls(),
+            AnyPoller::S3(task) => task.calls(),
+            AnyPoller::Sqs(task) => task.calls(),
             AnyPoller::Metrics(task) => task.calls(),
             AnyPoller::Quotas(task) => task.calls(),
+        }
+    }
+
+    fn needs_leader(&self) -> bool {
+        match self {
+            AnyPoller::Sqs(task) => task.needs_leader(),
+            _ => true,
         }
     }
 
@@ -209,6 +363,8 @@ impl Poller for AnyPoller {
     ) -> Result<CycleSummary, SourceError> {
         match self {
             AnyPoller::Logs(task) => task.poll_cycle(now_ms, stop).await,
+            AnyPoller::S3(task) => task.poll_cycle(now_ms, stop).await,
+            AnyPoller::Sqs(task) => task.poll_cycle(now_ms, stop).await,
             AnyPoller::Metrics(task) => task.poll_cycle(now_ms, stop).await,
             AnyPoller::Quotas(task) => task.poll_cycle(now_ms, stop).await,
         }
@@ -264,6 +420,42 @@ async fn build_pollers(config: &Config, shared: &Shared) -> Vec<SourcePollers> {
         ) {
             let task = AnyPoller::Logs(Box::new(LogsTask { poller, calls }));
             pollers.push((task, daemon.logs_interval));
+        }
+        if let Some(s3) = &source.s3 {
+            let calls = CallCounter::default();
+            let client = counted_client(&sdk, source.endpoint_url.is_some(), &calls);
+            if let Some(poller) = ListingPoller::new(
+                source,
+                daemon,
+                client,
+                shared.store.clone(),
+                shared.context.clone(),
+                shared.batch_size,
+            ) {
+                // With notifications, listing only reconciles what the queue may have lost.
+                let interval = match s3.sqs_queue_url {
+                    Some(_) => s3.reconcile_interval,
+                    None => daemon.logs_interval,
+                };
+                let task = AnyPoller::S3(Box::new(S3Task { poller, calls }));
+                pollers.push((task, interval));
+            }
+            let calls = CallCounter::default();
+            let s3_client = counted_client(&sdk, source.endpoint_url.is_some(), &calls);
+            let sqs_config = aws_sdk_sqs::config::Builder::from(&sdk)
+                .interceptor(calls.clone())
+                .build();
+            if let Some(poller) = NotificationPoller::new(
+                source,
+                aws_sdk_sqs::Client::from_conf(sqs_config),
+                s3_client,
+                shared.store.clone(),
+                shared.context.clone(),
+            ) {
+                // Each cycle long-polls until the queue is empty: the next starts soon after.
+                let task = AnyPoller::Sqs(Box::new(SqsTask { poller, calls }));
+                pollers.push((task, QUEUE_PAUSE));
+            }
         }
         let calls = CallCounter::default();
         if let Some(poller) = MetricsPoller::new(
@@ -401,7 +593,11 @@ async fn poll_loop<P: Poller>(mut poller: P, mut ctx: LoopContext) {
         if *ctx.stop.borrow() {
             break;
         }
-        let leading = ctx.leadership.lock().await.lead(&ctx.source).await;
+        let leading = if poller.needs_leader() {
+            ctx.leadership.lock().await.lead(&ctx.source).await
+        } else {
+            Ok(true)
+        };
         let delay = match leading {
             Ok(true) => {
                 let result = run_cycle(
@@ -511,12 +707,17 @@ pub async fn poll_once(config: &Config, shared: Shared) -> Result<Vec<OnceResult
             let mut results = Vec::new();
             // One source's kinds run in turn, logs first, so coverage sees fresh logs.
             for (mut poller, _) in pollers.pollers {
+                let leading = match &leading {
+                    _ if !poller.needs_leader() => Ok(true),
+                    Ok(leads) => Ok(*leads),
+                    Err(error) => Err(error.to_string()),
+                };
                 let outcome = match leading {
                     Ok(true) => run_cycle(&mut poller, &source, &store, &daemon_id, &stop)
                         .await
                         .map(Some),
                     Ok(false) => Ok(None),
-                    Err(ref error) => Err(error.to_string()),
+                    Err(error) => Err(error),
                 };
                 results.push(OnceResult {
                     source: source.clone(),

@@ -54,11 +54,42 @@ pub async fn run(config: &Config) -> Result<ExitCode> {
             note
         );
     }
+    print_s3_progress(&store, now).await?;
     let day_ago_s = now / 1000 - 86_400;
     print_headroom(&store, day_ago_s, now / 1000 + 60).await?;
     print_coverage(&store, day_ago_s, now / 1000 + 3_600).await?;
     let failing = rows.iter().filter(|row| row.last_error.is_some()).count();
     Ok(exit_code(failing == 0))
+}
+
+/// How far each S3 delivery prefix (account × region) has been read: a backfill's progress.
+async fn print_s3_progress(store: &Store, now_ms: i64) -> Result<()> {
+    let rows = store
+        .checkpoints_of_kind(crate::sources::s3::poller::SOURCE_KIND)
+        .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    outln!("");
+    outln!("S3 delivery, read up to (per account and region):");
+    for (name, position, updated_ms) in rows {
+        let read_to = crate::sources::s3::poller::checkpoint_time(&name, &position);
+        let (time, behind) = match read_to {
+            Some(time) => (
+                time.format("%Y-%m-%d %H:%M UTC").to_string(),
+                format!(
+                    "{} behind",
+                    crate::dashboard::format::age((now_ms - time.timestamp_millis()) / 1000)
+                ),
+            ),
+            None => ("?".to_string(), position.clone()),
+        };
+        outln!(
+            "  {name}  {time}  ({behind}; saved {} ago)",
+            crate::dashboard::format::age((now_ms - updated_ms) / 1000)
+        );
+    }
+    Ok(())
 }
 
 /// Quota headroom over the last day, one line per matched on-demand quota.

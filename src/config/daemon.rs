@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::ConfigError;
+use crate::sources::s3::keys::S3Uri;
 
 /// Polling settings shared by every source.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +67,40 @@ pub struct SourceConfig {
     pub quotas: bool,
     /// First run reads logs from this time (Unix milliseconds) instead of `daemon.backfill`.
     pub backfill_from_ms: Option<i64>,
+    /// Invocation logs delivered to S3; none are read from S3 when unset.
+    pub s3: Option<S3SourceConfig>,
+}
+
+/// A source's S3 delivery: where Bedrock writes, and how tierwatch reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3SourceConfig {
+    /// The bucket and prefix Bedrock was given (`s3://bucket/prefix/`).
+    pub uri: S3Uri,
+    /// Only these accounts' deliveries (all when empty).
+    pub accounts: Vec<String>,
+    /// Only these regions' deliveries (all when empty).
+    pub regions: Vec<String>,
+    /// Each listing re-lists this much before now, for objects delivered late.
+    pub lookback: Duration,
+    /// Objects fetched at once.
+    pub concurrency: usize,
+    /// A queue receiving the bucket's ObjectCreated notifications (notification mode).
+    pub sqs_queue_url: Option<String>,
+    /// In notification mode, how often the bucket is listed anyway, for what the queue lost.
+    pub reconcile_interval: Duration,
+    /// How long one ReceiveMessage waits for messages (long polling, at most 20 s).
+    pub sqs_wait: Duration,
+    /// How long a received message stays hidden from other consumers while its objects are
+    /// read; one left on the queue (failed) comes back after it.
+    pub sqs_visibility_timeout: Duration,
+}
+
+impl S3SourceConfig {
+    pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(3600);
+    pub const DEFAULT_CONCURRENCY: usize = 8;
+    pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(6 * 3600);
+    pub const DEFAULT_SQS_WAIT: Duration = Duration::from_secs(20);
+    pub const DEFAULT_SQS_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(300);
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -94,6 +129,15 @@ pub(super) struct FileSource {
     metrics: Option<bool>,
     quotas: Option<bool>,
     backfill_from: Option<String>,
+    s3_uri: Option<String>,
+    accounts: Option<Vec<String>>,
+    regions: Option<Vec<String>>,
+    s3_lookback: Option<String>,
+    s3_concurrency: Option<i64>,
+    sqs_queue_url: Option<String>,
+    s3_reconcile_interval: Option<String>,
+    sqs_wait_time: Option<String>,
+    sqs_visibility_timeout: Option<String>,
 }
 
 /// Parses durations written as a number and a unit: `90s`, `15m`, `6h`, `2d` (or `500ms`).
@@ -190,6 +234,7 @@ pub(super) fn sources_config(
                 message,
             });
         };
+        let s3 = s3_config(&source, &mut problem);
         let name = source.name.unwrap_or_default();
         if name.trim().is_empty() {
             problem(
@@ -210,7 +255,7 @@ pub(super) fn sources_config(
             );
         }
         if let Some(account) = &source.account_id
-            && !(account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
+            && !is_account_id(account)
         {
             problem(
                 "account_id",
@@ -260,10 +305,11 @@ pub(super) fn sources_config(
                 "required when metrics or quotas are read (CloudWatch metrics and quotas don't name their account); or set metrics = false and quotas = false".into(),
             );
         }
-        if source.log_group.is_none() && !metrics && !quotas {
+        if source.log_group.is_none() && source.s3_uri.is_none() && !metrics && !quotas {
             problem(
                 "log_group",
-                "this source polls nothing: set log_group, or metrics or quotas to true".into(),
+                "this source polls nothing: set log_group or s3_uri, or metrics or quotas to true"
+                    .into(),
             );
         }
         sources.push(SourceConfig {
@@ -277,9 +323,152 @@ pub(super) fn sources_config(
             metrics,
             quotas,
             backfill_from_ms,
+            s3,
         });
     }
     sources
+}
+
+/// The S3 keys of a source, checked; `None` when it has no `s3_uri` (then the other S3 keys
+/// are errors: they would silently do nothing).
+fn s3_config(
+    source: &FileSource,
+    problem: &mut impl FnMut(&str, String),
+) -> Option<S3SourceConfig> {
+    let Some(text) = &source.s3_uri else {
+        let stray = [
+            ("accounts", source.accounts.is_some()),
+            ("regions", source.regions.is_some()),
+            ("s3_lookback", source.s3_lookback.is_some()),
+            ("s3_concurrency", source.s3_concurrency.is_some()),
+            ("sqs_queue_url", source.sqs_queue_url.is_some()),
+            (
+                "s3_reconcile_interval",
+                source.s3_reconcile_interval.is_some(),
+            ),
+            ("sqs_wait_time", source.sqs_wait_time.is_some()),
+            (
+                "sqs_visibility_timeout",
+                source.sqs_visibility_timeout.is_some(),
+            ),
+        ];
+        for (key, _) in stray.iter().filter(|(_, set)| *set) {
+            problem(
+                key,
+                "only used with s3_uri, which this source does not set".into(),
+            );
+        }
+        return None;
+    };
+    let uri = match S3Uri::parse(text) {
+        Ok(uri) => uri,
+        Err(error) => {
+            problem("s3_uri", error.to_string());
+            return None;
+        }
+    };
+    let accounts = source.accounts.clone().unwrap_or_default();
+    for account in accounts.iter().filter(|account| !is_account_id(account)) {
+        problem(
+            "accounts",
+            format!("expected 12-digit AWS account ids, got {account:?}"),
+        );
+    }
+    let regions = source.regions.clone().unwrap_or_default();
+    for region in regions.iter().filter(|region| !is_region(region)) {
+        problem(
+            "regions",
+            format!("expected AWS region codes such as \"us-east-1\", got {region:?}"),
+        );
+    }
+    let duration = |value: &Option<String>,
+                    key: &str,
+                    default: Duration,
+                    problem: &mut dyn FnMut(&str, String)| match value {
+        None => default,
+        Some(text) => parse_duration(text).unwrap_or_else(|| {
+            problem(
+                key,
+                format!("expected a duration such as \"90m\", \"2h\" or \"1d\", got {text:?}"),
+            );
+            default
+        }),
+    };
+    let lookback = duration(
+        &source.s3_lookback,
+        "s3_lookback",
+        S3SourceConfig::DEFAULT_LOOKBACK,
+        problem,
+    );
+    let reconcile_interval = duration(
+        &source.s3_reconcile_interval,
+        "s3_reconcile_interval",
+        S3SourceConfig::DEFAULT_RECONCILE_INTERVAL,
+        problem,
+    );
+    let sqs_wait = duration(
+        &source.sqs_wait_time,
+        "sqs_wait_time",
+        S3SourceConfig::DEFAULT_SQS_WAIT,
+        problem,
+    );
+    if sqs_wait > Duration::from_secs(20) {
+        problem("sqs_wait_time", "SQS long polling waits at most 20s".into());
+    }
+    let sqs_visibility_timeout = duration(
+        &source.sqs_visibility_timeout,
+        "sqs_visibility_timeout",
+        S3SourceConfig::DEFAULT_SQS_VISIBILITY_TIMEOUT,
+        problem,
+    );
+    if sqs_visibility_timeout.is_zero() || sqs_visibility_timeout > Duration::from_secs(12 * 3600) {
+        problem(
+            "sqs_visibility_timeout",
+            "expected a duration from 1s to 12h (SQS's limits)".into(),
+        );
+    }
+    if reconcile_interval.is_zero() {
+        problem(
+            "s3_reconcile_interval",
+            "expected a duration above zero".into(),
+        );
+    }
+    let concurrency = match source.s3_concurrency {
+        None => S3SourceConfig::DEFAULT_CONCURRENCY,
+        Some(value @ 1..=64) => value as usize,
+        Some(value) => {
+            problem(
+                "s3_concurrency",
+                format!("expected a whole number from 1 to 64, got {value}"),
+            );
+            S3SourceConfig::DEFAULT_CONCURRENCY
+        }
+    };
+    if let Some(url) = &source.sqs_queue_url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        problem(
+            "sqs_queue_url",
+            format!(
+                "expected the queue's URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME), got {url:?}"
+            ),
+        );
+    }
+    Some(S3SourceConfig {
+        uri,
+        accounts,
+        regions,
+        lookback,
+        concurrency,
+        sqs_queue_url: source.sqs_queue_url.clone(),
+        reconcile_interval,
+        sqs_wait,
+        sqs_visibility_timeout,
+    })
+}
+
+fn is_account_id(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// `us-east-1`, `ap-southeast-4`, `us-gov-west-1`, `eu-central-2`...

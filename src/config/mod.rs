@@ -18,7 +18,7 @@ pub use alerts::{
     AlertsConfig, ChannelConfig, ChannelKind, DelayStatistic, EmailConfig, ReportSchedule,
     RuleConfig, RuleKind, RuleScope, RuleWindow, SmtpSecurity, Threshold,
 };
-pub use daemon::{DaemonConfig, SourceConfig, parse_duration};
+pub use daemon::{DaemonConfig, S3SourceConfig, SourceConfig, parse_duration};
 
 /// The config file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_PATH: &str = "config/tierwatch.toml";

@@ -209,18 +209,21 @@ fn has_log_extension(name: &str) -> bool {
     }
 }
 
-/// Opens a file for reading, decompressing it when it is gzip (told by its magic bytes, not
-/// its name; several gzip members in a row are read as one stream). When `bytes_read` is
-/// given, the number of raw file bytes read is added to it as reading goes on.
+/// Opens a file for reading, decompressing it when it is gzip (see [`decode`]). When
+/// `bytes_read` is given, the number of raw file bytes read is added to it as reading goes on.
 pub fn open(path: &Path, bytes_read: Option<Arc<AtomicU64>>) -> io::Result<Box<dyn Read + Send>> {
     let file = File::open(path)?;
-    let mut buffered = BufReader::with_capacity(
-        READ_BUFFER_BYTES,
-        CountingReader {
-            inner: file,
-            counter: bytes_read,
-        },
-    );
+    decode(CountingReader {
+        inner: file,
+        counter: bytes_read,
+    })
+}
+
+/// A byte stream (a file, an S3 object's body) as its content: decompressed when it is gzip,
+/// told by its magic bytes rather than its name; several gzip members in a row are read as
+/// one stream.
+pub fn decode(input: impl Read + Send + 'static) -> io::Result<Box<dyn Read + Send>> {
+    let mut buffered = BufReader::with_capacity(READ_BUFFER_BYTES, input);
     let is_gzip = buffered.fill_buf()?.starts_with(&GZIP_MAGIC);
     if is_gzip {
         Ok(Box::new(MultiGzDecoder::new(buffered)))

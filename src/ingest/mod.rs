@@ -62,14 +62,35 @@ pub struct RejectedRecord {
     pub excerpt: String,
 }
 
+/// A source object (an S3 delivery) whose every record is in the batch that carries it:
+/// storing the batch records the object as read, in the same transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRead {
+    /// The object's source (its delivery prefix).
+    pub source: Arc<str>,
+    pub key: String,
+    pub etag: String,
+    pub size: i64,
+    pub records: u64,
+}
+
 /// The output of [`BatchBuilder`]: what one transaction will store.
 #[derive(Debug, Default)]
 pub struct ParsedBatch {
     pub records: Vec<ParsedRecord>,
     pub rejected: Vec<RejectedRecord>,
+    /// Objects this batch completes.
+    pub objects: Vec<ObjectRead>,
 }
 
 impl ParsedBatch {
+    /// Moves another batch's records, rejections and objects into this one.
+    pub fn append(&mut self, mut other: ParsedBatch) {
+        self.records.append(&mut other.records);
+        self.rejected.append(&mut other.rejected);
+        self.objects.append(&mut other.objects);
+    }
+
     pub fn len(&self) -> usize {
         self.records.len() + self.rejected.len()
     }
@@ -212,6 +233,7 @@ impl BatchWriter {
             .iter()
             .map(|record| &record.source)
             .chain(batch.rejected.iter().map(|rejected| &rejected.source))
+            .chain(batch.objects.iter().map(|object| &object.source))
             .chain(checkpoint.as_ref().map(|(source, _)| *source));
         self.register_sources(sources).await?;
         let mut invocations = Vec::with_capacity(batch.records.len());
@@ -234,6 +256,16 @@ impl BatchWriter {
                 excerpt: rejected.excerpt,
             });
         }
+        let mut objects = Vec::with_capacity(batch.objects.len());
+        for object in batch.objects {
+            objects.push(store::ObjectRecord {
+                source_id: self.source_id(&object.source).await?,
+                key: object.key,
+                etag: object.etag,
+                size: object.size,
+                records: i64::try_from(object.records).unwrap_or(i64::MAX),
+            });
+        }
         let checkpoint = match checkpoint {
             Some((source, position)) => Some(Checkpoint {
                 source_id: self.source_id(source).await?,
@@ -244,6 +276,7 @@ impl BatchWriter {
         let batch = store::Batch {
             invocations,
             quarantined,
+            objects,
             checkpoint,
         };
         self.store.write_batch(&batch).await
@@ -725,13 +758,33 @@ fn read_file(
     sender: &mpsc::Sender<Produced>,
 ) -> std::io::Result<bool> {
     let input = files::open(&file.path, Some(Arc::clone(bytes_read)))?;
+    read_stream(input, source, "", builder, |builder| {
+        builder.len() < batch_size
+            || sender
+                .blocking_send(Produced::Batch(builder.take()))
+                .is_ok()
+    })
+}
+
+/// Reads every record of a decoded stream into `builder`, locating each as `{object} line N`
+/// (just `line N` when `object` is empty). After each record `keep_going` may hand the batch
+/// on; when it returns false, reading stops and `Ok(false)` is returned. Content damage (a
+/// corrupt gzip stream) is quarantined as [`UNREADABLE_FILE`] and ends the stream: the
+/// records before it are kept. Only errors reading the stream itself are returned.
+pub fn read_stream(
+    input: impl std::io::Read,
+    source: &Arc<str>,
+    object: &str,
+    builder: &mut BatchBuilder,
+    mut keep_going: impl FnMut(&mut BatchBuilder) -> bool,
+) -> std::io::Result<bool> {
     let mut reader = RecordReader::new(input);
     let mut last_location = None;
     loop {
         match reader.next_item() {
             Ok(Some(Item::Record { bytes, location })) => {
                 last_location = Some(location);
-                builder.add_record(bytes, source, &location);
+                builder.add_record(bytes, source, &Located { object, location });
             }
             Ok(Some(Item::Rejected {
                 excerpt,
@@ -739,13 +792,14 @@ fn read_file(
                 rejection,
             })) => {
                 last_location = Some(location);
-                builder.add_rejected(source, &location, &rejection, excerpt);
+                builder.add_rejected(source, &Located { object, location }, &rejection, excerpt);
             }
             Ok(None) => return Ok(true),
             Err(error) if is_content_damage(&error) => {
                 let location = match last_location {
-                    Some(location) => format!("after {location}"),
-                    None => "start of file".to_string(),
+                    Some(location) => format!("after {}", Located { object, location }),
+                    None if object.is_empty() => "start of file".to_string(),
+                    None => format!("{object} start of file"),
                 };
                 let detail = format!("the file cannot be read past this point: {error}");
                 builder.push_rejected(source, &location, UNREADABLE_FILE, &detail, b"");
@@ -753,12 +807,24 @@ fn read_file(
             }
             Err(error) => return Err(error),
         }
-        if builder.len() >= batch_size
-            && sender
-                .blocking_send(Produced::Batch(builder.take()))
-                .is_err()
-        {
+        if !keep_going(builder) {
             return Ok(false);
+        }
+    }
+}
+
+/// Where a record is: its line, after the object (an S3 key) it is in, if any.
+struct Located<'a> {
+    object: &'a str,
+    location: reader::Location,
+}
+
+impl Display for Located<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.object.is_empty() {
+            write!(f, "{}", self.location)
+        } else {
+            write!(f, "{} {}", self.object, self.location)
         }
     }
 }

@@ -191,11 +191,25 @@ pub struct Checkpoint {
     pub position: String,
 }
 
+/// An S3 object whose records a batch completes (the ledger row of `s3_objects`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRecord {
+    /// The object's delivery prefix (account × region) in `ingest_sources`.
+    pub source_id: i64,
+    pub key: String,
+    pub etag: String,
+    pub size: i64,
+    /// Records read from it (stored, duplicates and rejected).
+    pub records: i64,
+}
+
 /// Everything one transaction writes.
 #[derive(Debug, Default)]
 pub struct Batch {
     pub invocations: Vec<StoredInvocation>,
     pub quarantined: Vec<QuarantinedRecord>,
+    /// S3 objects whose every record is in this batch or stored before.
+    pub objects: Vec<ObjectRecord>,
     pub checkpoint: Option<Checkpoint>,
 }
 
@@ -713,6 +727,33 @@ impl Store {
     }
 
     /// The position saved for a source (see [`Checkpoint`]), if any.
+    /// The S3 objects of a delivery prefix recorded as read, with keys after `after_key`:
+    /// (key, ETag) pairs.
+    pub async fn read_objects(
+        &self,
+        source_id: i64,
+        after_key: &str,
+    ) -> Result<std::collections::HashSet<(String, String)>> {
+        on_backend!(self, store => store.read_objects(source_id, after_key).await)
+    }
+
+    /// Whether an S3 object version is recorded as read under a delivery prefix.
+    pub async fn object_is_read(&self, source_id: i64, key: &str, etag: &str) -> Result<bool> {
+        on_backend!(self, store => store.object_is_read(source_id, key, etag).await)
+    }
+
+    /// Forgets a delivery prefix's S3 objects recorded before `before_ms` (a listing never
+    /// goes back that far; should one be read again, its records are deduplicated by request
+    /// id). Returns how many were forgotten.
+    pub async fn forget_objects(&self, source_id: i64, before_ms: i64) -> Result<u64> {
+        on_backend!(self, store => store.forget_objects(source_id, before_ms).await)
+    }
+
+    /// Every checkpoint of one kind of source: (source name, position, updated at ms).
+    pub async fn checkpoints_of_kind(&self, kind: &str) -> Result<Vec<(String, String, i64)>> {
+        on_backend!(self, store => store.checkpoints_of_kind(kind).await)
+    }
+
     pub async fn checkpoint(&self, kind: &str, name: &str) -> Result<Option<String>> {
         on_backend!(self, store => store.checkpoint(kind, name).await)
     }
@@ -1077,6 +1118,8 @@ pub(crate) trait WriteTx: Send {
     /// Adds quarantined records not seen before; returns how many were added.
     async fn insert_quarantine(&mut self, rows: &[QuarantinedRecord], now_ms: i64) -> Result<u64>;
     async fn save_checkpoint(&mut self, checkpoint: &Checkpoint, now_ms: i64) -> Result<()>;
+    /// Records S3 objects as read (an object version already recorded is left as it is).
+    async fn insert_objects(&mut self, objects: &[ObjectRecord], now_ms: i64) -> Result<()>;
     async fn register_price(&mut self, price: &PriceRowRecord, now_ms: i64) -> Result<i64>;
     /// Invocations with `start ≤ ts < end`.
     async fn load_invocations(
@@ -1141,6 +1184,7 @@ async fn write_batch<T: WriteTx>(
     }
     let new_series = add_delta(&mut tx, cache, &delta).await?;
     let quarantined = tx.insert_quarantine(&batch.quarantined, now).await?;
+    tx.insert_objects(&batch.objects, now).await?;
     if let Some(checkpoint) = &batch.checkpoint {
         tx.save_checkpoint(checkpoint, now).await?;
     }

@@ -14,9 +14,9 @@ use super::rows::{
 };
 use super::{
     BinRow, BinWrite, CallerWrite, CellRow, CellWrite, Checkpoint, CoverageRow, MetricPointRow,
-    MetricSeriesKey, PriceRowRecord, QuarantineGroup, QuarantinedRecord, QueryContext, QuotaRecord,
-    Result, SeriesKey, SourceHealth, StoreError, StoredInvocation, UnpricedGroup, UnpricedWrite,
-    WriteTx,
+    MetricSeriesKey, ObjectRecord, PriceRowRecord, QuarantineGroup, QuarantinedRecord,
+    QueryContext, QuotaRecord, Result, SeriesKey, SourceHealth, StoreError, StoredInvocation,
+    UnpricedGroup, UnpricedWrite, WriteTx,
 };
 use crate::rollup::{Granularity, LatencyMetric};
 

@@ -51,6 +51,10 @@ pub(super) const SERIES_ID: &str = "SELECT id FROM series WHERE account_id = $1 
 pub(super) const CHECKPOINT: &str = "SELECT c.position FROM checkpoints c \
     JOIN ingest_sources s ON s.id = c.source_id WHERE s.kind = $1 AND s.name = $2";
 
+pub(super) const CHECKPOINTS_OF_KIND: &str = "SELECT s.name, c.position, c.updated_ms \
+    FROM checkpoints c JOIN ingest_sources s ON s.id = c.source_id WHERE s.kind = $1 \
+    ORDER BY s.name";
+
 pub(super) const RECORD_HEALTH: &str = "INSERT INTO source_health (source, kind, daemon_id, \
     last_attempt_ms, last_success_ms, last_error, consecutive_failures, lag_ms, \
     items_last_cycle, api_calls_last_cycle, cycle_ms) \
@@ -332,6 +336,16 @@ pub(super) fn mark_inserted(
         .collect()
 }
 
+pub(super) const READ_OBJECTS: &str =
+    "SELECT object_key, etag FROM s3_objects WHERE source_id = $1 AND object_key > $2";
+pub(super) const OBJECT_IS_READ: &str =
+    "SELECT COUNT(*) FROM s3_objects WHERE source_id = $1 AND object_key = $2 AND etag = $3";
+pub(super) const FORGET_OBJECTS: &str =
+    "DELETE FROM s3_objects WHERE source_id = $1 AND stored_ms < $2";
+pub(super) const INSERT_OBJECT: &str = "INSERT INTO s3_objects (source_id, object_key, etag, \
+    size_bytes, records, stored_ms) VALUES ($1, $2, $3, $4, $5, $6) \
+    ON CONFLICT (source_id, object_key, etag) DO NOTHING";
+
 pub(super) const SAVE_CHECKPOINT: &str = "INSERT INTO checkpoints (source_id, position, updated_ms) \
     VALUES ($1, $2, $3) ON CONFLICT (source_id) DO UPDATE SET position = excluded.position, \
     updated_ms = excluded.updated_ms";
@@ -358,6 +372,17 @@ macro_rules! shared_reads {
                 .fetch_optional(&self.pool)
                 .await
                 .context("reading a checkpoint")
+        }
+
+        pub(super) async fn checkpoints_of_kind(
+            &self,
+            kind: &str,
+        ) -> Result<Vec<(String, String, i64)>> {
+            sqlx::query_as(rows::CHECKPOINTS_OF_KIND)
+                .bind(kind)
+                .fetch_all(&self.pool)
+                .await
+                .context("reading checkpoints")
         }
 
         pub(super) async fn record_health(&self, health: &SourceHealth) -> Result<()> {
@@ -447,6 +472,46 @@ macro_rules! shared_reads {
                 .collect())
         }
 
+        pub(super) async fn read_objects(
+            &self,
+            source_id: i64,
+            after_key: &str,
+        ) -> Result<std::collections::HashSet<(String, String)>> {
+            let rows: Vec<(String, String)> = sqlx::query_as(rows::READ_OBJECTS)
+                .bind(source_id)
+                .bind(after_key)
+                .fetch_all(&self.pool)
+                .await
+                .context("reading the S3 objects already read")?;
+            Ok(rows.into_iter().collect())
+        }
+
+        pub(super) async fn object_is_read(
+            &self,
+            source_id: i64,
+            key: &str,
+            etag: &str,
+        ) -> Result<bool> {
+            let count: i64 = sqlx::query_scalar(rows::OBJECT_IS_READ)
+                .bind(source_id)
+                .bind(key)
+                .bind(etag)
+                .fetch_one(&self.pool)
+                .await
+                .context("looking up an S3 object")?;
+            Ok(count > 0)
+        }
+
+        pub(super) async fn forget_objects(&self, source_id: i64, before_ms: i64) -> Result<u64> {
+            let result = sqlx::query(rows::FORGET_OBJECTS)
+                .bind(source_id)
+                .bind(before_ms)
+                .execute(&self.pool)
+                .await
+                .context("forgetting old S3 objects")?;
+            Ok(result.rows_affected())
+        }
+
         pub(super) async fn count_invocations(&self, start_ms: i64, end_ms: i64) -> Result<i64> {
             sqlx::query_scalar(rows::COUNT_INVOCATIONS)
                 .bind(start_ms)
@@ -471,6 +536,23 @@ macro_rules! shared_tx_statements {
                 .execute(&mut *self.tx)
                 .await
                 .context("saving a checkpoint")?;
+            Ok(())
+        }
+
+        async fn insert_objects(&mut self, objects: &[ObjectRecord], now_ms: i64) -> Result<()> {
+            // A handful per batch (one per S3 object): a statement each is cheap enough.
+            for object in objects {
+                sqlx::query(rows::INSERT_OBJECT)
+                    .bind(object.source_id)
+                    .bind(&object.key)
+                    .bind(&object.etag)
+                    .bind(object.size)
+                    .bind(object.records)
+                    .bind(now_ms)
+                    .execute(&mut *self.tx)
+                    .await
+                    .context("recording an S3 object as read")?;
+            }
             Ok(())
         }
 

@@ -24,16 +24,16 @@ struct Seed {
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct Totals {
-    invocations: i64,
-    input_tokens: i64,
-    output_tokens: i64,
-    cache_read_tokens: i64,
-    cache_write_tokens: i64,
+pub(crate) struct Totals {
+    pub invocations: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cache_read_tokens: i64,
+    pub cache_write_tokens: i64,
 }
 
 impl Totals {
-    fn add_tokens(&mut self, tokens: &TokenCounts) {
+    pub(crate) fn add_tokens(&mut self, tokens: &TokenCounts) {
         let count = |value: Option<u64>| i64::try_from(value.unwrap_or(0)).unwrap_or(i64::MAX);
         self.invocations += 1;
         self.input_tokens += count(tokens.input);
@@ -42,7 +42,7 @@ impl Totals {
         self.cache_write_tokens += count(tokens.cache_write);
     }
 
-    fn add(&mut self, other: Totals) {
+    pub(crate) fn add(&mut self, other: Totals) {
         self.invocations += other.invocations;
         self.input_tokens += other.input_tokens;
         self.output_tokens += other.output_tokens;
@@ -69,14 +69,14 @@ fn seed(records: u64, start_ms: i64, end_ms: i64, seed: u64) -> Seed {
     Seed { events, expected }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-const MINUTE: i64 = 60_000;
+pub(crate) const MINUTE: i64 = 60_000;
 
 /// Sums the day rollups: what reports and pages would show.
-async fn stored_totals(store: &Store) -> Totals {
+pub(crate) async fn stored_totals(store: &Store) -> Totals {
     let cells = store
         .read_cells(Granularity::Day, 0, i64::MAX / 2)
         .await
@@ -384,7 +384,7 @@ async fn a_source_that_keeps_failing_does_not_hold_up_the_others() {
 }
 
 /// Starts `tierwatch serve` in the background.
-fn serve(config: &Path) -> Child {
+pub(crate) fn serve(config: &Path) -> Child {
     tierwatch(config, &["serve", "--log", "info"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -393,7 +393,7 @@ fn serve(config: &Path) -> Child {
 }
 
 /// Waits until the store holds at least `count` invocations (or `timeout` passes).
-async fn wait_for_invocations(store: &Store, count: i64, timeout: Duration) -> i64 {
+pub(crate) async fn wait_for_invocations(store: &Store, count: i64, timeout: Duration) -> i64 {
     let started = Instant::now();
     loop {
         let stored = store

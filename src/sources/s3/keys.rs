@@ -141,6 +141,24 @@ pub fn classify(uri: &S3Uri, key: &str) -> KeyKind {
     }
 }
 
+/// The time a listing position (a delivery key, or the hour folder a listing starts after)
+/// stands for: the delivery time in the object's name (`20241120T164851056Z_….json.gz`) when
+/// it has one, else the start of its hour folder.
+pub fn position_time(uri: &S3Uri, key: &str) -> Option<DateTime<Utc>> {
+    let rest = key.strip_prefix(&uri.accounts_prefix())?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    let [_, _, _, year, month, day, hour, tail @ ..] = parts.as_slice() else {
+        return None;
+    };
+    let hour_start = hour_of(year, month, day, hour)?;
+    let named = tail
+        .first()
+        .and_then(|name| name.get(..19))
+        .and_then(|stamp| chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%S%3fZ").ok())
+        .map(|time| Utc.from_utc_datetime(&time));
+    Some(named.unwrap_or(hour_start))
+}
+
 fn hour_of(year: &str, month: &str, day: &str, hour: &str) -> Option<DateTime<Utc>> {
     let number = |text: &str, digits: usize| {
         (text.len() == digits && text.bytes().all(|b| b.is_ascii_digit()))
@@ -215,6 +233,29 @@ mod tests {
         ] {
             assert_eq!(classify(&uri(), &key), KeyKind::Skip(skip), "{key}");
         }
+    }
+
+    #[test]
+    fn positions_stand_for_the_delivery_time_or_the_hour() {
+        let base =
+            "bedrock/AWSLogs/111122223333/BedrockModelInvocationLogs/us-east-1/2024/11/20/16/";
+        assert_eq!(
+            position_time(
+                &uri(),
+                &format!("{base}20241120T164851056Z_9b86bf4994c4ab1c.json.gz")
+            ),
+            Some(
+                Utc.with_ymd_and_hms(2024, 11, 20, 16, 48, 51).unwrap()
+                    + chrono::Duration::milliseconds(56)
+            )
+        );
+        let hour = Some(Utc.with_ymd_and_hms(2024, 11, 20, 16, 0, 0).unwrap());
+        assert_eq!(position_time(&uri(), base), hour);
+        assert_eq!(
+            position_time(&uri(), &format!("{base}odd-name.json.gz")),
+            hour
+        );
+        assert_eq!(position_time(&uri(), "bedrock/AWSLogs/111122223333/"), None);
     }
 
     #[test]

@@ -13,10 +13,24 @@ use crate::sources::SourceError;
 /// An S3 client for a source: path-style addressing when the endpoint is overridden (local
 /// stand-ins and S3-compatible stores want it; AWS itself takes either).
 pub fn client(sdk: &aws_config::SdkConfig, endpoint_overridden: bool) -> Client {
-    let config = aws_sdk_s3::config::Builder::from(sdk)
-        .force_path_style(endpoint_overridden)
-        .build();
-    Client::from_conf(config)
+    Client::from_conf(config(sdk, endpoint_overridden).build())
+}
+
+/// A client as [`client`], whose calls `calls` counts.
+pub fn counted_client(
+    sdk: &aws_config::SdkConfig,
+    endpoint_overridden: bool,
+    calls: &crate::sources::CallCounter,
+) -> Client {
+    Client::from_conf(
+        config(sdk, endpoint_overridden)
+            .interceptor(calls.clone())
+            .build(),
+    )
+}
+
+fn config(sdk: &aws_config::SdkConfig, endpoint_overridden: bool) -> aws_sdk_s3::config::Builder {
+    aws_sdk_s3::config::Builder::from(sdk).force_path_style(endpoint_overridden)
 }
 
 /// A delivery object as listed.
@@ -102,26 +116,72 @@ pub async fn deliveries(
     region: &str,
     start_after: &str,
 ) -> Result<Listing, SourceError> {
-    let prefix = uri.delivery_prefix(account, region);
+    let mut pages = DeliveryPages::new(client, uri, account, region, start_after);
     let mut listing = Listing::default();
-    let mut token: Option<String> = None;
-    loop {
-        let mut request = client
+    while let Some(page) = pages.next_page().await? {
+        listing.objects.extend(page.objects);
+        for (why, count) in page.skipped {
+            *listing.skipped.entry(why).or_default() += count;
+        }
+        listing.pages += 1;
+    }
+    Ok(listing)
+}
+
+/// The delivery objects of one account and region after a key, a page (up to 1,000 keys) at
+/// a time, so a backfill over months of objects never holds more than a page.
+pub struct DeliveryPages<'a> {
+    client: &'a Client,
+    uri: &'a S3Uri,
+    prefix: String,
+    start_after: String,
+    token: Option<String>,
+    done: bool,
+}
+
+impl<'a> DeliveryPages<'a> {
+    pub fn new(
+        client: &'a Client,
+        uri: &'a S3Uri,
+        account: &str,
+        region: &str,
+        start_after: &str,
+    ) -> DeliveryPages<'a> {
+        DeliveryPages {
+            client,
+            uri,
+            prefix: uri.delivery_prefix(account, region),
+            start_after: start_after.to_string(),
+            token: None,
+            done: false,
+        }
+    }
+
+    /// The next page (`pages` is 1), or `None` after the last.
+    pub async fn next_page(&mut self) -> Result<Option<Listing>, SourceError> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut request = self
+            .client
             .list_objects_v2()
-            .bucket(&uri.bucket)
-            .prefix(&prefix)
-            .set_continuation_token(token.take());
-        if !start_after.is_empty() {
-            request = request.start_after(start_after);
+            .bucket(&self.uri.bucket)
+            .prefix(&self.prefix)
+            .set_continuation_token(self.token.take());
+        if !self.start_after.is_empty() {
+            request = request.start_after(&self.start_after);
         }
         let page = request
             .send()
             .await
             .map_err(|error| SourceError::aws("ListObjectsV2", error))?;
-        listing.pages += 1;
+        let mut listing = Listing {
+            pages: 1,
+            ..Listing::default()
+        };
         for object in page.contents() {
             let Some(key) = object.key() else { continue };
-            match classify(uri, key) {
+            match classify(self.uri, key) {
                 KeyKind::Delivery { hour, .. } => listing.objects.push(ListedObject {
                     key: key.to_string(),
                     etag: object
@@ -136,8 +196,9 @@ pub async fn deliveries(
             }
         }
         match page.next_continuation_token() {
-            Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_string()),
-            _ => return Ok(listing),
+            Some(next) if page.is_truncated() == Some(true) => self.token = Some(next.to_string()),
+            _ => self.done = true,
         }
+        Ok(Some(listing))
     }
 }

@@ -1,4 +1,4 @@
-//! Invocation logs delivered to S3 (issue 13, in progress).
+//! Invocation logs delivered to S3.
 //!
 //! Bedrock writes batches of records as gzipped JSON objects under
 //! `{prefix}AWSLogs/{account}/BedrockModelInvocationLogs/{region}/YYYY/MM/DD/HH/`, object
@@ -7,14 +7,21 @@
 //! `amazon-bedrock-logs-permission-check` object under the configured prefix; neither holds
 //! records.
 //!
-//! The pieces so far, used by the source being built:
 //! - [`keys`]: the bucket URI, and what a key is (a delivery of an account and region at an
 //!   hour, or an object to skip, and why);
-//! - [`events`]: S3 ObjectCreated notifications as SQS receives them, directly or through SNS
-//!   or EventBridge;
 //! - [`listing`]: the accounts and regions a bucket holds, and the delivery objects of one
-//!   after a key.
+//!   after a key, a page at a time;
+//! - [`object`]: one object fetched and parsed as it streams in; [`reads`]: several at once,
+//!   handed back in order;
+//! - [`poller`]: listing mode (checkpoint per account × region, lookback, ledger of objects
+//!   read);
+//! - [`events`] and [`notifications`]: notification mode (S3 ObjectCreated events from SQS,
+//!   directly or through SNS or EventBridge).
 
 pub mod events;
 pub mod keys;
 pub mod listing;
+pub mod notifications;
+pub mod object;
+pub mod poller;
+pub mod reads;

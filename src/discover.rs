@@ -187,6 +187,25 @@ fn permission_hint(error: &SourceError) -> &'static str {
     }
 }
 
+const TEXT_DELIVERY_OFF: &str = "text delivery is off: the logs carry token counts but not \
+    the request and response bodies, and with them the service tier; every call counts as \
+    Standard (assumed) unless callers put the tier in requestMetadata. Turn on text data \
+    delivery in the region's logging settings.";
+
+const BOTH_WAYS: &str = "Bedrock delivers each call both ways, and this source reads both: \
+    CloudWatch Logs within a minute, S3 as a second copy of anything the other way missed; each \
+    call is stored once (by request id). To read one way only, delete log_group, or s3_uri \
+    with accounts and regions.";
+
+fn logging_off(region: &str) -> String {
+    format!(
+        "model invocation logging is off: Bedrock keeps no record of the calls, so no costs \
+         can be seen in {region}. Turn it on (Bedrock console, Settings, Model invocation \
+         logging; or aws bedrock put-model-invocation-logging-configuration --region \
+         {region}) with text delivery, then run discover again."
+    )
+}
+
 fn plan_region(
     region: &str,
     logging: &InvocationLogging,
@@ -202,61 +221,25 @@ fn plan_region(
         failed: false,
     };
     if logging.is_off() {
-        plan.warnings.push(format!(
-            "model invocation logging is off: Bedrock keeps no record of the calls, so no \
-             costs can be seen in {region}. Turn it on (Bedrock console, Settings, Model \
-             invocation logging; or aws bedrock put-model-invocation-logging-configuration \
-             --region {region}) with text delivery, then run discover again."
-        ));
+        plan.warnings.push(logging_off(region));
         return plan;
     }
     if !logging.text_delivery {
-        plan.warnings.push(
-            "text delivery is off: the logs carry token counts but not the request and \
-             response bodies, and with them the service tier; every call counts as Standard \
-             (assumed) unless callers put the tier in requestMetadata. Turn on text data \
-             delivery in the region's logging settings."
-                .into(),
-        );
+        plan.warnings.push(TEXT_DELIVERY_OFF.into());
     }
-    // The role Bedrock writes to CloudWatch Logs as is the logging account's own (a service
-    // can only be passed a role of its account).
-    let account = match caller_account {
-        Ok(account) => Some(account.clone()),
-        Err(_) => logging
-            .cloudwatch
-            .as_ref()
-            .and_then(|cloudwatch| account_of_arn(&cloudwatch.role_arn)),
-    };
-    if let (None, Err(why)) = (&account, caller_account) {
-        plan.warnings.push(format!(
-            "the account is unknown ({why}), so this source reads no CloudWatch metrics and \
-             no quotas: set account_id and turn metrics and quotas on to read them."
-        ));
-    }
-    let s3_uri = match logging.s3.as_ref().map(s3_uri) {
-        Some(Ok(uri)) => Some(uri),
-        Some(Err(why)) => {
-            plan.warnings.push(why);
-            None
-        }
-        None => None,
-    };
+    let account = account(logging, caller_account, &mut plan.warnings);
+    let s3_uri = logging
+        .s3
+        .as_ref()
+        .and_then(|s3| s3_uri(s3).map_err(|why| plan.warnings.push(why)).ok());
     let log_group = logging
         .cloudwatch
         .as_ref()
         .map(|cloudwatch| cloudwatch.log_group.clone());
-    if log_group.is_none() && s3_uri.is_none() {
-        return plan;
-    }
-    if log_group.is_some() && s3_uri.is_some() {
-        plan.notes.push(
-            "Bedrock delivers each call both ways, and this source reads both: CloudWatch \
-             Logs within a minute, S3 as a second copy of anything the other way missed; \
-             each call is stored once (by request id). To read one way only, delete \
-             log_group, or s3_uri with accounts and regions."
-                .into(),
-        );
+    match (&log_group, &s3_uri) {
+        (None, None) => return plan,
+        (Some(_), Some(_)) => plan.notes.push(BOTH_WAYS.into()),
+        _ => {}
     }
     let name = match &account {
         Some(account) => format!("{account}-{region}"),
@@ -271,6 +254,31 @@ fn plan_region(
         access: access.clone(),
     });
     plan
+}
+
+/// The account of the source: the caller's; else that of the role Bedrock writes to
+/// CloudWatch Logs as, which is the logging account's own (a service can only be passed a
+/// role of its account); else none, with a warning.
+fn account(
+    logging: &InvocationLogging,
+    caller_account: &Result<String, SourceError>,
+    warnings: &mut Vec<String>,
+) -> Option<String> {
+    let why = match caller_account {
+        Ok(account) => return Some(account.clone()),
+        Err(why) => why,
+    };
+    let from_role = logging
+        .cloudwatch
+        .as_ref()
+        .and_then(|cloudwatch| account_of_arn(&cloudwatch.role_arn));
+    if from_role.is_none() {
+        warnings.push(format!(
+            "the account is unknown ({why}), so this source reads no CloudWatch metrics and \
+             no quotas: set account_id and turn metrics and quotas on to read them."
+        ));
+    }
+    from_role
 }
 
 /// "invocation logs go to CloudWatch Logs group "/g" and to s3://b/p/ (text delivery on;

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::alerts::AlertsCommand;
 use crate::commands::demo::{DemoArgs, SimulateArgs};
+use crate::commands::discover::DiscoverArgs;
 use crate::commands::import::ImportArgs;
 use crate::commands::prices::PricesCommand;
 use crate::commands::report::{ReportArgs, RepriceArgs};
@@ -64,6 +65,10 @@ pub enum Command {
     Report(ReportArgs),
     /// Recompute the stored costs of a month with the current price table.
     Reprice(RepriceArgs),
+    /// Ask Bedrock where each region's invocation logs go (CloudWatch Logs, S3, both or
+    /// nowhere) and print the `[[sources]]` entries that read them, or add them to the config
+    /// file with --write. Warns where logging or text delivery is off.
+    Discover(DiscoverArgs),
     /// Create or update the database schema.
     Migrate,
     /// Validate the config file, environment and price table, and explain every problem.

@@ -9,6 +9,7 @@
 //!                                                                   └─► alerts
 //! sources (CloudWatch metrics, Service Quotas) ─► store ─► coverage, headroom
 //! sources (Pricing API, Bedrock) ─► prices (Price List → pricing::catalog) ─► store
+//! sources (Bedrock logging configuration, STS) ─► discover ─► config file entries
 //! ```
 //!
 //! `model` holds the types every step shares. The binary (`main.rs`) only parses the command
@@ -22,6 +23,7 @@ pub mod coverage;
 pub mod daemon;
 pub mod dashboard;
 pub mod demo;
+pub mod discover;
 pub mod headroom;
 pub mod ingest;
 pub mod model;

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod alerts;
 pub mod demo;
+pub mod discover;
 pub mod import;
 pub mod prices;
 pub mod report;
@@ -64,6 +65,11 @@ pub(crate) fn exit_code(ok: bool) -> ExitCode {
 
 /// Loads the configuration, then runs the chosen command.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
+    // Discovery writes the config file a new user does not have yet: it loads the file
+    // itself, and only with --write.
+    if let Command::Discover(args) = &cli.command {
+        return discover::run(cli.config.as_deref(), args).await;
+    }
     let config = match load_config(&cli) {
         Ok(config) => config,
         Err(errors) => {
@@ -84,6 +90,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Prices { command } => prices::run(&config, command).await,
         Command::Demo(args) => demo::demo(&config, args).await,
         Command::Simulate(args) => demo::simulate(args),
+        // Handled above; answered the same way should that ever change.
+        Command::Discover(args) => discover::run(cli.config.as_deref(), &args).await,
     }
 }
 

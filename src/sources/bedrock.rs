@@ -1,9 +1,10 @@
 //! Bedrock's control plane: the model list of a region (to map Price List names to model
-//! ids) and application inference profiles (to price calls made through them).
+//! ids), application inference profiles (to price calls made through them), and where the
+//! region's invocation logs are delivered (for `tierwatch discover`).
 
 use aws_sdk_bedrock::Client;
 use aws_sdk_bedrock::operation::get_inference_profile::GetInferenceProfileError;
-use aws_sdk_bedrock::types::InferenceProfileType;
+use aws_sdk_bedrock::types::{InferenceProfileType, LoggingConfig};
 
 use super::SourceError;
 
@@ -138,6 +139,89 @@ pub fn profile_target(model_arns: &[String]) -> Option<String> {
     } else {
         model.to_string()
     })
+}
+
+/// Where a region's model invocation logs go (GetModelInvocationLoggingConfiguration).
+/// Logging is off when neither delivery is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InvocationLogging {
+    pub cloudwatch: Option<CloudWatchDelivery>,
+    pub s3: Option<S3Location>,
+    /// Request and response bodies of text models are logged: the service tier is read from
+    /// them. Off when the configuration leaves it out.
+    pub text_delivery: bool,
+}
+
+impl InvocationLogging {
+    pub fn is_off(&self) -> bool {
+        self.cloudwatch.is_none() && self.s3.is_none()
+    }
+}
+
+/// Delivery to a CloudWatch Logs group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudWatchDelivery {
+    pub log_group: String,
+    /// The role Bedrock writes to the group as (in the logging account).
+    pub role_arn: String,
+    /// Where bodies over 100 KB go; without it Bedrock drops them from the records.
+    pub large_data: Option<S3Location>,
+}
+
+/// A bucket and the key prefix Bedrock was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Location {
+    pub bucket: String,
+    pub key_prefix: Option<String>,
+}
+
+impl S3Location {
+    fn from_sdk(config: &aws_sdk_bedrock::types::S3Config) -> Option<S3Location> {
+        let bucket = config.bucket_name().trim();
+        (!bucket.is_empty()).then(|| S3Location {
+            bucket: bucket.to_string(),
+            key_prefix: config
+                .key_prefix()
+                .filter(|prefix| !prefix.is_empty())
+                .map(str::to_string),
+        })
+    }
+}
+
+impl From<&LoggingConfig> for InvocationLogging {
+    fn from(config: &LoggingConfig) -> InvocationLogging {
+        // An empty group or bucket name is no delivery: some answers (moto's after a delete)
+        // carry empty members rather than none.
+        let cloudwatch = config.cloud_watch_config().and_then(|cloudwatch| {
+            let log_group = cloudwatch.log_group_name().trim();
+            (!log_group.is_empty()).then(|| CloudWatchDelivery {
+                log_group: log_group.to_string(),
+                role_arn: cloudwatch.role_arn().to_string(),
+                large_data: cloudwatch
+                    .large_data_delivery_s3_config()
+                    .and_then(S3Location::from_sdk),
+            })
+        });
+        InvocationLogging {
+            cloudwatch,
+            s3: config.s3_config().and_then(S3Location::from_sdk),
+            text_delivery: config.text_data_delivery_enabled().unwrap_or(false),
+        }
+    }
+}
+
+/// Where the client's region delivers model invocation logs; all off when Bedrock answers
+/// with no configuration (logging never turned on, or deleted).
+pub async fn invocation_logging(client: &Client) -> Result<InvocationLogging, SourceError> {
+    let answer = client
+        .get_model_invocation_logging_configuration()
+        .send()
+        .await
+        .map_err(|error| SourceError::aws("GetModelInvocationLoggingConfiguration", error))?;
+    Ok(answer
+        .logging_config()
+        .map(InvocationLogging::from)
+        .unwrap_or_default())
 }
 
 #[cfg(test)]

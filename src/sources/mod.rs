@@ -12,6 +12,7 @@ pub mod cloudwatch_metrics;
 pub mod pricing_api;
 pub mod s3;
 pub mod service_quotas;
+pub mod sts;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -7,7 +7,9 @@
 //! quotas seeded with [`StandIns::seed_quotas`]), the Price List Query API (answered from
 //! [`StandIns::seed_price_list`]) and Bedrock's ListFoundationModels, GetInferenceProfile and
 //! ListInferenceProfiles (answered from [`StandIns::seed_foundation_models`] and
-//! [`StandIns::seed_inference_profiles`]), injects faults and counts calls. Each test
+//! [`StandIns::seed_inference_profiles`]), passes Bedrock's model invocation logging
+//! configuration (Put/Get/DeleteModelInvocationLoggingConfiguration) and STS to moto, injects
+//! faults and counts calls. Each test
 //! gets its own pair, so faults, counts and data never leak between tests running in parallel;
 //! both processes are killed when the `StandIns` is dropped (and exit by themselves if the test
 //! process dies, because their stdin closes).

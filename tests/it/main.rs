@@ -8,6 +8,7 @@ mod crash;
 mod daemon;
 mod daemon_metrics;
 mod dashboard;
+mod discover;
 mod import;
 mod prices;
 mod s3;

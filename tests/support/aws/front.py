@@ -22,9 +22,15 @@ loopback port:
   (`GET /foundation-models`), GetFoundationModel (`GET /foundation-models/{id or ARN}`),
   GetInferenceProfile (`GET /inference-profiles/{id or URL-encoded ARN}`) and
   ListInferenceProfiles (`GET /inference-profiles`), answered from models and profiles seeded
-  per region; the region is the one the request is signed for. A request is Bedrock's when it
-  has one of those paths or is signed for service "bedrock"; other Bedrock operations get a
-  404 UnknownOperationException (they are not passed to moto).
+  per region; the region is the one the request is signed for. The model invocation logging
+  configuration (GET, PUT and DELETE /logging/modelinvocations) is moto's: those requests are
+  passed to moto as they are. A request is Bedrock's when it has one of those paths or is
+  signed for service "bedrock"; other Bedrock operations get a 404 UnknownOperationException
+  (they are not passed to moto).
+* S3 and SQS (signed for "s3" or "sqs"): passed to moto as they are, so one endpoint serves
+  every source a config names. No faults are injected there.
+* STS (AWS query protocol, `POST /` signed for service "sts", e.g. GetCallerIdentity): passed
+  to moto as is; injected faults answer in the query protocol's XML error form.
 
 For tests it also injects faults into any operation, in the protocol the SDK expects, and
 counts calls per operation. Admin endpoints:
@@ -34,10 +40,11 @@ counts calls per operation. Admin endpoints:
                            "times": 2, "delay_ms": 0, "service": "logs"}
                           status/code may be left out for a pure delay; times left out means
                           every call until reset; service ("logs", "cloudwatch",
-                          "servicequotas", "pricing", "bedrock") only matters for operation
+                          "servicequotas", "pricing", "bedrock", "sts") only matters for operation
                           names several share. Errors take each protocol's form: JSON 1.x
                           {"__type", "message"} plus x-amzn-ErrorType, REST-JSON (Bedrock)
-                          x-amzn-ErrorType plus {"message"}, CBOR for CloudWatch.
+                          x-amzn-ErrorType plus {"message"}, CBOR for CloudWatch, an XML
+                          ErrorResponse for STS.
   GET  /_standin/faults   the faults still armed
   GET  /_standin/calls    {"<Operation>": count} for every AWS call received, faulted or not
   PUT  /_standin/quotas/<region>   a JSON list of ServiceQuota items (API member names)
@@ -96,7 +103,9 @@ Where this differs from AWS (moto 5.2.5, checked; tests must not rely on these):
   maxResults its pages hold 100 (AWS does not document its default). byProvider matches
   providerName or the model id's first segment, case-insensitively. A system-defined
   profile's default models are only the seeded region's (AWS lists every region the profile
-  routes to). A bad nextToken is a ValidationException.
+  routes to). A bad nextToken is a ValidationException. With logging never configured or
+  deleted, GetModelInvocationLoggingConfiguration answers `{"loggingConfig": {}}` (moto);
+  AWS leaves loggingConfig out.
 * Request bodies the SDK gzips (PutMetricData from 10 KiB on) are decompressed here.
 
 Usage: front.py --port 0 --moto-url http://127.0.0.1:PORT [--exit-on-stdin-eof] [--verbose]
@@ -131,6 +140,8 @@ CBOR_CONTENT_TYPE = "application/cbor"
 JSON_1_0_CONTENT_TYPE = "application/x-amz-json-1.0"
 JSON_1_1_CONTENT_TYPE = "application/x-amz-json-1.1"
 REST_JSON_CONTENT_TYPE = "application/json"
+# The AWS query protocol (STS): form-encoded requests, XML answers and errors.
+QUERY_CONTENT_TYPE = "text/xml"
 
 CLOUDWATCH_TARGET_PREFIX = "GraniteServiceVersion20100801"
 CLOUDWATCH_CBOR_PATH_PREFIX = f"/service/{CLOUDWATCH_TARGET_PREFIX}/operation/"
@@ -155,7 +166,7 @@ QUOTA_MEMBERS = {
 QUOTA_LEVELS = {"ACCOUNT", "RESOURCE", "ALL"}
 SERVICE_NAMES = {"bedrock": "Amazon Bedrock"}
 # The service names faults and the front's dispatch use.
-FAULT_SERVICES = ("logs", "cloudwatch", "servicequotas", "pricing", "bedrock")
+FAULT_SERVICES = ("logs", "cloudwatch", "servicequotas", "pricing", "bedrock", "sts")
 
 # Price List Query API. Its filter types, and the fields that are not product attributes.
 PRICE_LIST_FORMAT = "aws_v1"
@@ -165,6 +176,13 @@ PRICE_FILTER_TYPES = {"TERM_MATCH", "EQUALS", "CONTAINS", "ANY_OF", "NONE_OF"}
 # Bedrock control plane (REST-JSON): the collections served here, by path.
 FOUNDATION_MODELS_PATH = "/foundation-models"
 INFERENCE_PROFILES_PATH = "/inference-profiles"
+# Bedrock operations moto serves itself, by method and path: passed to moto as they are.
+LOGGING_PATH = "/logging/modelinvocations"
+MOTO_BEDROCK_OPERATIONS = {
+    ("GET", LOGGING_PATH): "GetModelInvocationLoggingConfiguration",
+    ("PUT", LOGGING_PATH): "PutModelInvocationLoggingConfiguration",
+    ("DELETE", LOGGING_PATH): "DeleteModelInvocationLoggingConfiguration",
+}
 FOUNDATION_MODEL_MEMBERS = {
     "modelArn", "modelId", "modelName", "providerName", "inputModalities", "outputModalities",
     "responseStreamingSupported", "customizationsSupported", "inferenceTypesSupported",
@@ -806,8 +824,11 @@ def default_profile_models(profile_id: str, kind: str, region: str) -> list:
 
 def bedrock_operation(method: str, path: str) -> tuple[str, str | None] | None:
     """The Bedrock operation a REST request asks for and its URL-decoded path label (a model or
-    inference profile id or ARN), or None for a request that is not one of those served here.
-    The label is one path segment: the SDKs percent-encode the `/` and `:` of an ARN."""
+    inference profile id or ARN), or None for a request that is not one of those served here
+    or passed to moto. The label is one path segment: the SDKs percent-encode the `/` and `:`
+    of an ARN."""
+    if (method, path) in MOTO_BEDROCK_OPERATIONS:
+        return MOTO_BEDROCK_OPERATIONS[method, path], None
     if method != "GET":
         return None
     collections = (
@@ -946,12 +967,17 @@ class FrontHandler(BaseHTTPRequestHandler):
     def do_PUT(self):
         self.dispatch("PUT")
 
+    def do_DELETE(self):
+        self.dispatch("DELETE")
+
     def dispatch(self, method: str):
         path = urllib.parse.urlsplit(self.path).path
         if path.startswith(CLOUDWATCH_CBOR_PATH_PREFIX):
             protocol = CBOR_CONTENT_TYPE
         elif self.is_bedrock_request(method, path):
             protocol = REST_JSON_CONTENT_TYPE
+        elif self.signing_service() == "sts":
+            protocol = QUERY_CONTENT_TYPE
         else:
             protocol = JSON_1_1_CONTENT_TYPE
         try:
@@ -980,7 +1006,12 @@ class FrontHandler(BaseHTTPRequestHandler):
             operation = path[len(CLOUDWATCH_CBOR_PATH_PREFIX):]
             self.handle_aws("cloudwatch", operation, CBOR_CONTENT_TYPE, body)
         elif self.is_bedrock_request(method, path):
-            self.route_bedrock(method, path)
+            self.route_bedrock(method, path, body)
+        elif self.signing_service() == "sts":
+            self.handle_aws("sts", query_action(body), QUERY_CONTENT_TYPE, body)
+        elif self.signing_service() in ("s3", "sqs"):
+            # Sources written by `tierwatch discover` use this one endpoint for everything.
+            self.relay(*self.call_moto(method, self.path, dict(self.headers), body))
         else:
             self.handle_json_target(body)
 
@@ -990,7 +1021,7 @@ class FrontHandler(BaseHTTPRequestHandler):
         other services served here all POST to / with an X-Amz-Target."""
         return bedrock_operation(method, path) is not None or self.signing_service() == "bedrock"
 
-    def route_bedrock(self, method: str, path: str):
+    def route_bedrock(self, method: str, path: str, body: bytes):
         found = bedrock_operation(method, path)
         if found is None:
             self.send_aws_error(
@@ -998,13 +1029,14 @@ class FrontHandler(BaseHTTPRequestHandler):
                 ProtocolError(
                     404,
                     "UnknownOperationException",
-                    "the Bedrock stand-in serves GET /foundation-models[/{id}] and "
-                    f"GET /inference-profiles[/{{id}}]; got {method} {self.path}",
+                    "the Bedrock stand-in serves GET /foundation-models[/{id}], "
+                    "GET /inference-profiles[/{id}] and GET, PUT and DELETE "
+                    f"{LOGGING_PATH}; got {method} {self.path}",
                 ),
                 "bedrock",
             )
             return
-        self.handle_aws("bedrock", found[0], REST_JSON_CONTENT_TYPE, b"")
+        self.handle_aws("bedrock", found[0], REST_JSON_CONTENT_TYPE, body)
 
     def handle_json_target(self, body: bytes):
         prefix, _, operation = self.headers.get("X-Amz-Target", "").partition(".")
@@ -1042,8 +1074,13 @@ class FrontHandler(BaseHTTPRequestHandler):
         try:
             if service == "logs" and operation == "FilterLogEvents":
                 body = interleaved_filter_request(body)
-            if service == "logs" or protocol == JSON_1_0_CONTENT_TYPE:
-                self.relay(*self.call_moto("POST", self.path, dict(self.headers), body))
+            passed_to_moto = (
+                service in ("logs", "sts")
+                or protocol == JSON_1_0_CONTENT_TYPE
+                or operation in MOTO_BEDROCK_OPERATIONS.values()
+            )
+            if passed_to_moto:
+                self.relay(*self.call_moto(self.command, self.path, dict(self.headers), body))
             elif service == "servicequotas":
                 self.handle_service_quotas(operation, body)
             elif service == "pricing":
@@ -1343,6 +1380,8 @@ class FrontHandler(BaseHTTPRequestHandler):
         if protocol == CBOR_CONTENT_TYPE:
             encoded = cbor2.dumps(body)
             headers["smithy-protocol"] = "rpc-v2-cbor"
+        elif protocol == QUERY_CONTENT_TYPE:
+            encoded = query_error_document(error).encode()
         elif protocol == REST_JSON_CONTENT_TYPE:
             # REST-JSON names the error in this header; the body holds only the error's
             # members, and Bedrock's errors have just `message`.
@@ -1368,6 +1407,27 @@ class FrontHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
+
+
+def query_action(body: bytes) -> str:
+    """The operation of an AWS query protocol request: its form's Action."""
+    form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+    return form.get("Action", ["UnknownOperation"])[0]
+
+
+def query_error_document(error: ProtocolError) -> str:
+    """An AWS query protocol error (STS): the SDKs read Code and Message from this XML."""
+    kind = "Sender" if error.status < 500 else "Receiver"
+    return (
+        '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+        f"<Error><Type>{kind}</Type><Code>{xml_escape(error.code)}</Code>"
+        f"<Message>{xml_escape(error.message)}</Message></Error>"
+        f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    )
+
+
+def xml_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def moto_error(status: int, body: bytes) -> ProtocolError:

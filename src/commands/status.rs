@@ -71,14 +71,14 @@ async fn print_s3_progress(store: &Store, now_ms: i64) -> Result<()> {
         return Ok(());
     }
     outln!("");
-    outln!("S3 delivery, read up to (per account and region):");
+    outln!("S3 delivery: every object up to this delivery time is read (per account and region):");
     for (name, position, updated_ms) in rows {
         let read_to = crate::sources::s3::poller::checkpoint_time(&name, &position);
         let (time, behind) = match read_to {
             Some(time) => (
                 time.format("%Y-%m-%d %H:%M UTC").to_string(),
                 format!(
-                    "{} behind",
+                    "{} ago",
                     crate::dashboard::format::age((now_ms - time.timestamp_millis()) / 1000)
                 ),
             ),

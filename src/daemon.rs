@@ -16,6 +16,7 @@ use crate::config::{Config, SourceConfig};
 use crate::ingest::PricingContext;
 use crate::sources::cloudwatch_logs::LogsPoller;
 use crate::sources::cloudwatch_metrics::MetricsPoller;
+use crate::sources::profiles::ProfileResolver;
 use crate::sources::s3::listing::counted_client;
 use crate::sources::s3::notifications::NotificationPoller;
 use crate::sources::s3::poller::ListingPoller;
@@ -428,6 +429,7 @@ async fn build_pollers(config: &Config, shared: &Shared) -> Vec<SourcePollers> {
                 source,
                 daemon,
                 client,
+                profile_resolver(source, &sdk, &calls, &shared.store),
                 shared.store.clone(),
                 shared.context.clone(),
                 shared.batch_size,
@@ -449,6 +451,7 @@ async fn build_pollers(config: &Config, shared: &Shared) -> Vec<SourcePollers> {
                 source,
                 aws_sdk_sqs::Client::from_conf(sqs_config),
                 s3_client,
+                profile_resolver(source, &sdk, &calls, &shared.store),
                 shared.store.clone(),
                 shared.context.clone(),
             ) {
@@ -482,6 +485,23 @@ async fn build_pollers(config: &Config, shared: &Shared) -> Vec<SourcePollers> {
         });
     }
     all
+}
+
+/// Resolves the application inference profiles a source's logs name, counting its calls.
+fn profile_resolver(
+    source: &SourceConfig,
+    sdk: &aws_config::SdkConfig,
+    calls: &CallCounter,
+    store: &Store,
+) -> ProfileResolver {
+    let bedrock = aws_sdk_bedrock::config::Builder::from(sdk)
+        .interceptor(calls.clone())
+        .build();
+    ProfileResolver::new(
+        &source.name,
+        aws_sdk_bedrock::Client::from_conf(bedrock),
+        store.clone(),
+    )
 }
 
 /// Identifies this process in health rows: host and process id.

@@ -10,6 +10,7 @@ pub mod bedrock;
 pub mod cloudwatch_logs;
 pub mod cloudwatch_metrics;
 pub mod pricing_api;
+pub mod profiles;
 pub mod s3;
 pub mod service_quotas;
 pub mod sts;

@@ -768,3 +768,88 @@ async fn logs_delivered_to_cloudwatch_logs_and_s3_are_stored_once() {
         db.finish().await;
     }
 }
+
+#[tokio::test]
+async fn application_inference_profiles_in_s3_deliveries_are_resolved_on_first_sight() {
+    const PROFILE: &str =
+        "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/team0nova";
+    const GONE: &str =
+        "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/deleted0";
+    let standins = StandIns::start().await;
+    standins
+        .seed_inference_profiles(
+            "us-east-1",
+            &[serde_json::json!({
+                "inferenceProfileId": "team0nova",
+                "inferenceProfileArn": PROFILE,
+                "inferenceProfileName": "team-nova",
+                "type": "APPLICATION",
+                "models": [{"modelArn": "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-pro-v1:0"}],
+            })],
+        )
+        .await;
+    let s3 = client(&standins.moto_sdk_config().await, true);
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let at = now_ms() - 10 * MINUTE;
+    let record = |id: u32, model: &str| {
+        serde_json::json!({
+            "schemaType": "ModelInvocationLog", "schemaVersion": "1.0",
+            "timestamp": chrono::DateTime::from_timestamp_millis(at)
+                .unwrap()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "accountId": ACCOUNTS[0], "region": "us-east-1",
+            "requestId": format!("00000000-0000-4000-8000-{id:012}"),
+            "operation": "Converse", "modelId": model,
+            "input": {"inputTokenCount": 1_000},
+            "output": {"outputTokenCount": 500},
+        })
+        .to_string()
+    };
+    let lines = [record(1, PROFILE), record(2, PROFILE), record(3, GONE)];
+    let key = delivery_key(ACCOUNTS[0], REGIONS[0], at, "ab12");
+    put_body(&s3, BUCKET, &key, gzip(&lines)).await;
+    // One endpoint for S3 (passed to moto) and Bedrock (answered by the front).
+    let config = dir.path().join("tierwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[database]\nurl = \"{}\"\n[[sources]]\nname = \"org\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\nmetrics = false\nquotas = false\ns3_uri = \"s3://{BUCKET}/{PREFIX}/\"\n",
+            db.url,
+            standins.endpoint_url()
+        ),
+    )
+    .unwrap();
+    must_poll(&config, "poll");
+    let calls = standins.calls().await;
+    assert_eq!(
+        calls.get("GetInferenceProfile").copied(),
+        Some(2),
+        "{calls:?}"
+    );
+    let cells = db
+        .store
+        .read_cells(tierwatch::rollup::Granularity::Day, 0, i64::MAX / 2)
+        .await
+        .unwrap();
+    let nova: Vec<_> = cells
+        .iter()
+        .filter(|cell| cell.model_id == "amazon.nova-pro-v1:0")
+        .collect();
+    assert_eq!(nova.len(), 1, "{cells:?}");
+    assert_eq!(nova[0].totals.invocations, 2);
+    // Priced under Nova Pro with the test table: 1,000 × $0.80 + 500 × $3.20 per 1M.
+    assert_eq!(
+        i128::from(nova[0].totals.cost_pico),
+        2 * (1_000 * 800_000 + 500 * 3_200_000)
+    );
+    let unpriced = db
+        .store
+        .unpriced_groups(at - 86_400_000, at + 86_400_000)
+        .await
+        .unwrap();
+    assert_eq!(unpriced.len(), 1, "{unpriced:?}");
+    assert!(unpriced[0].reason.contains(GONE), "{unpriced:?}");
+    db.finish().await;
+}

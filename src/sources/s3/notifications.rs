@@ -29,6 +29,7 @@ use super::reads::ObjectReads;
 use crate::config::{S3SourceConfig, SourceConfig};
 use crate::ingest::{BatchWriter, ParsedBatch, PricingContext};
 use crate::sources::SourceError;
+use crate::sources::profiles::ProfileResolver;
 use crate::store::Store;
 
 /// Messages per ReceiveMessage (the API's maximum).
@@ -69,6 +70,9 @@ pub struct NotificationPoller {
     s3: S3Client,
     store: Store,
     context: watch::Receiver<PricingContext>,
+    /// The context of this cycle, with the profiles resolved so far.
+    current: PricingContext,
+    profiles: ProfileResolver,
     writer: BatchWriter,
     source_ids: HashMap<Arc<str>, i64>,
 }
@@ -90,12 +94,16 @@ impl NotificationPoller {
         source: &SourceConfig,
         sqs: SqsClient,
         s3: S3Client,
+        profiles: ProfileResolver,
         store: Store,
         context: watch::Receiver<PricingContext>,
     ) -> Option<NotificationPoller> {
         let config = source.s3.clone()?;
         let queue_url = config.sqs_queue_url.clone()?;
+        let current = context.borrow().clone();
         Some(NotificationPoller {
+            current,
+            profiles,
             source_name: source.name.clone(),
             wait_seconds: i32::try_from(config.sqs_wait.as_secs())
                 .unwrap_or(20)
@@ -119,7 +127,7 @@ impl NotificationPoller {
         &mut self,
         stop: &watch::Receiver<bool>,
     ) -> Result<NotificationCycle, SourceError> {
-        let context = self.context.borrow_and_update().clone();
+        self.current = self.profiles.extend(&self.context.borrow_and_update());
         let mut cycle = NotificationCycle {
             completed: true,
             ..NotificationCycle::default()
@@ -135,7 +143,7 @@ impl NotificationPoller {
             if messages.is_empty() {
                 return Ok(cycle);
             }
-            self.process(messages, &context, &mut cycle).await?;
+            self.process(messages, &mut cycle).await?;
             if *stop.borrow() {
                 cycle.completed = false;
                 return Ok(cycle);
@@ -163,7 +171,6 @@ impl NotificationPoller {
     async fn process(
         &mut self,
         messages: Vec<Message>,
-        context: &PricingContext,
         cycle: &mut NotificationCycle,
     ) -> Result<(), SourceError> {
         cycle.messages += messages.len() as u64;
@@ -173,7 +180,7 @@ impl NotificationPoller {
             let entry = self.plan(message, &mut to_read, cycle).await?;
             received.extend(entry);
         }
-        let unreadable = self.read_and_store(to_read, context, cycle).await?;
+        let unreadable = self.read_and_store(to_read, cycle).await?;
         for entry in &mut received {
             if let Some(why) = entry.objects.iter().find_map(|index| unreadable.get(index)) {
                 entry.keep = Some(why.clone());
@@ -291,11 +298,10 @@ impl NotificationPoller {
     async fn read_and_store(
         &mut self,
         to_read: Vec<ObjectToRead>,
-        context: &PricingContext,
         cycle: &mut NotificationCycle,
     ) -> Result<HashMap<usize, String>, SourceError> {
         let mut unreadable = HashMap::new();
-        let mut reads = ObjectReads::new(&self.s3, context, to_read, self.config.concurrency);
+        let mut reads = ObjectReads::new(&self.s3, &self.current, to_read, self.config.concurrency);
         let mut batch = ParsedBatch::default();
         let mut index = 0;
         while let Some((_, read)) = reads.next().await {
@@ -315,6 +321,10 @@ impl NotificationPoller {
             index += 1;
         }
         if !batch.is_empty() || !batch.objects.is_empty() {
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            self.profiles
+                .resolve_batch(&mut batch, &mut self.current, now_ms)
+                .await;
             cycle.rejected += batch.rejected.len() as u64;
             let outcome = self.writer.write(batch, None).await?;
             cycle.imported += outcome.inserted;

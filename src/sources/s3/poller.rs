@@ -33,6 +33,7 @@ use super::object::{ObjectError, ObjectToRead};
 use super::reads::ObjectReads;
 use crate::config::{DaemonConfig, S3SourceConfig, SourceConfig};
 use crate::ingest::{BatchWriter, ParsedBatch, PricingContext};
+use crate::sources::profiles::ProfileResolver;
 use crate::sources::{SourceError, read_checkpoint};
 use crate::store::Store;
 
@@ -86,6 +87,9 @@ pub struct ListingPoller {
     client: Client,
     store: Store,
     context: watch::Receiver<PricingContext>,
+    /// The context of this cycle, with the profiles resolved so far.
+    current: PricingContext,
+    profiles: ProfileResolver,
     writer: BatchWriter,
     batch_size: usize,
     /// Where a prefix with no checkpoint starts: `backfill_from`, or `daemon.backfill` ago.
@@ -102,15 +106,19 @@ impl ListingPoller {
         source: &SourceConfig,
         daemon: &DaemonConfig,
         client: Client,
+        profiles: ProfileResolver,
         store: Store,
         context: watch::Receiver<PricingContext>,
         batch_size: usize,
     ) -> Option<ListingPoller> {
         let config = source.s3.clone()?;
         let reach = config.lookback.max(config.reconcile_interval);
+        let current = context.borrow().clone();
         Some(ListingPoller {
             source_name: source.name.clone(),
             client,
+            current,
+            profiles,
             writer: BatchWriter::new(store.clone(), SOURCE_KIND),
             store,
             context,
@@ -130,7 +138,7 @@ impl ListingPoller {
         now_ms: i64,
         stop: &watch::Receiver<bool>,
     ) -> Result<ListingCycle, SourceError> {
-        let context = self.context.borrow_and_update().clone();
+        self.current = self.profiles.extend(&self.context.borrow_and_update());
         let pairs = accounts_and_regions(
             &self.client,
             &self.config.uri,
@@ -149,10 +157,7 @@ impl ListingPoller {
             }
             cycle.prefixes += 1;
             let prefix = Prefix::new(&self.source_name, &self.config.uri, &account, &region);
-            if !self
-                .poll_prefix(&prefix, &context, now_ms, &mut cycle, stop)
-                .await?
-            {
+            if !self.poll_prefix(&prefix, now_ms, &mut cycle, stop).await? {
                 cycle.completed = false;
                 break;
             }
@@ -164,7 +169,6 @@ impl ListingPoller {
     async fn poll_prefix(
         &mut self,
         prefix: &Prefix,
-        context: &PricingContext,
         now_ms: i64,
         cycle: &mut ListingCycle,
         stop: &watch::Receiver<bool>,
@@ -204,7 +208,7 @@ impl ListingPoller {
                 source: Arc::clone(&prefix.source),
             });
             if !self
-                .read_objects(prefix, context, objects, &mut progress, cycle, stop)
+                .read_objects(prefix, objects, &mut progress, cycle, stop)
                 .await?
             {
                 stopped = true;
@@ -256,13 +260,17 @@ impl ListingPoller {
     async fn read_objects(
         &mut self,
         prefix: &Prefix,
-        context: &PricingContext,
         objects: impl Iterator<Item = ObjectToRead>,
         progress: &mut Progress,
         cycle: &mut ListingCycle,
         stop: &watch::Receiver<bool>,
     ) -> Result<bool, SourceError> {
-        let mut reads = ObjectReads::new(&self.client, context, objects, self.config.concurrency);
+        let mut reads = ObjectReads::new(
+            &self.client,
+            &self.current,
+            objects,
+            self.config.concurrency,
+        );
         let mut pending = ParsedBatch::default();
         while let Some((object, read)) = reads.next().await {
             match read {
@@ -298,7 +306,7 @@ impl ListingPoller {
     /// Stores a batch with the prefix's checkpoint when it moved (even with no records).
     async fn write(
         &mut self,
-        batch: ParsedBatch,
+        mut batch: ParsedBatch,
         prefix: &Prefix,
         progress: &mut Progress,
         cycle: &mut ListingCycle,
@@ -307,6 +315,10 @@ impl ListingPoller {
         if batch.is_empty() && batch.objects.is_empty() && moved.is_none() {
             return Ok(());
         }
+        let now_ms = Utc::now().timestamp_millis();
+        self.profiles
+            .resolve_batch(&mut batch, &mut self.current, now_ms)
+            .await;
         cycle.rejected += batch.rejected.len() as u64;
         let checkpoint = match &moved {
             Some(key) => Some((

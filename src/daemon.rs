@@ -112,13 +112,14 @@ impl Poller for LogsTask {
 /// re-reading costs; "late" counts the events only the settle pass found.
 fn logs_detail(cycle: &LogsCycle) -> String {
     format!(
-        "{} events fetched ({} new, {} settling): {} stored ({} late), {} already stored, {} rejected{}",
+        "{} events fetched ({} new, {} settling): {} stored ({} late), {} already stored ({} seen, not re-parsed), {} rejected{}",
         cycle.fetched(),
         cycle.fetched_new,
         cycle.fetched_settling,
         cycle.imported,
         cycle.late,
         cycle.duplicates,
+        cycle.recognized,
         cycle.rejected,
         if cycle.completed {
             ""

@@ -50,6 +50,11 @@ pub const SOURCE_KIND: &str = "cloudwatch_logs";
 /// Events per FilterLogEvents page (the API's maximum).
 const PAGE_LIMIT: i32 = 10_000;
 
+/// Most event ids kept in memory for the settle pass to recognize (about 32 bytes each: some
+/// 6 MiB). With the default lookback and interval this covers 200 events a second; past it,
+/// the surplus events are parsed and written again when they settle, as without the memory.
+const MAX_SEEN_EVENTS: usize = 200_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct LogsCheckpoint {
     /// Every event with an earlier timestamp (Unix ms) has been read and stored.
@@ -136,6 +141,9 @@ pub struct LogsCycle {
     pub late: u64,
     /// Events already stored (mostly the settle pass's re-reads).
     pub duplicates: u64,
+    /// Of those, the ones the settle pass recognized as stored by this process's new reads:
+    /// neither parsed nor written again.
+    pub recognized: u64,
     /// Events that were not valid invocation records (quarantined).
     pub rejected: u64,
     /// The watermark after the cycle.
@@ -195,6 +203,67 @@ pub struct LogsPoller {
     resolved_profiles: std::collections::HashMap<String, String>,
     /// Profiles asked about without an answer, with when.
     profile_attempts: std::collections::HashMap<String, i64>,
+    /// Events of the new range stored by this process, until they settle.
+    seen: SeenEvents,
+}
+
+/// The events this process has stored from new ranges and not yet settled, so the settle pass
+/// can skip them: in steady state it fetches as many events as the new range, and nearly all
+/// were stored a lookback earlier. Only events whose batch has been written count, so a
+/// skipped event is always stored; anything not remembered (after a restart, past
+/// [`MAX_SEEN_EVENTS`]) is parsed and written again, which stores nothing twice.
+#[derive(Default)]
+struct SeenEvents {
+    /// (timestamp, hash of the event id). A hash collision would need two event ids of the
+    /// same millisecond to share 64 bits.
+    stored: std::collections::HashSet<(i64, u64)>,
+    /// Events of the new range parsed but not written yet.
+    pending: Vec<(i64, u64)>,
+}
+
+impl SeenEvents {
+    fn key(event: &FilteredLogEvent) -> Option<(i64, u64)> {
+        use std::hash::{Hash, Hasher};
+        let timestamp = event.timestamp?;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        event.event_id.as_deref()?.hash(&mut hasher);
+        Some((timestamp, hasher.finish()))
+    }
+
+    /// Notes events of the new range that are about to be parsed.
+    fn note(&mut self, events: &[FilteredLogEvent]) {
+        self.pending
+            .extend(events.iter().filter_map(SeenEvents::key));
+    }
+
+    /// What was noted has been written.
+    fn written(&mut self) {
+        let room = MAX_SEEN_EVENTS.saturating_sub(self.stored.len());
+        let pending = std::mem::take(&mut self.pending);
+        self.stored.extend(pending.into_iter().take(room));
+    }
+
+    /// Forgets what a failed cycle noted but did not write, and what has settled.
+    fn start_cycle(&mut self, settled_ms: i64) {
+        self.pending.clear();
+        self.forget_before(settled_ms);
+    }
+
+    fn forget_before(&mut self, settled_ms: i64) {
+        self.stored
+            .retain(|(timestamp, _)| *timestamp >= settled_ms);
+    }
+
+    /// The events not known to be stored, and how many were.
+    fn unknown(&self, events: Vec<FilteredLogEvent>) -> (Vec<FilteredLogEvent>, u64) {
+        let fetched = events.len();
+        let unknown: Vec<FilteredLogEvent> = events
+            .into_iter()
+            .filter(|event| SeenEvents::key(event).is_none_or(|key| !self.stored.contains(&key)))
+            .collect();
+        let recognized = (fetched - unknown.len()) as u64;
+        (unknown, recognized)
+    }
 }
 
 /// One window of log time to read, and the cycle it is read in.
@@ -253,6 +322,7 @@ impl LogsPoller {
             bedrock: aws_sdk_bedrock::Client::from_conf(bedrock),
             resolved_profiles: std::collections::HashMap::new(),
             profile_attempts: std::collections::HashMap::new(),
+            seen: SeenEvents::default(),
         })
     }
 
@@ -361,6 +431,7 @@ impl LogsPoller {
             ..LogsCycle::default()
         };
         cycle.set_marks(marks);
+        self.seen.start_cycle(marks.settled_ms);
         // Settling first closes the gap below the watermark, so a new range that is already
         // older than the lookback (catching up) settles as it is read instead of twice.
         for (pass, start, end) in marks.cycle_ranges(now_ms, self.lookback_ms) {
@@ -370,6 +441,7 @@ impl LogsPoller {
                 .await;
             if pass == Pass::Settle {
                 cycle.late += cycle.imported - stored_before;
+                self.seen.forget_before(cycle.settled_ms);
             }
             if !read? {
                 cycle.completed = false;
@@ -443,8 +515,17 @@ impl LogsPoller {
                 .send()
                 .await
                 .map_err(|error| SourceError::aws("FilterLogEvents", error))?;
-            let events = page.events.unwrap_or_default();
+            let mut events = page.events.unwrap_or_default();
             cycle.count_fetched(window.pass, events.len());
+            match window.pass {
+                Pass::Settle => {
+                    let (unknown, recognized) = self.seen.unknown(events);
+                    cycle.recognized += recognized;
+                    cycle.duplicates += recognized;
+                    events = unknown;
+                }
+                Pass::New => self.seen.note(&events),
+            }
             self.resolve_profiles(&events, window.now_ms).await;
             self.parse(events).await?;
             if self.buffered() >= self.batch_size {
@@ -499,6 +580,7 @@ impl LogsPoller {
             None => return Err(SourceError::Parser("the batch builder was lost".into())),
         };
         if batch.is_empty() && checkpoint.is_none() {
+            self.seen.written();
             return Ok(());
         }
         cycle.rejected += batch.rejected.len() as u64;
@@ -507,6 +589,7 @@ impl LogsPoller {
             .writer
             .write(batch, checkpoint.map(|position| (&source, position)))
             .await?;
+        self.seen.written();
         cycle.imported += outcome.inserted;
         cycle.duplicates += outcome.duplicates;
         Ok(())
@@ -615,6 +698,40 @@ mod tests {
             marks(10 * MINUTE, 5 * MINUTE).after_reading(10 * MINUTE, 70 * MINUTE, limit),
             marks(70 * MINUTE, 5 * MINUTE)
         );
+    }
+
+    fn event(timestamp: i64, id: &str) -> FilteredLogEvent {
+        FilteredLogEvent::builder()
+            .timestamp(timestamp)
+            .event_id(id)
+            .message("{}")
+            .build()
+    }
+
+    #[test]
+    fn the_settle_pass_skips_only_events_whose_batch_was_written() {
+        let mut seen = SeenEvents::default();
+        let new = vec![event(1_000, "a"), event(2_000, "b")];
+        seen.note(&new);
+        // Parsed but not written (the cycle failed): read again like any other event.
+        let (unknown, recognized) = seen.unknown(new.clone());
+        assert_eq!((unknown.len(), recognized), (2, 0));
+        seen.start_cycle(0);
+        seen.note(&new);
+        seen.written();
+        let settling = vec![event(1_000, "a"), event(1_000, "late"), event(2_000, "b")];
+        let (unknown, recognized) = seen.unknown(settling.clone());
+        assert_eq!(recognized, 2);
+        assert_eq!(unknown, vec![event(1_000, "late")]);
+        // Settled events are forgotten.
+        seen.forget_before(1_500);
+        let (unknown, recognized) = seen.unknown(settling);
+        assert_eq!((unknown.len(), recognized), (2, 1));
+        // An event without an id is never skipped.
+        let anonymous = FilteredLogEvent::builder().timestamp(2_000).build();
+        seen.note(std::slice::from_ref(&anonymous));
+        seen.written();
+        assert_eq!(seen.unknown(vec![anonymous]).1, 0);
     }
 
     /// Replays the marks over cycles a minute apart and counts how often each minute of log

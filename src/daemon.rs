@@ -108,11 +108,11 @@ impl Poller for LogsTask {
     }
 }
 
-/// "3100 events fetched (1550 new, 1550 settling): ..." — fetched against stored shows what
+/// "3100 events fetched (1550 new, 1550 settling): ..." — fetched against imported shows what
 /// re-reading costs; "late" counts the events only the settle pass found.
 fn logs_detail(cycle: &LogsCycle) -> String {
     format!(
-        "{} events fetched ({} new, {} settling): {} stored ({} late), {} already stored ({} seen, not re-parsed), {} rejected{}",
+        "{} events fetched ({} new, {} settling): {} imported ({} late), {} already stored ({} seen, not re-parsed), {} rejected{}",
         cycle.fetched(),
         cycle.fetched_new,
         cycle.fetched_settling,

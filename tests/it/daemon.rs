@@ -230,7 +230,7 @@ async fn two_sources_are_paged_through_and_repolls_store_nothing_twice() {
         assert!(again.status.success(), "{}", text(&again.stderr));
         assert_eq!(stored_totals(&db.store).await, expected, "{backend:?}");
         assert!(
-            text(&again.stdout).contains(": 0 stored"),
+            text(&again.stdout).contains(": 0 imported"),
             "{}",
             text(&again.stdout)
         );
@@ -317,7 +317,7 @@ async fn restarts_continue_from_the_checkpoint_and_catch_late_events() {
         "{health:?}"
     );
     let stored = fresh.expected.invocations + late.expected.invocations;
-    let summary = format!("{stored} stored ({} late)", late.expected.invocations);
+    let summary = format!("{stored} imported ({} late)", late.expected.invocations);
     assert!(
         text(&output.stdout).contains(&summary),
         "{summary}: {}",

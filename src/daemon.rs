@@ -14,7 +14,7 @@ use tokio::sync::{Mutex, watch};
 
 use crate::config::{Config, SourceConfig};
 use crate::ingest::PricingContext;
-use crate::sources::cloudwatch_logs::LogsPoller;
+use crate::sources::cloudwatch_logs::{LogsCycle, LogsPoller};
 use crate::sources::cloudwatch_metrics::MetricsPoller;
 use crate::sources::profiles::ProfileResolver;
 use crate::sources::s3::listing::counted_client;
@@ -102,22 +102,32 @@ impl Poller for LogsTask {
     ) -> Result<CycleSummary, SourceError> {
         let cycle = self.poller.poll(now_ms, stop).await?;
         Ok(CycleSummary {
-            items: cycle.events,
+            items: cycle.fetched(),
             lag_ms: Some(now_ms - cycle.watermark_ms),
-            detail: format!(
-                "{} events: {} imported, {} already stored, {} rejected{}",
-                cycle.events,
-                cycle.imported,
-                cycle.duplicates,
-                cycle.rejected,
-                if cycle.completed {
-                    ""
-                } else {
-                    " (stopped early)"
-                }
-            ),
+            detail: logs_detail(&cycle),
         })
     }
+}
+
+/// "3100 events fetched (1550 new, 1550 settling): ..." — fetched against imported shows what
+/// re-reading costs; "late" counts the events only the settle pass found.
+fn logs_detail(cycle: &LogsCycle) -> String {
+    format!(
+        "{} events fetched ({} new, {} settling): {} imported ({} late), {} already stored ({} seen, not re-parsed), {} rejected{}",
+        cycle.fetched(),
+        cycle.fetched_new,
+        cycle.fetched_settling,
+        cycle.imported,
+        cycle.late,
+        cycle.duplicates,
+        cycle.recognized,
+        cycle.rejected,
+        if cycle.completed {
+            ""
+        } else {
+            " (stopped early)"
+        }
+    )
 }
 
 struct S3Task {

@@ -18,7 +18,8 @@ pub struct DaemonConfig {
     pub metrics_interval: Duration,
     /// How often Service Quotas are read.
     pub quotas_interval: Duration,
-    /// Each logs cycle re-reads this much before its checkpoint, to catch late events.
+    /// How late data may arrive and still be read: logs are read once more when this old,
+    /// metrics cycles re-read this much before their checkpoint.
     pub lookback: Duration,
     /// A source's first cycle starts this long ago (unless the source sets `backfill_from`).
     pub backfill: Duration,

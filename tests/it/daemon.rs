@@ -230,7 +230,7 @@ async fn two_sources_are_paged_through_and_repolls_store_nothing_twice() {
         assert!(again.status.success(), "{}", text(&again.stderr));
         assert_eq!(stored_totals(&db.store).await, expected, "{backend:?}");
         assert!(
-            text(&again.stdout).contains(" 0 imported"),
+            text(&again.stdout).contains(": 0 imported"),
             "{}",
             text(&again.stdout)
         );
@@ -238,35 +238,70 @@ async fn two_sources_are_paged_through_and_repolls_store_nothing_twice() {
     }
 }
 
+/// The logs checkpoint's marks: (watermark, settled), Unix ms.
+async fn logs_marks(store: &Store, source: &str, group: &str) -> (i64, i64) {
+    let position = store
+        .checkpoint("cloudwatch_logs", &format!("{source}:{group}"))
+        .await
+        .expect("reading the checkpoint")
+        .expect("a checkpoint");
+    let marks: serde_json::Value = serde_json::from_str(&position).expect("a JSON checkpoint");
+    let mark = |name: &str| {
+        marks[name]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{name} in {position}"))
+    };
+    (mark("watermark_ms"), mark("settled_ms"))
+}
+
 #[tokio::test]
 async fn restarts_continue_from_the_checkpoint_and_catch_late_events() {
+    const LOOKBACK: i64 = 10_000;
     let standins = StandIns::start().await;
     let db = TestDb::new(Backend::Postgres).await;
     let dir = tempfile::tempdir().unwrap();
     let start = now_ms();
     let early = seed(800, start - 120 * MINUTE, start - 30 * MINUTE, 3);
     seed_group(&standins, "/bedrock/late", &early.events).await;
+    // A short lookback, so the test need not wait long for late events to settle.
     let config = write_config(
         dir.path(),
         &db,
         &standins,
         &[("late", "/bedrock/late")],
-        "lookback = \"15m\"",
+        "lookback = \"10s\"",
     );
     assert!(poll_once(&config).status.success());
     assert_eq!(stored_totals(&db.store).await, early.expected);
-    let watermark = start; // the first cycle read up to the moment it ran, or later
+    // The first cycle read everything up to when it ran; all of it but the last lookback
+    // was read a lookback after its time, so it is settled.
+    let (watermark, settled) = logs_marks(&db.store, "late", "/bedrock/late").await;
+    assert!(watermark >= start, "{watermark} < {start}");
+    assert_eq!(settled, watermark - LOOKBACK);
 
-    // After the first cycle: new events, late events inside the lookback, and events so late
-    // that they fall before it (CloudWatch would hold them; tierwatch does not go back for them).
-    let now = now_ms();
-    let fresh = seed(300, now - MINUTE, now, 4);
-    let late = seed(200, watermark - 10 * MINUTE, watermark - MINUTE, 5);
-    let too_late = seed(100, watermark - 60 * MINUTE, watermark - 50 * MINUTE, 6);
+    // After the first cycle: new events, late events inside the lookback (read already, now
+    // settling), and events so late that they fall before it (CloudWatch would hold them;
+    // tierwatch does not go back for them).
+    // (The simulator writes whole seconds, rounding down: the ranges start on one.)
+    let whole_second = |ms: i64| (ms + 999).div_euclid(1_000) * 1_000;
+    let fresh = seed(
+        300,
+        whole_second(watermark),
+        whole_second(watermark) + 5_000,
+        4,
+    );
+    let late = seed(200, whole_second(settled), watermark, 5);
+    let too_late = seed(100, settled - 60 * MINUTE, settled - 50 * MINUTE, 6);
     let mut events = fresh.events.clone();
     events.extend(late.events.iter().cloned());
     events.extend(too_late.events.iter().cloned());
     put_more(&standins, "/bedrock/late", &events).await;
+    // The next cycle settles the first one's lookback once it is a lookback old.
+    let settles_at = watermark + LOOKBACK + 1_000;
+    tokio::time::sleep(Duration::from_millis(
+        u64::try_from(settles_at - now_ms()).unwrap_or(0),
+    ))
+    .await;
 
     let output = poll_once(&config);
     assert!(output.status.success(), "{}", text(&output.stderr));
@@ -274,11 +309,193 @@ async fn restarts_continue_from_the_checkpoint_and_catch_late_events() {
     expected.add(fresh.expected);
     expected.add(late.expected);
     assert_eq!(stored_totals(&db.store).await, expected);
-    // Only the lookback and the new minutes were read again, not the whole two hours.
+    // Only the settling lookback and the new seconds were read, not the whole two hours.
     let health = health(&db.store, "late").await;
-    assert!(
-        health.items_last_cycle < (fresh.events.len() + late.events.len() + 100) as i64,
+    assert_eq!(
+        health.items_last_cycle,
+        (fresh.events.len() + late.events.len()) as i64,
         "{health:?}"
+    );
+    let stored = fresh.expected.invocations + late.expected.invocations;
+    let summary = format!("{stored} imported ({} late)", late.expected.invocations);
+    assert!(
+        text(&output.stdout).contains(&summary),
+        "{summary}: {}",
+        text(&output.stdout)
+    );
+    let (_, settled_after) = logs_marks(&db.store, "late", "/bedrock/late").await;
+    assert!(settled_after >= watermark, "{settled_after} < {watermark}");
+    db.finish().await;
+}
+
+/// What a run of [`poll_steady_stream`] fetched and stored.
+struct SteadyRun {
+    cycles: u32,
+    /// Log events put into the group.
+    events: usize,
+    /// Log events fetched over all cycles.
+    fetched: u64,
+    /// Invocations stored over all cycles.
+    imported: u64,
+    /// Of those, the ones the settle pass found.
+    late: u64,
+    /// Log events delivered late.
+    late_events: usize,
+    /// Events the settle pass recognized as stored without parsing them.
+    recognized: u64,
+    /// Time spent in the cycles.
+    polling: Duration,
+    expected: Totals,
+}
+
+/// Polls a steady stream with the poller itself and a synthetic clock, a cycle a minute with
+/// the default settings (15 min lookback, 1 min interval): 20 minutes of traffic in which
+/// every tenth event is delivered 2 to 14 minutes late, then cycles until the last late event
+/// is older than the lookback.
+async fn poll_steady_stream(standins: &StandIns, db: &TestDb) -> SteadyRun {
+    use std::sync::Arc;
+    use tierwatch::config::{DaemonConfig, SourceConfig};
+    use tierwatch::ingest::PricingContext;
+    use tierwatch::ingest::record::ParseOptions;
+    use tierwatch::sources::CallCounter;
+    use tierwatch::sources::cloudwatch_logs::LogsPoller;
+
+    const GROUP: &str = "/bedrock/steady";
+    let daemon = DaemonConfig::default();
+    let interval = i64::try_from(daemon.logs_interval.as_millis()).unwrap();
+    let lookback = i64::try_from(daemon.lookback.as_millis()).unwrap();
+    // Hours back, so no timestamp is ahead of the stand-in's clock.
+    let base = (now_ms() - 6 * 60 * MINUTE) / MINUTE * MINUTE;
+    let data = seed(3_000, base, base + 20 * MINUTE, 10);
+    let mut arrivals: Vec<(i64, (i64, String))> = data
+        .events
+        .iter()
+        .enumerate()
+        .map(|(index, event)| {
+            let delay = if index % 10 == 3 {
+                2 * MINUTE + (index as i64 * 7_919) % (12 * MINUTE)
+            } else {
+                0
+            };
+            (event.0 + delay, event.clone())
+        })
+        .collect();
+    arrivals.sort_by_key(|(arrival, _)| *arrival);
+    let last_arrival = arrivals.last().map_or(base, |(arrival, _)| *arrival);
+    let logs = standins.logs_client().await;
+    create_log_stream(&logs, GROUP, STREAM).await;
+
+    let source = SourceConfig {
+        name: "steady".into(),
+        region: "us-east-1".into(),
+        account_id: Some(ACCOUNT.into()),
+        log_group: Some(GROUP.into()),
+        role_arn: None,
+        external_id: None,
+        endpoint_url: Some(standins.endpoint_url()),
+        metrics: false,
+        quotas: false,
+        backfill_from_ms: Some(base),
+        s3: None,
+    };
+    let (_keep_context, context) = tokio::sync::watch::channel(PricingContext {
+        options: Arc::new(ParseOptions::default()),
+        prices: Arc::new(crate::support::test_prices()),
+    });
+    let sdk = standins.sdk_config().await;
+    let mut poller = LogsPoller::new(
+        &source,
+        &daemon,
+        &sdk,
+        &CallCounter::default(),
+        db.store.clone(),
+        context,
+        500,
+    )
+    .expect("the source has a log group");
+    let (_keep_running, stop) = tokio::sync::watch::channel(false);
+
+    let mut run = SteadyRun {
+        cycles: 0,
+        events: data.events.len(),
+        fetched: 0,
+        imported: 0,
+        late: 0,
+        recognized: 0,
+        polling: Duration::ZERO,
+        late_events: arrivals
+            .iter()
+            .filter(|(arrival, event)| *arrival > event.0)
+            .count(),
+        expected: data.expected,
+    };
+    let mut delivered = 0;
+    let mut now = base;
+    while now <= last_arrival + lookback + 2 * interval {
+        now += interval;
+        let due = arrivals[delivered..].partition_point(|(arrival, _)| *arrival < now);
+        let batch: Vec<(i64, String)> = arrivals[delivered..delivered + due]
+            .iter()
+            .map(|(_, event)| event.clone())
+            .collect();
+        delivered += due;
+        if !batch.is_empty() {
+            put_log_events(&logs, GROUP, STREAM, &batch).await;
+        }
+        let started = Instant::now();
+        let cycle = poller.poll(now, &stop).await.expect("a cycle");
+        run.polling += started.elapsed();
+        run.cycles += 1;
+        run.fetched += cycle.fetched();
+        run.imported += cycle.imported;
+        run.late += cycle.late;
+        run.recognized += cycle.recognized;
+    }
+    assert_eq!(delivered, arrivals.len());
+    run
+}
+
+/// Late events (inside the lookback) are stored like the others, each once, and no event is
+/// fetched more than twice: when new, and when it is a lookback old (re-reading the whole
+/// lookback every cycle fetched each about 15 times).
+#[tokio::test]
+async fn a_steady_stream_with_late_events_is_stored_once_and_fetched_at_most_twice() {
+    let standins = StandIns::start().await;
+    let db = TestDb::new(Backend::Postgres).await;
+    let run = poll_steady_stream(&standins, &db).await;
+    let ratio = run.fetched as f64 / run.events as f64;
+    println!(
+        "{} cycles in {:?}: {} log events ({} late), {} fetched ({ratio:.2} per event), {} invocations stored ({} by the settle pass), {} recognized as stored",
+        run.cycles,
+        run.polling,
+        run.events,
+        run.late_events,
+        run.fetched,
+        run.imported,
+        run.late,
+        run.recognized
+    );
+    assert_eq!(stored_totals(&db.store).await, run.expected);
+    assert_eq!(run.imported, run.expected.invocations as u64);
+    assert_eq!(
+        db.store
+            .count_invocations(i64::MIN / 2, i64::MAX / 2)
+            .await
+            .unwrap(),
+        run.expected.invocations
+    );
+    assert!(
+        run.late > 0 && run.late <= run.late_events as u64,
+        "{} late stored",
+        run.late
+    );
+    assert!(run.fetched <= 2 * run.events as u64, "{ratio:.2} per event");
+    // The settle pass re-fetches the events that were on time, and recognizes them.
+    assert_eq!(
+        run.recognized,
+        (run.events - run.late_events) as u64,
+        "{} recognized",
+        run.recognized
     );
     db.finish().await;
 }
@@ -657,7 +874,15 @@ async fn application_inference_profiles_are_resolved_on_first_sight() {
             Some("amazon.nova-pro-v1:0")
         );
 
-        // The next run knows the profile (stored) and asks only about the unknown one.
+        // The next run knows the profile (stored) and asks only about the unknown one, when
+        // new calls name them.
+        let later = now_ms();
+        put_more(
+            &standins,
+            "/bedrock/p",
+            &[(later, record(4, PROFILE)), (later, record(5, GONE))],
+        )
+        .await;
         let again = poll_once(&config);
         assert!(again.status.success(), "{}", text(&again.stderr));
         let calls = standins.calls().await;

@@ -122,11 +122,7 @@ fn logs_detail(cycle: &LogsCycle) -> String {
         cycle.duplicates,
         cycle.recognized,
         cycle.rejected,
-        if cycle.completed {
-            ""
-        } else {
-            " (stopped early)"
-        }
+        stopped_note(cycle.completed)
     )
 }
 
@@ -164,11 +160,7 @@ impl Poller for S3Task {
             cycle.imported,
             cycle.duplicates,
             cycle.rejected,
-            if cycle.completed {
-                ""
-            } else {
-                " (stopped early)"
-            }
+            stopped_note(cycle.completed)
         );
         // Objects that could not be read fail the cycle (after the rest was stored), so
         // health shows them and the next cycle comes after a backoff.
@@ -228,11 +220,7 @@ impl Poller for SqsTask {
             cycle.imported,
             cycle.duplicates,
             cycle.rejected,
-            if cycle.completed {
-                ""
-            } else {
-                " (stopped early)"
-            }
+            stopped_note(cycle.completed)
         );
         // Messages kept on the queue fail the cycle (after the rest was stored), so health
         // shows them.
@@ -288,11 +276,7 @@ impl Poller for MetricsTask {
                 } else {
                     ""
                 },
-                if cycle.completed {
-                    ""
-                } else {
-                    " (stopped early)"
-                }
+                stopped_note(cycle.completed)
             ),
         })
     }
@@ -327,6 +311,11 @@ impl Poller for QuotasTask {
             ),
         })
     }
+}
+
+/// What a cycle's line adds when shutdown interrupted it.
+fn stopped_note(completed: bool) -> &'static str {
+    if completed { "" } else { " (stopped early)" }
 }
 
 /// Any kind of poller, so one source's pollers can be kept and run alike.

@@ -33,16 +33,12 @@ use aws_sdk_cloudwatchlogs::types::FilteredLogEvent;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use super::profiles::ProfileResolver;
 use super::{CallCounter, SourceError, read_checkpoint};
 use crate::config::{DaemonConfig, SourceConfig};
-use crate::ingest::record::{ParseOptions, RejectReason, Rejection};
+use crate::ingest::record::{RejectReason, Rejection};
 use crate::ingest::{BatchBuilder, BatchWriter, PricingContext};
-use crate::prices::{ProfileRefresh, stored_profile};
 use crate::store::Store;
-
-/// How long an application inference profile that could not be resolved waits before it
-/// is asked about again.
-const PROFILE_RETRY_MS: i64 = 86_400_000;
 
 /// The `ingest_sources.kind` of log groups.
 pub const SOURCE_KIND: &str = "cloudwatch_logs";
@@ -197,12 +193,9 @@ pub struct LogsPoller {
     store: Store,
     /// The prices and parse options in effect (replaced after a price sync).
     context: watch::Receiver<PricingContext>,
-    /// Resolves application inference profiles seen in the logs.
-    bedrock: aws_sdk_bedrock::Client,
-    /// Profiles this poller resolved (ARN → what it is priced as), kept over context updates.
-    resolved_profiles: std::collections::HashMap<String, String>,
-    /// Profiles asked about without an answer, with when.
-    profile_attempts: std::collections::HashMap<String, i64>,
+    /// Resolves application inference profiles seen in the logs (and keeps what it resolved
+    /// over context updates).
+    profiles: ProfileResolver,
     /// Events of the new range stored by this process, until they settle.
     seen: SeenEvents,
 }
@@ -317,28 +310,20 @@ impl LogsPoller {
             batch_size,
             builder: Some(BatchBuilder::new(current.options, current.prices)),
             writer: BatchWriter::new(store.clone(), SOURCE_KIND),
-            store,
+            store: store.clone(),
             context,
-            bedrock: aws_sdk_bedrock::Client::from_conf(bedrock),
-            resolved_profiles: std::collections::HashMap::new(),
-            profile_attempts: std::collections::HashMap::new(),
+            profiles: ProfileResolver::new(
+                &source.name,
+                aws_sdk_bedrock::Client::from_conf(bedrock),
+                store.clone(),
+            ),
             seen: SeenEvents::default(),
         })
     }
 
     /// Parses from now on with the latest context, plus the profiles resolved here.
     fn use_latest_context(&mut self) {
-        let mut context = self.context.borrow_and_update().clone();
-        if !self.resolved_profiles.is_empty() {
-            let mut options = ParseOptions::clone(&context.options);
-            for (arn, target) in &self.resolved_profiles {
-                options
-                    .application_profiles
-                    .entry(arn.clone())
-                    .or_insert_with(|| target.clone());
-            }
-            context.options = Arc::new(options);
-        }
+        let context = self.profiles.extend(&self.context.borrow_and_update());
         if let Some(builder) = self.builder.as_mut() {
             builder.set_context(&context);
         }
@@ -346,61 +331,15 @@ impl LogsPoller {
 
     /// Resolves the application inference profiles of `events` that are not mapped yet.
     async fn resolve_profiles(&mut self, events: &[FilteredLogEvent], now_ms: i64) {
-        let unknown: std::collections::BTreeSet<String> = {
-            let Some(builder) = self.builder.as_ref() else {
-                return;
-            };
-            let known = &builder.options().application_profiles;
-            events
-                .iter()
-                .filter_map(|event| event.message.as_deref())
-                .flat_map(application_profile_arns)
-                .filter(|arn| !known.contains_key(*arn))
-                .filter(|arn| {
-                    self.profile_attempts
-                        .get(*arn)
-                        .is_none_or(|at| now_ms - at >= PROFILE_RETRY_MS)
-                })
-                .map(str::to_string)
-                .collect()
-        };
-        if unknown.is_empty() {
+        let Some(builder) = self.builder.as_ref() else {
             return;
-        }
-        let mut refresh = ProfileRefresh::default();
-        let mut stored = Vec::new();
-        for arn in unknown {
-            self.profile_attempts.insert(arn.clone(), now_ms);
-            match super::bedrock::inference_profile(&self.bedrock, &arn).await {
-                Ok(Some(models)) => {
-                    let profile = stored_profile(&arn, &models, &mut refresh);
-                    if let Some(target) = &profile.model_id {
-                        self.resolved_profiles.insert(arn.clone(), target.clone());
-                    }
-                    stored.push(profile);
-                }
-                Ok(None) => tracing::warn!(
-                    source = self.source_name,
-                    arn,
-                    "Bedrock does not know this application inference profile; its calls stay unpriced"
-                ),
-                Err(error) => tracing::warn!(
-                    source = self.source_name,
-                    arn,
-                    %error,
-                    "cannot resolve an application inference profile; its calls stay unpriced for now"
-                ),
-            }
-        }
-        if let Err(error) = self.store.save_inference_profiles(&stored).await {
-            tracing::warn!(source = self.source_name, %error, "cannot store resolved profiles");
-        }
-        if refresh.resolved > 0 {
-            tracing::info!(
-                source = self.source_name,
-                resolved = refresh.resolved,
-                "application inference profiles resolved"
-            );
+        };
+        let known = builder.options().application_profiles.clone();
+        let arns = events
+            .iter()
+            .filter_map(|event| event.message.as_deref())
+            .flat_map(application_profile_arns);
+        if self.profiles.resolve_arns(arns, &known, now_ms).await {
             self.use_latest_context();
         }
     }

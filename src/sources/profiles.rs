@@ -106,10 +106,30 @@ impl ProfileResolver {
         }
     }
 
-    /// Asks Bedrock about each profile and stores the answers.
-    async fn ask(&mut self, arns: Vec<String>, now_ms: i64) {
+    /// Resolves the profile ARNs `known` does not map (raw records scanned before parsing);
+    /// true when one was newly resolved, so parsing should go on with [`Self::extend`].
+    pub async fn resolve_arns<'a>(
+        &mut self,
+        arns: impl Iterator<Item = &'a str>,
+        known: &HashMap<String, String>,
+        now_ms: i64,
+    ) -> bool {
+        let to_ask: BTreeSet<String> = arns
+            .filter(|arn| !known.contains_key(*arn) && !self.resolved.contains_key(*arn))
+            .filter(|arn| {
+                self.attempts
+                    .get(*arn)
+                    .is_none_or(|at| now_ms - at >= RETRY_MS)
+            })
+            .map(str::to_string)
+            .collect();
+        self.ask(to_ask.into_iter().collect(), now_ms).await > 0
+    }
+
+    /// Asks Bedrock about each profile and stores the answers; returns how many resolved.
+    async fn ask(&mut self, arns: Vec<String>, now_ms: i64) -> usize {
         if arns.is_empty() {
-            return;
+            return 0;
         }
         let mut refresh = ProfileRefresh::default();
         let mut stored = Vec::new();
@@ -146,5 +166,6 @@ impl ProfileResolver {
                 "application inference profiles resolved"
             );
         }
+        refresh.resolved
     }
 }

@@ -14,7 +14,6 @@
 //! the invocations' request ids keep a message delivered twice from counting twice.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use aws_sdk_s3::Client as S3Client;
 use aws_sdk_sqs::Client as SqsClient;
@@ -24,7 +23,7 @@ use tokio::sync::watch;
 use super::events::{Notification, ObjectRef, parse};
 use super::keys::{KeyKind, KeySkip, classify};
 use super::object::{ObjectError, ObjectToRead};
-use super::poller::{Prefix, SOURCE_KIND};
+use super::poller::{Prefix, PrefixIds, SOURCE_KIND};
 use super::reads::ObjectReads;
 use crate::config::{S3SourceConfig, SourceConfig};
 use crate::ingest::{BatchWriter, ParsedBatch, PricingContext};
@@ -74,7 +73,7 @@ pub struct NotificationPoller {
     current: PricingContext,
     profiles: ProfileResolver,
     writer: BatchWriter,
-    source_ids: HashMap<Arc<str>, i64>,
+    source_ids: PrefixIds,
 }
 
 /// A received message and what its objects need.
@@ -118,7 +117,7 @@ impl NotificationPoller {
             writer: BatchWriter::new(store.clone(), SOURCE_KIND),
             store,
             context,
-            source_ids: HashMap::new(),
+            source_ids: PrefixIds::default(),
         })
     }
 
@@ -274,7 +273,7 @@ impl NotificationPoller {
         }
         let prefix = Prefix::new(&self.source_name, &self.config.uri, &account, &region);
         if let Some(etag) = &object.etag {
-            let source_id = self.source_id(&prefix.source).await?;
+            let source_id = self.source_ids.id(&self.store, &prefix.source).await?;
             let etag = etag.trim_matches('"');
             if self
                 .store
@@ -373,18 +372,6 @@ impl NotificationPoller {
             );
         }
         Ok(())
-    }
-
-    async fn source_id(&mut self, source: &Arc<str>) -> Result<i64, SourceError> {
-        if let Some(id) = self.source_ids.get(source) {
-            return Ok(*id);
-        }
-        let ids = self.store.source_ids(SOURCE_KIND, &[source]).await?;
-        let id = ids.first().copied().ok_or_else(|| {
-            SourceError::Parser(format!("no ingest source id was returned for {source}"))
-        })?;
-        self.source_ids.insert(Arc::clone(source), id);
-        Ok(id)
     }
 }
 

@@ -87,7 +87,7 @@ pub async fn read_object(
         let key = object.key.clone();
         tokio::task::spawn_blocking(move || parse_body(receiver, builder, &source, &key))
     };
-    let download = forward_body(response.body, sender).await;
+    let download = forward_body(response.body, sender, size).await;
     let parsed = parsing
         .await
         .map_err(|error| failed(object, error.to_string()))?;
@@ -105,16 +105,28 @@ pub async fn read_object(
     Ok(batch)
 }
 
-/// Sends the body's chunks to the parser; an error is sent on too, so the parser stops.
+/// Sends the body's chunks to the parser; an error is sent on too, so the parser stops. A body
+/// shorter than its Content-Length is a failed download, never content damage: the object is
+/// then read again rather than recorded with records missing.
 async fn forward_body(
     mut body: ByteStream,
     sender: mpsc::Sender<io::Result<Bytes>>,
+    content_length: i64,
 ) -> Result<(), String> {
+    let mut received = 0i64;
     loop {
-        match body.try_next().await {
+        let next = match body.try_next().await {
+            Ok(None) if received < content_length => Err(format!(
+                "the body ended after {received} of {content_length} bytes"
+            )),
+            other => other.map_err(|error| error.to_string()),
+        };
+        match next {
             Ok(Some(chunk)) => {
+                received += i64::try_from(chunk.len()).unwrap_or(i64::MAX);
                 if sender.send(Ok(chunk)).await.is_err() {
-                    // The parser stopped early (its error is reported by its side).
+                    // The parser stopped early: content damage it quarantined, or an error
+                    // it reports itself.
                     return Ok(());
                 }
             }

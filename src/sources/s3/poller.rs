@@ -97,7 +97,7 @@ pub struct ListingPoller {
     backfill: Duration,
     /// Ledger rows older than this are forgotten.
     ledger_keep: Duration,
-    source_ids: HashMap<Arc<str>, i64>,
+    source_ids: PrefixIds,
 }
 
 impl ListingPoller {
@@ -126,7 +126,7 @@ impl ListingPoller {
             backfill_from_ms: source.backfill_from_ms,
             backfill: daemon.backfill,
             ledger_keep: reach + LEDGER_MARGIN,
-            source_ids: HashMap::new(),
+            source_ids: PrefixIds::default(),
             config,
         })
     }
@@ -173,7 +173,7 @@ impl ListingPoller {
         cycle: &mut ListingCycle,
         stop: &watch::Receiver<bool>,
     ) -> Result<bool, SourceError> {
-        let source_id = self.source_id(&prefix.source).await?;
+        let source_id = self.source_ids.id(&self.store, &prefix.source).await?;
         let checkpoint: Option<PrefixCheckpoint> =
             read_checkpoint(&self.store, SOURCE_KIND, &prefix.source, &self.source_name).await?;
         let start = self.start_after(prefix, checkpoint.as_ref(), now_ms);
@@ -338,18 +338,6 @@ impl ListingPoller {
         }
         Ok(())
     }
-
-    async fn source_id(&mut self, source: &Arc<str>) -> Result<i64, SourceError> {
-        if let Some(id) = self.source_ids.get(source) {
-            return Ok(*id);
-        }
-        let ids = self.store.source_ids(SOURCE_KIND, &[source]).await?;
-        let id = ids.first().copied().ok_or_else(|| {
-            SourceError::Parser(format!("no ingest source id was returned for {source}"))
-        })?;
-        self.source_ids.insert(Arc::clone(source), id);
-        Ok(id)
-    }
 }
 
 /// One account × region delivery prefix of a source.
@@ -371,6 +359,28 @@ impl Prefix {
                 uri.delivery_prefix(account, region)
             )),
         }
+    }
+}
+
+/// The `ingest_sources` ids of delivery prefixes, asked once each.
+#[derive(Debug, Default)]
+pub(crate) struct PrefixIds(HashMap<Arc<str>, i64>);
+
+impl PrefixIds {
+    pub(crate) async fn id(
+        &mut self,
+        store: &Store,
+        source: &Arc<str>,
+    ) -> Result<i64, SourceError> {
+        if let Some(id) = self.0.get(source) {
+            return Ok(*id);
+        }
+        let ids = store.source_ids(SOURCE_KIND, &[source]).await?;
+        let id = ids.first().copied().ok_or_else(|| {
+            SourceError::Parser(format!("no ingest source id was returned for {source}"))
+        })?;
+        self.0.insert(Arc::clone(source), id);
+        Ok(id)
     }
 }
 

@@ -875,3 +875,43 @@ async fn application_inference_profiles_in_s3_deliveries_are_resolved_on_first_s
     assert!(unpriced[0].reason.contains(GONE), "{unpriced:?}");
     db.finish().await;
 }
+
+#[tokio::test]
+async fn every_real_invocation_log_sample_reads_from_s3_as_import_reads_it() {
+    let standins = StandIns::start().await;
+    let s3 = client(&standins.moto_sdk_config().await, true);
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/real-aws-samples/invocation-logs");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&samples)
+        .unwrap_or_else(|error| panic!("{}: {error}", samples.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.is_file() && !path.ends_with("README.md"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 24, "{files:?}");
+    let at = now_ms() - 60 * MINUTE;
+    for (index, file) in files.iter().enumerate() {
+        // Delivered as Bedrock does: gzipped, one object per sample, keys in time order.
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(&std::fs::read(file).unwrap()).unwrap();
+        let key = delivery_key(ACCOUNTS[0], REGIONS[0], at + index as i64 * 1000, "5a3b1e");
+        put_body(&s3, BUCKET, &key, encoder.finish().unwrap()).await;
+    }
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = s3_config(dir.path(), &db, &standins, "");
+    let said = must_poll(&config, "the real samples");
+    // What `tierwatch import` of the same files reports (tests/it/prices.rs checks each cause).
+    let stored = db.store.count_invocations(0, i64::MAX / 2).await.unwrap();
+    assert_eq!(stored, 17, "{said}");
+    assert!(
+        said.contains(&format!(
+            "{0} read (0 late, 0 gone): 32 records, 17 imported, 0 already stored, 15 rejected",
+            files.len()
+        )),
+        "{said}"
+    );
+    db.finish().await;
+}

@@ -209,10 +209,11 @@ impl Poller for SqsTask {
         let cycle = self.poller.poll(stop).await?;
         let skipped: u64 = cycle.skipped.values().sum();
         let detail = format!(
-            "{} messages ({} deleted, {} kept), {} objects read ({} read before, {} skipped): {} records, {} imported, {} already stored, {} rejected{}",
+            "{} messages ({} deleted, {} kept, {} visibility extensions), {} objects read ({} read before, {} skipped): {} records, {} imported, {} already stored, {} rejected{}",
             cycle.messages,
             cycle.deleted,
             cycle.kept.len(),
+            cycle.visibility_extensions,
             cycle.read,
             cycle.already_read,
             skipped,

@@ -9,7 +9,7 @@ use tierwatch::simulate::{S3LayoutOptions, SimulationSpec, Simulator, Truth, wri
 use tierwatch::sources::s3::keys::S3Uri;
 use tierwatch::sources::s3::listing::{accounts_and_regions, client, deliveries};
 
-use crate::aws::StandIns;
+use crate::aws::{Fault, StandIns};
 use crate::daemon::{
     MINUTE, Totals, now_ms, poll_once, seed_group, serve, stored_totals, text, wait_for_invocations,
 };
@@ -546,7 +546,7 @@ async fn notifications_are_read_deleted_once_kept_when_failing_and_reconciled() 
         );
         assert!(
             said.contains(&format!(
-                "{messages} messages ({} deleted, 2 kept)",
+                "{messages} messages ({} deleted, 2 kept, ",
                 messages - 2
             )),
             "{backend:?}: {said}"
@@ -574,7 +574,7 @@ async fn notifications_are_read_deleted_once_kept_when_failing_and_reconciled() 
         );
         // The failing messages came back and were kept again, never deleted.
         assert!(
-            said.contains("2 messages (0 deleted, 2 kept)"),
+            said.contains("2 messages (0 deleted, 2 kept, "),
             "{backend:?}: {said}"
         );
         assert!(said.contains("received 2 times"), "{backend:?}: {said}");
@@ -913,5 +913,121 @@ async fn every_real_invocation_log_sample_reads_from_s3_as_import_reads_it() {
         )),
         "{said}"
     );
+    db.finish().await;
+}
+
+/// A config reading the bucket through the front (where faults can be armed).
+fn front_config(dir: &Path, db: &TestDb, standins: &StandIns, extra: &str) -> PathBuf {
+    let path = dir.join("tierwatch.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[database]\nurl = \"{}\"\n[daemon]\nbackfill = \"8h\"\nmax_attempts = 2\n[[sources]]\nname = \"org\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\nmetrics = false\nquotas = false\ns3_uri = \"s3://{BUCKET}/{PREFIX}/\"\n{extra}\n",
+            db.url,
+            standins.endpoint_url()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test]
+async fn an_object_that_cannot_be_read_holds_the_checkpoint_and_is_the_only_one_read_again() {
+    let standins = StandIns::start().await;
+    let s3 = client(&standins.moto_sdk_config().await, true);
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let now = now_ms();
+    let mut expected = Totals::default();
+    for (index, minutes_ago) in [50, 40, 30].into_iter().enumerate() {
+        let at = now - minutes_ago * MINUTE;
+        let (lines, totals) = extra_records(20, at, 90 + index as u64);
+        put_body(
+            &s3,
+            BUCKET,
+            &delivery_key(ACCOUNTS[0], REGIONS[0], at, "ac1d"),
+            gzip(&lines),
+        )
+        .await;
+        expected.add(totals);
+    }
+    // The first GetObject is refused, as a bucket key the role may not use refuses it.
+    standins
+        .inject_fault(
+            Fault::error("GetObject", 403, "AccessDenied")
+                .message("User is not authorized to perform: kms:Decrypt")
+                .for_service("s3")
+                .times(1),
+        )
+        .await;
+    let config = front_config(dir.path(), &db, &standins, "s3_concurrency = 1");
+    let first = poll_once(&config);
+    let said = format!("{}{}", text(&first.stdout), text(&first.stderr));
+    assert!(!first.status.success(), "{said}");
+    assert!(
+        said.contains("access denied") && said.contains("kms:Decrypt"),
+        "{said}"
+    );
+    assert!(
+        said.contains("3 objects listed (0 read before, 0 skipped), 2 read"),
+        "{said}"
+    );
+    let second = must_poll(&config, "after the refusal");
+    assert!(
+        second.contains("3 objects listed (2 read before, 0 skipped), 1 read"),
+        "{second}"
+    );
+    assert_eq!(stored_totals(&db.store).await, expected);
+    let third = must_poll(&config, "once more");
+    assert!(
+        third.contains("(3 read before, 0 skipped), 0 read"),
+        "{third}"
+    );
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn messages_stay_hidden_while_their_objects_take_longer_than_the_visibility_timeout() {
+    let standins = StandIns::start().await;
+    let s3 = client(&standins.moto_sdk_config().await, true);
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let queue = notify_queue(&standins, &s3, "slow").await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let at = now_ms() - 3 * 60 * MINUTE;
+    let (lines, expected) = extra_records(30, at, 95);
+    put_body(
+        &s3,
+        BUCKET,
+        &delivery_key(ACCOUNTS[0], REGIONS[0], at, "5105"),
+        gzip(&lines),
+    )
+    .await;
+    standins
+        .inject_fault(Fault::delay("GetObject", Duration::from_millis(3_500)).for_service("s3"))
+        .await;
+    let config = front_config(
+        dir.path(),
+        &db,
+        &standins,
+        &format!(
+            "backfill_from = \"{}\"\nsqs_queue_url = \"{queue}\"\nsqs_wait_time = \"1s\"\nsqs_visibility_timeout = \"2s\"\n",
+            rfc3339(now_ms() - 60 * MINUTE)
+        ),
+    );
+    let said = must_poll(&config, "a slow object");
+    // The test event and the object's event, each received once: the object took 3.5 s, and
+    // the batch's visibility (2 s) was extended every second meanwhile.
+    assert!(said.contains("2 messages (2 deleted, 0 kept, "), "{said}");
+    let extensions: u64 = said
+        .split("kept, ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(0);
+    assert!(extensions >= 2, "{said}");
+    assert_eq!(stored_totals(&db.store).await, expected);
+    assert_eq!(queue_depth(&standins, &queue).await, (0, 0));
     db.finish().await;
 }

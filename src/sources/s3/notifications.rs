@@ -17,7 +17,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_s3::Client as S3Client;
 use aws_sdk_sqs::Client as SqsClient;
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
+    MessageSystemAttributeName,
+};
 use tokio::sync::watch;
 
 use super::events::{Notification, ObjectRef, parse};
@@ -43,6 +46,8 @@ pub struct NotificationCycle {
     /// Messages left on the queue, with why: retried after their visibility timeout, then
     /// handed to the redrive policy.
     pub kept: Vec<String>,
+    /// Times the received messages' visibility was extended while their objects were read.
+    pub visibility_extensions: u64,
     /// Objects read, and announced objects found already read.
     pub read: u64,
     pub already_read: u64,
@@ -179,7 +184,20 @@ impl NotificationPoller {
             let entry = self.plan(message, &mut to_read, cycle).await?;
             received.extend(entry);
         }
-        let unreadable = self.read_and_store(to_read, cycle).await?;
+        // Received messages stay hidden until they are deleted or left, however long the
+        // objects take (Filebeat's keepalive; Vector has none and sees duplicates).
+        let heartbeat = Heartbeat::start(
+            self.sqs.clone(),
+            self.queue_url.clone(),
+            received
+                .iter()
+                .map(|entry| entry.receipt_handle.clone())
+                .collect(),
+            self.visibility_seconds,
+        );
+        let unreadable = self.read_and_store(to_read, cycle).await;
+        cycle.visibility_extensions += heartbeat.stop().await;
+        let unreadable = unreadable?;
         for entry in &mut received {
             if let Some(why) = entry.objects.iter().find_map(|index| unreadable.get(index)) {
                 entry.keep = Some(why.clone());
@@ -372,6 +390,75 @@ impl NotificationPoller {
             );
         }
         Ok(())
+    }
+}
+
+/// Extends the visibility of received messages every half timeout until stopped.
+struct Heartbeat {
+    task: tokio::task::JoinHandle<u64>,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Heartbeat {
+    fn start(
+        sqs: SqsClient,
+        queue_url: String,
+        receipt_handles: Vec<String>,
+        visibility_seconds: i32,
+    ) -> Heartbeat {
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
+        let period =
+            std::time::Duration::from_millis(u64::from(visibility_seconds.unsigned_abs()) * 500);
+        let task = tokio::spawn(async move {
+            let mut extensions = 0;
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => return extensions,
+                    _ = tokio::time::sleep(period) => {}
+                }
+                if extend(&sqs, &queue_url, &receipt_handles, visibility_seconds).await {
+                    extensions += 1;
+                }
+            }
+        });
+        Heartbeat { task, stop }
+    }
+
+    /// Stops extending; returns how many times it did.
+    async fn stop(self) -> u64 {
+        let _ = self.stop.send(());
+        self.task.await.unwrap_or(0)
+    }
+}
+
+/// One ChangeMessageVisibilityBatch for the messages; false when it failed (logged: the
+/// messages may then come back while they are being read, and are found done).
+async fn extend(sqs: &SqsClient, queue_url: &str, handles: &[String], seconds: i32) -> bool {
+    let entries: Result<Vec<_>, _> = handles
+        .iter()
+        .enumerate()
+        .map(|(index, handle)| {
+            ChangeMessageVisibilityBatchRequestEntry::builder()
+                .id(index.to_string())
+                .receipt_handle(handle)
+                .visibility_timeout(seconds)
+                .build()
+        })
+        .collect();
+    let Ok(entries) = entries else { return false };
+    match sqs
+        .change_message_visibility_batch()
+        .queue_url(queue_url)
+        .set_entries(Some(entries))
+        .send()
+        .await
+    {
+        Ok(_) => true,
+        Err(error) => {
+            let error = SourceError::aws("ChangeMessageVisibilityBatch", error);
+            tracing::warn!(%error, "cannot keep SQS messages hidden while their objects are read");
+            false
+        }
     }
 }
 

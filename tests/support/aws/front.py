@@ -28,7 +28,8 @@ loopback port:
   signed for service "bedrock"; other Bedrock operations get a 404 UnknownOperationException
   (they are not passed to moto).
 * S3 and SQS (signed for "s3" or "sqs"): passed to moto as they are, so one endpoint serves
-  every source a config names. No faults are injected there.
+  every source a config names. Faults can be armed for S3's GetObject (delays, and errors in
+  S3's XML shape).
 * STS (AWS query protocol, `POST /` signed for service "sts", e.g. GetCallerIdentity): passed
   to moto as is; injected faults answer in the query protocol's XML error form.
 
@@ -166,7 +167,7 @@ QUOTA_MEMBERS = {
 QUOTA_LEVELS = {"ACCOUNT", "RESOURCE", "ALL"}
 SERVICE_NAMES = {"bedrock": "Amazon Bedrock"}
 # The service names faults and the front's dispatch use.
-FAULT_SERVICES = ("logs", "cloudwatch", "servicequotas", "pricing", "bedrock", "sts")
+FAULT_SERVICES = ("logs", "cloudwatch", "servicequotas", "pricing", "bedrock", "sts", "s3")
 
 # Price List Query API. Its filter types, and the fields that are not product attributes.
 PRICE_LIST_FORMAT = "aws_v1"
@@ -1011,9 +1012,33 @@ class FrontHandler(BaseHTTPRequestHandler):
             self.handle_aws("sts", query_action(body), QUERY_CONTENT_TYPE, body)
         elif self.signing_service() in ("s3", "sqs"):
             # Sources written by `tierwatch discover` use this one endpoint for everything.
+            if self.s3_fault(method, path):
+                return
             self.relay(*self.call_moto(method, self.path, dict(self.headers), body))
         else:
             self.handle_json_target(body)
+
+    def s3_fault(self, method: str, path: str) -> bool:
+        """Counts S3 GetObject calls (GET /bucket/key, path style) and applies an armed fault:
+        a delay, then an S3 XML error when it has a status. True when the error was sent."""
+        if self.signing_service() != "s3" or method != "GET" or path.count("/") < 2:
+            return False
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        if query and query.get("x-id") != ["GetObject"]:
+            return False  # a listing or another sub-resource (the SDK marks GetObject x-id)
+        fault = self.server.state.record_call("s3", "GetObject")
+        if fault is None:
+            return False
+        time.sleep(fault.delay_ms / 1000)
+        if fault.status is None:
+            return False
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>{fault.code}</Code><Message>{fault.message}</Message>"
+            f"<RequestId>{uuid.uuid4()}</RequestId></Error>"
+        ).encode()
+        self.send_body(fault.status, body, "application/xml", {})
+        return True
 
     def is_bedrock_request(self, method: str, path: str) -> bool:
         """Bedrock's control plane is REST: its requests are told apart by path, or by being

@@ -610,6 +610,32 @@ pub(crate) fn serve(config: &Path) -> Child {
 }
 
 /// Waits until the store holds at least `count` invocations (or `timeout` passes).
+/// Two calls through the profile resolved to Nova Pro are priced under it, with the test
+/// table (1,000 × $0.80 + 500 × $3.20 per 1M each); the calls through `gone` (a profile Bedrock
+/// does not know) are the only unpriced ones.
+pub(crate) async fn assert_profile_calls_priced(store: &Store, gone: &str, around_ms: i64) {
+    let cells = store
+        .read_cells(Granularity::Day, 0, i64::MAX / 2)
+        .await
+        .unwrap();
+    let nova: Vec<_> = cells
+        .iter()
+        .filter(|cell| cell.model_id == "amazon.nova-pro-v1:0")
+        .collect();
+    assert_eq!(nova.len(), 1, "{cells:?}");
+    assert_eq!(nova[0].totals.invocations, 2);
+    assert_eq!(
+        i128::from(nova[0].totals.cost_pico),
+        2 * (1_000 * 800_000 + 500 * 3_200_000)
+    );
+    let unpriced = store
+        .unpriced_groups(around_ms - 86_400_000, around_ms + 86_400_000)
+        .await
+        .unwrap();
+    assert_eq!(unpriced.len(), 1, "{unpriced:?}");
+    assert!(unpriced[0].reason.contains(gone), "{unpriced:?}");
+}
+
 pub(crate) async fn wait_for_invocations(store: &Store, count: i64, timeout: Duration) -> i64 {
     let started = Instant::now();
     loop {
@@ -844,29 +870,7 @@ async fn application_inference_profiles_are_resolved_on_first_sight() {
             Some(2),
             "{calls:?}"
         );
-        // Priced under Nova Pro with the test table: 1,000 × $0.80 + 500 × $3.20 per 1M.
-        let cells = db
-            .store
-            .read_cells(Granularity::Day, 0, i64::MAX / 2)
-            .await
-            .unwrap();
-        let nova: Vec<_> = cells
-            .iter()
-            .filter(|cell| cell.model_id == "amazon.nova-pro-v1:0")
-            .collect();
-        assert_eq!(nova.len(), 1, "{backend:?}: {cells:?}");
-        assert_eq!(nova[0].totals.invocations, 2);
-        assert_eq!(
-            i128::from(nova[0].totals.cost_pico),
-            2 * (1_000 * 800_000 + 500 * 3_200_000)
-        );
-        let unpriced = db
-            .store
-            .unpriced_groups(now - 86_400_000, now + 86_400_000)
-            .await
-            .unwrap();
-        assert_eq!(unpriced.len(), 1, "{unpriced:?}");
-        assert!(unpriced[0].reason.contains(GONE), "{unpriced:?}");
+        assert_profile_calls_priced(&db.store, GONE, now).await;
         let profiles = db.store.inference_profiles().await.unwrap();
         assert_eq!(profiles.len(), 1);
         assert_eq!(

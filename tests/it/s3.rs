@@ -11,7 +11,8 @@ use tierwatch::sources::s3::listing::{accounts_and_regions, client, deliveries};
 
 use crate::aws::{Fault, StandIns};
 use crate::daemon::{
-    MINUTE, Totals, now_ms, poll_once, seed_group, serve, stored_totals, text, wait_for_invocations,
+    MINUTE, Totals, assert_profile_calls_priced, now_ms, poll_once, seed_group, serve,
+    stored_totals, text, wait_for_invocations,
 };
 use crate::support::{BACKENDS, Backend, TestDb};
 
@@ -30,9 +31,7 @@ async fn put(client: &aws_sdk_s3::Client, key: &str) {
 
 #[tokio::test]
 async fn a_central_bucket_lists_its_accounts_regions_and_deliveries() {
-    let standins = StandIns::start().await;
-    let s3 = client(&standins.moto_sdk_config().await, true);
-    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let (_standins, s3) = stand_ins_with_bucket().await;
     let uri = S3Uri::parse(&format!("s3://{BUCKET}/bedrock")).unwrap();
     let hour = |account: &str, region: &str, day: u32, hour: u32| {
         format!(
@@ -138,6 +137,14 @@ async fn a_central_bucket_lists_its_accounts_regions_and_deliveries() {
 
 // --- The S3 source end to end: the `tierwatch` binary reads simulated deliveries from moto's
 // S3 (listing mode) and from S3 notifications on moto's SQS (notification mode). ---
+
+/// The stand-ins, and an S3 client (straight to moto) with the test bucket created.
+async fn stand_ins_with_bucket() -> (StandIns, aws_sdk_s3::Client) {
+    let standins = StandIns::start().await;
+    let s3 = client(&standins.moto_sdk_config().await, true);
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    (standins, s3)
+}
 
 /// Simulated deliveries of two accounts in two regions, as files in Bedrock's S3 layout, and
 /// the totals a correct reader stores from them.
@@ -292,9 +299,7 @@ async fn quarantined(store: &tierwatch::store::Store, reason: &str) -> i64 {
 #[tokio::test]
 async fn listing_reads_every_delivery_once_with_late_rewritten_and_corrupt_objects() {
     for backend in BACKENDS {
-        let standins = StandIns::start().await;
-        let s3 = client(&standins.moto_sdk_config().await, true);
-        s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+        let (standins, s3) = stand_ins_with_bucket().await;
         let db = TestDb::new(backend).await;
         let dir = tempfile::tempdir().unwrap();
         let now = now_ms();
@@ -488,9 +493,7 @@ fn rfc3339(ms: i64) -> String {
 #[tokio::test]
 async fn notifications_are_read_deleted_once_kept_when_failing_and_reconciled() {
     for backend in BACKENDS {
-        let standins = StandIns::start().await;
-        let s3 = client(&standins.moto_sdk_config().await, true);
-        s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+        let (standins, s3) = stand_ins_with_bucket().await;
         let db = TestDb::new(backend).await;
         let dir = tempfile::tempdir().unwrap();
         let now = now_ms();
@@ -595,9 +598,7 @@ struct Bucket {
 
 impl Bucket {
     async fn filled(backend: Backend, notifications: bool, records: u64, seed: u64) -> Bucket {
-        let standins = StandIns::start().await;
-        let s3 = client(&standins.moto_sdk_config().await, true);
-        s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+        let (standins, s3) = stand_ins_with_bucket().await;
         let queue = match notifications {
             true => Some(notify_queue(&standins, &s3, "deliveries").await),
             false => None,
@@ -735,9 +736,7 @@ async fn two_replicas_on_postgres_store_each_delivery_once() {
 #[tokio::test]
 async fn logs_delivered_to_cloudwatch_logs_and_s3_are_stored_once() {
     for backend in BACKENDS {
-        let standins = StandIns::start().await;
-        let s3 = client(&standins.moto_sdk_config().await, true);
-        s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+        let (standins, s3) = stand_ins_with_bucket().await;
         let db = TestDb::new(backend).await;
         let dir = tempfile::tempdir().unwrap();
         let now = now_ms();
@@ -850,37 +849,13 @@ async fn application_inference_profiles_in_s3_deliveries_are_resolved_on_first_s
         Some(2),
         "{calls:?}"
     );
-    let cells = db
-        .store
-        .read_cells(tierwatch::rollup::Granularity::Day, 0, i64::MAX / 2)
-        .await
-        .unwrap();
-    let nova: Vec<_> = cells
-        .iter()
-        .filter(|cell| cell.model_id == "amazon.nova-pro-v1:0")
-        .collect();
-    assert_eq!(nova.len(), 1, "{cells:?}");
-    assert_eq!(nova[0].totals.invocations, 2);
-    // Priced under Nova Pro with the test table: 1,000 × $0.80 + 500 × $3.20 per 1M.
-    assert_eq!(
-        i128::from(nova[0].totals.cost_pico),
-        2 * (1_000 * 800_000 + 500 * 3_200_000)
-    );
-    let unpriced = db
-        .store
-        .unpriced_groups(at - 86_400_000, at + 86_400_000)
-        .await
-        .unwrap();
-    assert_eq!(unpriced.len(), 1, "{unpriced:?}");
-    assert!(unpriced[0].reason.contains(GONE), "{unpriced:?}");
+    assert_profile_calls_priced(&db.store, GONE, at).await;
     db.finish().await;
 }
 
 #[tokio::test]
 async fn every_real_invocation_log_sample_reads_from_s3_as_import_reads_it() {
-    let standins = StandIns::start().await;
-    let s3 = client(&standins.moto_sdk_config().await, true);
-    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let (standins, s3) = stand_ins_with_bucket().await;
     let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/real-aws-samples/invocation-logs");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&samples)
@@ -933,9 +908,7 @@ fn front_config(dir: &Path, db: &TestDb, standins: &StandIns, extra: &str) -> Pa
 
 #[tokio::test]
 async fn an_object_that_cannot_be_read_holds_the_checkpoint_and_is_the_only_one_read_again() {
-    let standins = StandIns::start().await;
-    let s3 = client(&standins.moto_sdk_config().await, true);
-    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let (standins, s3) = stand_ins_with_bucket().await;
     let db = TestDb::new(Backend::Sqlite).await;
     let dir = tempfile::tempdir().unwrap();
     let now = now_ms();
@@ -989,9 +962,7 @@ async fn an_object_that_cannot_be_read_holds_the_checkpoint_and_is_the_only_one_
 
 #[tokio::test]
 async fn messages_stay_hidden_while_their_objects_take_longer_than_the_visibility_timeout() {
-    let standins = StandIns::start().await;
-    let s3 = client(&standins.moto_sdk_config().await, true);
-    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let (standins, s3) = stand_ins_with_bucket().await;
     let queue = notify_queue(&standins, &s3, "slow").await;
     let db = TestDb::new(Backend::Sqlite).await;
     let dir = tempfile::tempdir().unwrap();

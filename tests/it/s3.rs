@@ -856,8 +856,9 @@ async fn application_inference_profiles_in_s3_deliveries_are_resolved_on_first_s
 #[tokio::test]
 async fn every_real_invocation_log_sample_reads_from_s3_as_import_reads_it() {
     let (standins, s3) = stand_ins_with_bucket().await;
-    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/real-aws-samples/invocation-logs");
+    // The real samples of ../shared/real-aws-samples/invocation-logs, as the repository keeps
+    // them for `import`'s test.
+    let samples = crate::support::fixture("real-aws");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&samples)
         .unwrap_or_else(|error| panic!("{}: {error}", samples.display()))
         .map(|entry| entry.unwrap().path())

@@ -26,6 +26,7 @@ use std::fmt;
 use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::amount::{DecimalError, parse_scaled};
 use crate::model::Tier;
@@ -473,6 +474,9 @@ impl PriceListParser {
         origin: &str,
         service_code: Option<&str>,
     ) -> Result<ParsedPrices, PriceListError> {
+        if let Some(parsed) = self.parse_offer_text(text) {
+            return Ok(parsed);
+        }
         let trimmed = text.trim_start();
         // JSON lines: several documents, one a line.
         if trimmed.starts_with('{') && serde_json::from_str::<Value>(text).is_err() {
@@ -539,33 +543,75 @@ impl PriceListParser {
             version: text("version"),
             publication_date: text("publicationDate"),
         };
-        let mut parsed = ParsedPrices::default();
         let Some(products) = file.get("products").and_then(Value::as_object) else {
-            return parsed;
+            return ParsedPrices::default();
         };
         let on_demand = file.pointer("/terms/OnDemand").and_then(Value::as_object);
-        for (sku, product_value) in products {
-            let product = match Product::deserialize(product_value) {
-                Ok(product) => product,
-                Err(error) => {
-                    parsed.absorb(malformed(&offer.service_code, sku, error.to_string()));
-                    continue;
-                }
-            };
-            let terms: Result<Vec<Term>, _> = on_demand
+        let entries = products.iter().map(|(sku, product)| {
+            let product = Product::deserialize(product).map_err(|error| error.to_string());
+            let terms = on_demand
                 .and_then(|terms| terms.get(sku))
                 .and_then(Value::as_object)
                 .map(|terms| {
                     terms
                         .iter()
                         .map(|(key, term)| Term::deserialize(term).map(|term| term.keyed(key)))
-                        .collect()
+                        .collect::<Result<Vec<Term>, _>>()
+                        .map_err(|error| error.to_string())
                 })
                 .unwrap_or_else(|| Ok(Vec::new()));
-            match terms {
-                Ok(terms) => parsed.absorb(self.parse_product(&offer, &product, &terms)),
-                Err(error) => {
-                    parsed.absorb(malformed(&offer.service_code, sku, error.to_string()));
+            (sku.as_str(), product, terms)
+        });
+        self.parse_offer_products(&offer, entries)
+    }
+
+    /// A bulk offer file read from its text, each product and term deserialized on its own
+    /// from the slice it is in: a whole offer file as a tree of `Value`s costs about ten
+    /// times its size in memory, and the built-in files are read at every start. `None` when
+    /// the text is no offer file.
+    fn parse_offer_text(&self, text: &str) -> Option<ParsedPrices> {
+        let file: RawOfferFile<'_> = serde_json::from_str(text).ok()?;
+        let offer = Offer {
+            service_code: file.offer_code.unwrap_or_default(),
+            version: file.version,
+            publication_date: file.publication_date,
+        };
+        let on_demand = &file.terms.on_demand;
+        let entries = file.products.iter().map(|(sku, product)| {
+            let product =
+                serde_json::from_str::<Product>(product.get()).map_err(|error| error.to_string());
+            let terms = on_demand
+                .get(sku)
+                .map(|terms| {
+                    terms
+                        .iter()
+                        .map(|(key, term)| {
+                            serde_json::from_str::<Term>(term.get()).map(|term| term.keyed(key))
+                        })
+                        .collect::<Result<Vec<Term>, _>>()
+                        .map_err(|error| error.to_string())
+                })
+                .unwrap_or_else(|| Ok(Vec::new()));
+            (sku.as_str(), product, terms)
+        });
+        Some(self.parse_offer_products(&offer, entries))
+    }
+
+    /// The products of an offer file, each with its on-demand terms (or why either is
+    /// malformed).
+    fn parse_offer_products<'s>(
+        &self,
+        offer: &Offer,
+        entries: impl Iterator<Item = (&'s str, Result<Product, String>, Result<Vec<Term>, String>)>,
+    ) -> ParsedPrices {
+        let mut parsed = ParsedPrices::default();
+        for (sku, product, terms) in entries {
+            match (product, terms) {
+                (Ok(product), Ok(terms)) => {
+                    parsed.absorb(self.parse_product(offer, &product, &terms));
+                }
+                (Err(error), _) | (_, Err(error)) => {
+                    parsed.absorb(malformed(&offer.service_code, sku, error));
                 }
             }
         }
@@ -1156,6 +1202,27 @@ struct Product {
     sku: String,
     #[serde(default, deserialize_with = "string_attributes")]
     attributes: BTreeMap<String, String>,
+}
+
+/// A bulk offer file with its products and terms left as the JSON text they are in.
+#[derive(Deserialize)]
+struct RawOfferFile<'a> {
+    #[serde(rename = "offerCode", default)]
+    offer_code: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(rename = "publicationDate", default)]
+    publication_date: Option<String>,
+    #[serde(borrow)]
+    products: BTreeMap<String, &'a RawValue>,
+    #[serde(borrow)]
+    terms: RawTerms<'a>,
+}
+
+#[derive(Deserialize)]
+struct RawTerms<'a> {
+    #[serde(rename = "OnDemand", borrow, default)]
+    on_demand: BTreeMap<String, BTreeMap<String, &'a RawValue>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

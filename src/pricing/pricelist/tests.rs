@@ -819,3 +819,36 @@ fn reserved_rows_read_their_quantity_from_the_description() {
         198_000
     );
 }
+
+#[test]
+fn offer_files_read_from_text_equal_offer_files_read_as_a_tree() {
+    // The built-in files, read both ways: field by field the same rows, skips and counts.
+    for (name, text) in [
+        (
+            "AmazonBedrock",
+            include_str!("../../../config/pricelist/AmazonBedrock.json"),
+        ),
+        (
+            "AmazonBedrockFoundationModels",
+            include_str!("../../../config/pricelist/AmazonBedrockFoundationModels.json"),
+        ),
+    ] {
+        let from_text = parser().parse_offer_text(text).expect("an offer file");
+        let tree: serde_json::Value = serde_json::from_str(text).unwrap();
+        let from_tree = parser().parse_offer_file(&tree);
+        assert!(from_text.products > 100, "{name}");
+        assert_eq!(from_text.products, from_tree.products, "{name}");
+        assert_eq!(
+            format!("{:?}", from_text.prices),
+            format!("{:?}", from_tree.prices),
+            "{name}"
+        );
+        assert_eq!(
+            format!("{:?}", from_text.skipped),
+            format!("{:?}", from_tree.skipped),
+            "{name}"
+        );
+    }
+    // A document that is no offer file is read the other way.
+    assert!(parser().parse_offer_text("{\"product\": {}}").is_none());
+}

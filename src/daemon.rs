@@ -61,6 +61,11 @@ pub struct CycleSummary {
     pub lag_ms: Option<i64>,
     /// One line for people: what the cycle did.
     pub detail: String,
+    /// Something that needs a person although the cycle did its work (an S3 object that
+    /// cannot be read, an SQS message left for the redrive policy). Shown as the source's
+    /// last error, but the next cycle comes at the usual interval: no backoff stalls the
+    /// objects and messages that can be read.
+    pub problem: Option<String>,
 }
 
 /// One kind of poll of one source.
@@ -105,6 +110,7 @@ impl Poller for LogsTask {
             items: cycle.fetched(),
             lag_ms: Some(now_ms - cycle.watermark_ms),
             detail: logs_detail(&cycle),
+            problem: None,
         })
     }
 }
@@ -162,23 +168,21 @@ impl Poller for S3Task {
             cycle.rejected,
             stopped_note(cycle.completed)
         );
-        // Objects that could not be read fail the cycle (after the rest was stored), so
-        // health shows them and the next cycle comes after a backoff.
-        if let Some(first) = cycle.failures.first() {
-            return Err(SourceError::Aws {
-                operation: "GetObject",
-                message: format!(
-                    "{} objects could not be read (the checkpoint waits before them), first: {first}; {detail}",
-                    cycle.failures.len()
-                ),
-            });
-        }
+        // Objects that could not be read are the cycle's problem (the rest was stored): the
+        // next cycle tries them again at the usual interval.
+        let problem = cycle.failures.first().map(|first| {
+            format!(
+                "GetObject: {} objects could not be read (the checkpoint waits before them), first: {first}",
+                cycle.failures.len()
+            )
+        });
         Ok(CycleSummary {
             items: cycle.records,
             lag_ms: cycle
                 .oldest_position
                 .map(|position| now_ms - position.timestamp_millis()),
             detail,
+            problem,
         })
     }
 }
@@ -223,21 +227,18 @@ impl Poller for SqsTask {
             cycle.rejected,
             stopped_note(cycle.completed)
         );
-        // Messages kept on the queue fail the cycle (after the rest was stored), so health
-        // shows them.
-        if let Some(first) = cycle.kept.first() {
-            return Err(SourceError::Aws {
-                operation: "ReceiveMessage",
-                message: format!(
-                    "{} messages left on the queue for its redrive policy, first: {first}; {detail}",
-                    cycle.kept.len()
-                ),
-            });
-        }
+        // Messages kept on the queue are the cycle's problem; consuming goes on.
+        let problem = cycle.kept.first().map(|first| {
+            format!(
+                "{} messages left on the queue for its redrive policy, first: {first}",
+                cycle.kept.len()
+            )
+        });
         Ok(CycleSummary {
             items: cycle.records,
             lag_ms: None,
             detail,
+            problem,
         })
     }
 }
@@ -279,6 +280,7 @@ impl Poller for MetricsTask {
                 },
                 stopped_note(cycle.completed)
             ),
+            problem: None,
         })
     }
 }
@@ -310,6 +312,7 @@ impl Poller for QuotasTask {
                 "{} quotas, {} matched to a model",
                 cycle.quotas, cycle.matched
             ),
+            problem: None,
         })
     }
 }
@@ -538,13 +541,16 @@ async fn run_cycle<P: Poller>(
     let health = match &result {
         Ok(summary) => {
             tracing::info!(source, kind, api_calls, ?calls, "{}", summary.detail);
+            if let Some(problem) = &summary.problem {
+                tracing::warn!(source, kind, "{problem}");
+            }
             SourceHealth {
                 source: source.into(),
                 kind: kind.into(),
                 daemon_id: daemon_id.into(),
                 last_attempt_ms: now,
                 last_success_ms: Some(now),
-                last_error: None,
+                last_error: summary.problem.clone(),
                 consecutive_failures: 0,
                 lag_ms: summary.lag_ms,
                 items_last_cycle: i64::try_from(summary.items).unwrap_or(i64::MAX),

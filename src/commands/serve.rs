@@ -99,7 +99,13 @@ pub async fn poll_once(config: &Config) -> Result<ExitCode> {
     let mut failed = false;
     for result in &results {
         match &result.outcome {
-            Ok(Some(summary)) => outln!("{} {}: {}", result.source, result.kind, summary.detail),
+            Ok(Some(summary)) => {
+                outln!("{} {}: {}", result.source, result.kind, summary.detail);
+                if let Some(problem) = &summary.problem {
+                    failed = true;
+                    outln!("{} {}: PROBLEM: {problem}", result.source, result.kind);
+                }
+            }
             Ok(None) => outln!(
                 "{} {}: skipped, another tierwatch polls this source",
                 result.source,

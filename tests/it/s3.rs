@@ -560,6 +560,20 @@ async fn notifications_are_read_deleted_once_kept_when_failing_and_reconciled() 
         );
         // The two failures stay on the queue (in flight until their visibility ends).
         assert_eq!(queue_depth(&standins, &queue).await, (0, 2), "{backend:?}");
+        // Health shows them as the source's problem, without counting a failed cycle (so no
+        // backoff holds up the rest of the queue).
+        let health = db.store.source_health().await.unwrap();
+        let sqs = health
+            .iter()
+            .find(|row| row.kind == "sqs")
+            .expect("sqs health");
+        assert_eq!(sqs.consecutive_failures, 0, "{sqs:?}");
+        assert!(
+            sqs.last_error
+                .as_deref()
+                .is_some_and(|error| error.contains("2 messages left on the queue")),
+            "{sqs:?}"
+        );
 
         // An object whose notification was lost: the reconcile listing finds it.
         stop_notifications(&s3).await;

@@ -37,6 +37,10 @@ use crate::store::Store;
 /// Messages per ReceiveMessage (the API's maximum).
 const MAX_MESSAGES: i32 = 10;
 
+/// A cycle ends after this long even if the queue still has messages, so a busy queue still
+/// reports its health and counts every minute or so; the next cycle follows at once.
+const CYCLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// What one cycle did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NotificationCycle {
@@ -126,7 +130,8 @@ impl NotificationPoller {
         })
     }
 
-    /// Receives and processes messages until the queue has none, or `stop` turns true.
+    /// Receives and processes messages until the queue has none, a minute has passed, or
+    /// `stop` turns true.
     pub async fn poll(
         &mut self,
         stop: &watch::Receiver<bool>,
@@ -136,7 +141,8 @@ impl NotificationPoller {
             completed: true,
             ..NotificationCycle::default()
         };
-        loop {
+        let started = std::time::Instant::now();
+        while started.elapsed() < CYCLE_LIMIT {
             let messages = tokio::select! {
                 received = self.receive() => received?,
                 _ = stopped(stop.clone()) => {
@@ -153,6 +159,7 @@ impl NotificationPoller {
                 return Ok(cycle);
             }
         }
+        Ok(cycle)
     }
 
     async fn receive(&self) -> Result<Vec<Message>, SourceError> {

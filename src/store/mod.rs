@@ -728,12 +728,12 @@ impl Store {
 
     /// The position saved for a source (see [`Checkpoint`]), if any.
     /// The S3 objects of a delivery prefix recorded as read, with keys after `after_key`:
-    /// (key, ETag) pairs.
+    /// the ETags read of each key.
     pub async fn read_objects(
         &self,
         source_id: i64,
         after_key: &str,
-    ) -> Result<std::collections::HashSet<(String, String)>> {
+    ) -> Result<HashMap<String, Vec<String>>> {
         on_backend!(self, store => store.read_objects(source_id, after_key).await)
     }
 

@@ -476,14 +476,18 @@ macro_rules! shared_reads {
             &self,
             source_id: i64,
             after_key: &str,
-        ) -> Result<std::collections::HashSet<(String, String)>> {
+        ) -> Result<std::collections::HashMap<String, Vec<String>>> {
             let rows: Vec<(String, String)> = sqlx::query_as(rows::READ_OBJECTS)
                 .bind(source_id)
                 .bind(after_key)
                 .fetch_all(&self.pool)
                 .await
                 .context("reading the S3 objects already read")?;
-            Ok(rows.into_iter().collect())
+            let mut read = std::collections::HashMap::<String, Vec<String>>::new();
+            for (key, etag) in rows {
+                read.entry(key).or_default().push(etag);
+            }
+            Ok(read)
         }
 
         pub(super) async fn object_is_read(

@@ -610,6 +610,29 @@ pub(crate) fn serve(config: &Path) -> Child {
 }
 
 /// Waits until the store holds at least `count` invocations (or `timeout` passes).
+/// An application inference profile Bedrock (the stand-in) resolves to Nova Pro.
+pub(crate) const PROFILE: &str =
+    "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/team0nova";
+/// A profile Bedrock does not know.
+pub(crate) const GONE: &str =
+    "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/deleted0";
+
+/// Seeds [`PROFILE`] in us-east-1.
+pub(crate) async fn seed_nova_profile(standins: &StandIns) {
+    standins
+        .seed_inference_profiles(
+            "us-east-1",
+            &[serde_json::json!({
+                "inferenceProfileId": "team0nova",
+                "inferenceProfileArn": PROFILE,
+                "inferenceProfileName": "team-nova",
+                "type": "APPLICATION",
+                "models": [{"modelArn": "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-pro-v1:0"}],
+            })],
+        )
+        .await;
+}
+
 /// Two calls through the profile resolved to Nova Pro are priced under it, with the test
 /// table (1,000 × $0.80 + 500 × $3.20 per 1M each); the calls through `gone` (a profile Bedrock
 /// does not know) are the only unpriced ones.
@@ -819,24 +842,9 @@ async fn health_daemon(store: &Store) -> String {
 /// calls stay unpriced, with the reason (a running daemon asks about it once a day).
 #[tokio::test]
 async fn application_inference_profiles_are_resolved_on_first_sight() {
-    const PROFILE: &str =
-        "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/team0nova";
-    const GONE: &str =
-        "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/deleted0";
     for backend in BACKENDS {
         let standins = StandIns::start().await;
-        standins
-            .seed_inference_profiles(
-                "us-east-1",
-                &[serde_json::json!({
-                    "inferenceProfileId": "team0nova",
-                    "inferenceProfileArn": PROFILE,
-                    "inferenceProfileName": "team-nova",
-                    "type": "APPLICATION",
-                    "models": [{"modelArn": "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-pro-v1:0"}],
-                })],
-            )
-            .await;
+        seed_nova_profile(&standins).await;
         let db = TestDb::new(backend).await;
         let dir = tempfile::tempdir().unwrap();
         let now = now_ms();

@@ -431,24 +431,14 @@ async fn deliver_to_s3(
         .send()
         .await
         .unwrap_or_else(|error| panic!("CreateBucket {bucket}: {error:?}"));
-    for entry in walkdir::WalkDir::new(dir.path()) {
-        let entry = entry.unwrap();
-        if entry.file_type().is_file() {
-            let key = entry
-                .path()
-                .strip_prefix(dir.path())
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            let body = std::fs::read(entry.path()).unwrap();
-            s3.put_object()
-                .bucket(bucket)
-                .key(&key)
-                .body(aws_sdk_s3::primitives::ByteStream::from(body))
-                .send()
-                .await
-                .unwrap_or_else(|error| panic!("PutObject {key}: {error:?}"));
-        }
+    for (key, body) in crate::s3::layout_objects(dir.path()) {
+        s3.put_object()
+            .bucket(bucket)
+            .key(&key)
+            .body(aws_sdk_s3::primitives::ByteStream::from(body))
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("PutObject {key}: {error:?}"));
     }
     seen
 }

@@ -11,8 +11,8 @@ use tierwatch::sources::s3::listing::{accounts_and_regions, client, deliveries};
 
 use crate::aws::{Fault, StandIns};
 use crate::daemon::{
-    MINUTE, Totals, assert_profile_calls_priced, now_ms, poll_once, seed_group, serve,
-    stored_totals, text, wait_for_invocations,
+    GONE, MINUTE, PROFILE, Totals, assert_profile_calls_priced, now_ms, poll_once, seed_group,
+    seed_nova_profile, serve, stored_totals, text, wait_for_invocations,
 };
 use crate::support::{BACKENDS, Backend, TestDb};
 
@@ -180,25 +180,28 @@ fn simulate(records: u64, start_ms: i64, end_ms: i64, seed: u64, per_file: usize
         gzip_level: 1,
     };
     write_s3_layout(simulated.into_iter(), dir.path(), &options).expect("writing the layout");
-    let mut objects = Vec::new();
-    for entry in walkdir::WalkDir::new(dir.path()) {
-        let entry = entry.unwrap();
-        if entry.file_type().is_file() {
-            let key = entry
-                .path()
-                .strip_prefix(dir.path())
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            objects.push((key, std::fs::read(entry.path()).unwrap()));
-        }
-    }
-    objects.sort();
+    let objects = layout_objects(dir.path());
     Deliveries {
         objects,
         expected,
         records,
     }
+}
+
+/// Every file under `root` as (key relative to it, body), sorted by key: a layout written by
+/// the simulator, ready to upload.
+pub(crate) fn layout_objects(root: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut objects = Vec::new();
+    for entry in walkdir::WalkDir::new(root) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            let key = entry.path().strip_prefix(root).unwrap();
+            let body = std::fs::read(entry.path()).unwrap();
+            objects.push((key.to_string_lossy().into_owned(), body));
+        }
+    }
+    objects.sort();
+    objects
 }
 
 async fn put_body(client: &aws_sdk_s3::Client, bucket: &str, key: &str, body: Vec<u8>) {
@@ -778,13 +781,8 @@ async fn logs_delivered_to_cloudwatch_logs_and_s3_are_stored_once() {
             gzip_level: 1,
         };
         write_s3_layout(records.into_iter(), files.path(), &options).unwrap();
-        for entry in walkdir::WalkDir::new(files.path()) {
-            let entry = entry.unwrap();
-            if entry.file_type().is_file() {
-                let key = entry.path().strip_prefix(files.path()).unwrap();
-                let body = std::fs::read(entry.path()).unwrap();
-                put_body(&s3, BUCKET, &key.to_string_lossy(), body).await;
-            }
+        for (key, body) in layout_objects(files.path()) {
+            put_body(&s3, BUCKET, &key, body).await;
         }
         let text_config = format!(
             "[database]\nurl = \"{}\"\n[daemon]\nbackfill = \"4h\"\nmax_attempts = 3\n\
@@ -806,23 +804,8 @@ async fn logs_delivered_to_cloudwatch_logs_and_s3_are_stored_once() {
 
 #[tokio::test]
 async fn application_inference_profiles_in_s3_deliveries_are_resolved_on_first_sight() {
-    const PROFILE: &str =
-        "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/team0nova";
-    const GONE: &str =
-        "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/deleted0";
     let standins = StandIns::start().await;
-    standins
-        .seed_inference_profiles(
-            "us-east-1",
-            &[serde_json::json!({
-                "inferenceProfileId": "team0nova",
-                "inferenceProfileArn": PROFILE,
-                "inferenceProfileName": "team-nova",
-                "type": "APPLICATION",
-                "models": [{"modelArn": "arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-pro-v1:0"}],
-            })],
-        )
-        .await;
+    seed_nova_profile(&standins).await;
     let s3 = client(&standins.moto_sdk_config().await, true);
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
     let db = TestDb::new(Backend::Sqlite).await;

@@ -195,10 +195,12 @@ impl ListingPoller {
             }
             cycle.listed += page.objects.len() as u64;
             let last_listed = page.objects.last().map(|object| object.key.clone());
-            let (done, to_read): (Vec<ListedObject>, Vec<ListedObject>) = page
-                .objects
-                .into_iter()
-                .partition(|object| ledger.contains(&(object.key.clone(), object.etag.clone())));
+            let (done, to_read): (Vec<ListedObject>, Vec<ListedObject>) =
+                page.objects.into_iter().partition(|object| {
+                    ledger
+                        .get(&object.key)
+                        .is_some_and(|etags| etags.contains(&object.etag))
+                });
             cycle.already_read += done.len() as u64;
             cycle.late += to_read.iter().filter(|o| o.key < late_below).count() as u64;
             let objects = to_read.into_iter().map(|listed| ObjectToRead {

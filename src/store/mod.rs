@@ -25,7 +25,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::model::{Invocation, Money};
 use crate::rollup::{
-    CallerDimensions, CellKey, CellTotals, CostKind, Granularity, LatencyMetric, RollupDelta,
+    CallerDimensions, CellKey, CellTotals, CostKind, Granularity, LatencyMetric, PackedHistograms,
+    RollupDelta,
 };
 
 pub use leader::Leadership;
@@ -373,6 +374,9 @@ pub(crate) struct CellWrite<'a> {
     pub bucket_start: i64,
     pub series_id: i64,
     pub totals: &'a CellTotals,
+    /// Packed histogram entries added to the cell (see `rollup::latency`), sorted by bin.
+    pub latency_hist: &'a [i64],
+    pub first_token_hist: &'a [i64],
 }
 
 /// A caller cell as written.
@@ -393,17 +397,6 @@ pub(crate) struct UnpricedWrite<'a> {
     pub series_id: i64,
     pub reason: &'a str,
     pub invocations: i64,
-}
-
-/// A histogram bin as written.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct BinWrite {
-    pub granularity_s: i64,
-    pub bucket_start: i64,
-    pub series_id: i64,
-    pub metric: i16,
-    pub bin: i16,
-    pub count: i64,
 }
 
 impl Store {
@@ -668,7 +661,8 @@ impl Store {
             caller: None,
             ..filter.clone()
         };
-        let built = query::histogram_sql(span, &filter, group, metric);
+        let dialect = on_backend!(self, store => store.dialect());
+        let built = query::histogram_sql(dialect, span, &filter, group, metric);
         self.cached(built.clone(), async {
             let raw = on_backend!(self, store => store.fetch_bins(built).await)?;
             Ok(query::fold_bins(raw))
@@ -1110,7 +1104,7 @@ pub(crate) trait WriteTx: Send {
     async fn ensure_series(&mut self, keys: &[&SeriesKey]) -> Result<Vec<i64>>;
     /// Adds to rollup cells and histogram bins (rows come sorted by key, so concurrent
     /// writers lock them in the same order).
-    async fn add_rollups(&mut self, cells: &[CellWrite<'_>], bins: &[BinWrite]) -> Result<()>;
+    async fn add_rollups(&mut self, cells: &[CellWrite<'_>]) -> Result<()>;
     /// Adds to caller cells (sorted by key, like rollups).
     async fn add_caller_rollups(&mut self, rows: &[CallerWrite<'_>]) -> Result<()>;
     /// Adds to the unpriced counts per day and cause (sorted by key).
@@ -1317,44 +1311,26 @@ async fn add_delta<T: WriteTx>(
             .copied()
             .ok_or_else(|| StoreError::Inconsistent(format!("no series id for {cell:?}")))
     };
+    let histograms = delta.packed_histograms();
+    let no_histograms = PackedHistograms::default();
     let mut cells = delta
         .cells
         .iter()
         .map(|(key, totals)| {
+            let packed = histograms.get(key).unwrap_or(&no_histograms);
             Ok(CellWrite {
                 granularity_s: key.granularity.seconds(),
                 bucket_start: key.bucket_start,
                 series_id: series_id(key)?,
                 totals,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let mut bins = delta
-        .bins
-        .iter()
-        .map(|(key, count)| {
-            Ok(BinWrite {
-                granularity_s: key.cell.granularity.seconds(),
-                bucket_start: key.cell.bucket_start,
-                series_id: series_id(&key.cell)?,
-                metric: key.metric.code(),
-                bin: key.bin,
-                count: *count,
+                latency_hist: &packed.total,
+                first_token_hist: &packed.first_token,
             })
         })
         .collect::<Result<Vec<_>>>()?;
     // Concurrent writers lock rows in one global order: the order of the primary keys.
     cells.sort_unstable_by_key(|c| (c.granularity_s, c.bucket_start, c.series_id));
-    bins.sort_unstable_by_key(|b| {
-        (
-            b.granularity_s,
-            b.bucket_start,
-            b.series_id,
-            b.metric,
-            b.bin,
-        )
-    });
-    tx.add_rollups(&cells, &bins).await?;
+    tx.add_rollups(&cells).await?;
     let mut callers = delta
         .callers
         .iter()

@@ -13,7 +13,7 @@ use super::rows::{
     shared_tx_statements,
 };
 use super::{
-    BinRow, BinWrite, CallerWrite, CellRow, CellWrite, Checkpoint, CoverageRow, MetricPointRow,
+    BinRow, CallerWrite, CellRow, CellWrite, Checkpoint, CoverageRow, MetricPointRow,
     MetricSeriesKey, ObjectRecord, PriceRowRecord, QuarantineGroup, QuarantinedRecord,
     QueryContext, QuotaRecord, Result, SeriesKey, SourceHealth, StoreError, StoredInvocation,
     UnpricedGroup, UnpricedWrite, WriteTx,
@@ -108,6 +108,13 @@ impl PgStore {
         Ok(ids)
     }
 
+    /// Where this backend's SQL differs (see `query::Dialect`).
+    const DIALECT: query::Dialect = query::Dialect::Postgres;
+
+    pub(super) fn dialect(&self) -> query::Dialect {
+        Self::DIALECT
+    }
+
     shared_reads!();
     metric_reads!();
     alerts::alert_reads!();
@@ -168,14 +175,20 @@ const UPSERT_CALLERS: &str = "INSERT INTO caller_rollups (granularity, bucket_st
     standard_cost_pico = caller_rollups.standard_cost_pico + excluded.standard_cost_pico, \
     compared_cost_pico = caller_rollups.compared_cost_pico + excluded.compared_cost_pico";
 
+/// Each cell's histograms arrive as a slice of one flat array per metric (`$19`, `$22`): a
+/// bound parameter cannot be an array of arrays of different lengths.
 const UPSERT_ROLLUPS: &str = "INSERT INTO rollups (granularity, bucket_start, series_id, \
     invocations, errors, input_tokens, output_tokens, \
     cache_read_tokens, cache_write_tokens, priced_invocations, unpriced_invocations, cost_pico, \
     standard_cost_pico, compared_cost_pico, latency_count, latency_sum_ms, first_token_count, \
-    first_token_sum_ms) \
-    SELECT * FROM UNNEST($1::int4[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], \
+    first_token_sum_ms, latency_hist, first_token_hist) \
+    SELECT g, b, s, n, e, i, o, cr, cw, p, u, c, sc, cc, lc, ls, fc, fs, \
+    COALESCE(($19::int8[])[lf:lt], '{}'), COALESCE(($22::int8[])[ff:ft], '{}') \
+    FROM UNNEST($1::int4[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], \
     $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], \
-    $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::int8[], $18::int8[]) \
+    $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::int8[], $18::int8[], \
+    $20::int4[], $21::int4[], $23::int4[], $24::int4[]) \
+    AS t(g, b, s, n, e, i, o, cr, cw, p, u, c, sc, cc, lc, ls, fc, fs, lf, lt, ff, ft) \
     ON CONFLICT (granularity, bucket_start, series_id) DO UPDATE SET \
     invocations = rollups.invocations + excluded.invocations, \
     errors = rollups.errors + excluded.errors, \
@@ -191,13 +204,10 @@ const UPSERT_ROLLUPS: &str = "INSERT INTO rollups (granularity, bucket_start, se
     latency_count = rollups.latency_count + excluded.latency_count, \
     latency_sum_ms = rollups.latency_sum_ms + excluded.latency_sum_ms, \
     first_token_count = rollups.first_token_count + excluded.first_token_count, \
-    first_token_sum_ms = rollups.first_token_sum_ms + excluded.first_token_sum_ms";
-
-const UPSERT_BINS: &str = "INSERT INTO latency_bins (granularity, bucket_start, series_id, \
-    metric, bin, count) \
-    SELECT * FROM UNNEST($1::int4[], $2::int8[], $3::int8[], $4::int2[], $5::int2[], $6::int8[]) \
-    ON CONFLICT (granularity, bucket_start, series_id, metric, bin) \
-    DO UPDATE SET count = latency_bins.count + excluded.count";
+    first_token_sum_ms = rollups.first_token_sum_ms + excluded.first_token_sum_ms, \
+    latency_hist = merge_latency_histograms(rollups.latency_hist, excluded.latency_hist), \
+    first_token_hist = merge_latency_histograms(rollups.first_token_hist, \
+    excluded.first_token_hist)";
 
 const INSERT_QUARANTINE: &str = "INSERT INTO quarantine (source_id, location, reason, detail, \
     excerpt, first_seen_ms) \
@@ -308,8 +318,10 @@ impl WriteTx for PgTx {
         Ok(ids)
     }
 
-    async fn add_rollups(&mut self, cells: &[CellWrite<'_>], bins: &[BinWrite]) -> Result<()> {
+    async fn add_rollups(&mut self, cells: &[CellWrite<'_>]) -> Result<()> {
         let totals = || cells.iter().map(|cell| cell.totals);
+        let latency = FlatSlices::of(cells.iter().map(|c| c.latency_hist));
+        let first_token = FlatSlices::of(cells.iter().map(|c| c.first_token_hist));
         sqlx::query(UPSERT_ROLLUPS)
             .bind(cells.iter().map(|c| c.granularity_s as i32).bind_iter())
             .bind(cells.iter().map(|c| c.bucket_start).bind_iter())
@@ -329,19 +341,15 @@ impl WriteTx for PgTx {
             .bind(totals().map(|t| t.latency_sum_ms).bind_iter())
             .bind(totals().map(|t| t.first_token_count).bind_iter())
             .bind(totals().map(|t| t.first_token_sum_ms).bind_iter())
+            .bind(&latency.values)
+            .bind(&latency.from)
+            .bind(&latency.to)
+            .bind(&first_token.values)
+            .bind(&first_token.from)
+            .bind(&first_token.to)
             .execute(&mut *self.tx)
             .await
             .context("updating rollups")?;
-        sqlx::query(UPSERT_BINS)
-            .bind(bins.iter().map(|b| b.granularity_s as i32).bind_iter())
-            .bind(bins.iter().map(|b| b.bucket_start).bind_iter())
-            .bind(bins.iter().map(|b| b.series_id).bind_iter())
-            .bind(bins.iter().map(|b| b.metric).bind_iter())
-            .bind(bins.iter().map(|b| b.bin).bind_iter())
-            .bind(bins.iter().map(|b| b.count).bind_iter())
-            .execute(&mut *self.tx)
-            .await
-            .context("updating latency histograms")?;
         Ok(())
     }
 
@@ -457,6 +465,31 @@ impl WriteTx for PgTx {
     metric_tx_statements!();
     alerts::alert_tx_statements!();
     price_list::price_list_tx_statements!();
+}
+
+/// Lists of values sent as one flat array and, per list, the 1-based bounds of its slice
+/// (`values[from:to]`; an empty list has `to < from`).
+struct FlatSlices {
+    values: Vec<i64>,
+    from: Vec<i32>,
+    to: Vec<i32>,
+}
+
+impl FlatSlices {
+    fn of<'a>(lists: impl ExactSizeIterator<Item = &'a [i64]>) -> FlatSlices {
+        let mut slices = FlatSlices {
+            values: Vec::new(),
+            from: Vec::with_capacity(lists.len()),
+            to: Vec::with_capacity(lists.len()),
+        };
+        for list in lists {
+            // A statement's arrays stay far below i32::MAX entries (a batch is bounded).
+            slices.from.push(slices.values.len() as i32 + 1);
+            slices.values.extend_from_slice(list);
+            slices.to.push(slices.values.len() as i32);
+        }
+        slices
+    }
 }
 
 #[cfg(test)]

@@ -1,14 +1,45 @@
 //! Aggregate reads for the dashboard, its API and alerts: sums over rollup cells, filtered
 //! and grouped in SQL, so a page reads a handful of rows whatever the number of invocations.
 //!
-//! The SQL is the same on both backends (`$N` parameters work in SQLite too). Sums come back
+//! The SQL is the same on both backends (`$N` parameters work in SQLite too), except for
+//! unpacking a cell's histogram ([`histogram_entries`]). Sums come back
 //! as text and are parsed into i128: Postgres sums BIGINT into NUMERIC, and text is the one
 //! type both databases hand over exactly. Should a sum pass i64 in SQLite, SQLite reports an
 //! integer overflow: an error, never a wrong number.
 
-use crate::rollup::{CellTotals, Granularity, LatencyMetric};
+use crate::rollup::{CellTotals, Granularity, LatencyMetric, latency};
 
 use super::StoreError;
+
+/// A backend's SQL dialect, where statements differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Postgres,
+    Sqlite,
+}
+
+/// A FROM item listing the packed entries of the histogram of `metric` of each cell `r`, one
+/// row per entry, as `h.value` (Postgres stores an int8[], SQLite a JSON array).
+pub(super) fn histogram_entries(dialect: Dialect, metric: LatencyMetric) -> String {
+    let column = match metric {
+        LatencyMetric::Total => "latency_hist",
+        LatencyMetric::FirstToken => "first_token_hist",
+    };
+    match dialect {
+        Dialect::Postgres => format!("unnest(r.{column}) AS h(value)"),
+        Dialect::Sqlite => format!("json_each(r.{column}) AS h"),
+    }
+}
+
+/// The bin and the count of a packed entry `h.value`, as SQL expressions.
+pub(super) fn entry_bin_and_count() -> (String, String) {
+    let bits = latency::PACKED_COUNT_BITS;
+    let mask = latency::PACKED_COUNT_MASK;
+    (
+        format!("CAST(h.value >> {bits} AS SMALLINT)"),
+        format!("(h.value & {mask})"),
+    )
+}
 
 /// Which cells a read covers: one granularity, `start ≤ bucket_start < end` (Unix seconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -484,6 +515,7 @@ pub(super) fn aggregate_sql(
 
 /// Merged latency histograms of the cells of `span` that pass `filter`, grouped by `group`.
 pub(super) fn histogram_sql(
+    dialect: Dialect,
     span: CellSpan,
     filter: &Filter,
     group: Grouping,
@@ -494,17 +526,17 @@ pub(super) fn histogram_sql(
         params: Vec::new(),
     };
     let (mut select, mut grouped) = group_columns(group, false);
-    select.push("r.bin AS bin".into());
-    select.push("CAST(SUM(r.count) AS BIGINT) AS count".into());
-    let mut clause = where_clause(&mut query, span, filter);
-    let metric = query.param(Param::Int(i64::from(metric.code())));
-    clause.push_str(&format!(" AND r.metric = {metric}"));
-    grouped.push("r.bin");
+    let (bin, count) = entry_bin_and_count();
+    select.push(format!("{bin} AS bin"));
+    select.push(format!("CAST(SUM({count}) AS BIGINT) AS count"));
+    let clause = where_clause(&mut query, span, filter);
+    grouped.push("bin");
     let list = grouped.join(", ");
     query.sql = format!(
-        "SELECT {} FROM latency_bins r JOIN series s ON s.id = r.series_id WHERE {clause} \
-         GROUP BY {list} ORDER BY {list}",
-        select.join(", ")
+        "SELECT {} FROM rollups r JOIN series s ON s.id = r.series_id \
+         CROSS JOIN {} WHERE {clause} GROUP BY {list} ORDER BY {list}",
+        select.join(", "),
+        histogram_entries(dialect, metric),
     );
     query
 }

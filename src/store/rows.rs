@@ -1,16 +1,17 @@
 //! Row shapes and read queries shared by both backends.
 //!
 //! Read queries are plain SQL that Postgres and SQLite both accept (`$N` parameters work in
-//! SQLite too); sums are done in Rust, in i128 where money can grow, so no dialect's SUM
+//! SQLite too), but for unpacking histograms (`query::histogram_entries`); sums are done in Rust, in i128 where money can grow, so no dialect's SUM
 //! overflow or NUMERIC type gets in the way.
 
 use crate::model::{
     Invocation, ModelRef, Money, Routing, Tier, TierResolution, TierSource, TokenCounts,
 };
-use crate::rollup::CellTotals;
+use crate::rollup::{CellTotals, LatencyMetric};
 
 use std::collections::HashSet;
 
+use super::query::{self, Dialect};
 use super::{
     BinRow, CellRow, StandardCost, StoreError, StoredInvocation, StoredPricing, UnpricedGroup,
 };
@@ -22,9 +23,16 @@ pub(super) const READ_CELLS: &str = "SELECT r.bucket_start, s.account_id, s.regi
     FROM rollups r JOIN series s ON s.id = r.series_id \
     WHERE r.granularity = $1 AND r.bucket_start >= $2 AND r.bucket_start < $3";
 
-pub(super) const READ_BINS: &str = "SELECT b.bucket_start, s.account_id, s.region, s.model_id, \
-    s.tier, b.bin, b.count FROM latency_bins b JOIN series s ON s.id = b.series_id \
-    WHERE b.granularity = $1 AND b.bucket_start >= $2 AND b.bucket_start < $3 AND b.metric = $4";
+/// Every bin of every cell of one granularity and range, for one metric.
+pub(super) fn read_bins_sql(dialect: Dialect, metric: LatencyMetric) -> String {
+    let (bin, count) = query::entry_bin_and_count();
+    format!(
+        "SELECT r.bucket_start, s.account_id, s.region, s.model_id, s.tier, {bin}, {count} \
+         FROM rollups r JOIN series s ON s.id = r.series_id CROSS JOIN {} \
+         WHERE r.granularity = $1 AND r.bucket_start >= $2 AND r.bucket_start < $3",
+        query::histogram_entries(dialect, metric)
+    )
+}
 
 pub(super) const UNPRICED_GROUPS: &str = "SELECT s.model_id, s.region, s.tier, u.reason, \
     CAST(SUM(u.invocations) AS BIGINT) AS invocations FROM unpriced_rollups u \
@@ -434,12 +442,12 @@ macro_rules! shared_reads {
             end_s: i64,
             metric: LatencyMetric,
         ) -> Result<Vec<BinRow>> {
+            let sql = rows::read_bins_sql(Self::DIALECT, metric);
             let raw: Vec<(i64, String, String, String, String, i16, i64)> =
-                sqlx::query_as(rows::READ_BINS)
+                sqlx::query_as(AssertSqlSafe(sql))
                     .bind(rows::granularity_column(granularity))
                     .bind(start_s)
                     .bind(end_s)
-                    .bind(metric.code())
                     .fetch_all(&self.pool)
                     .await
                     .context("reading latency histograms")?;
@@ -607,7 +615,6 @@ macro_rules! shared_tx_statements {
         async fn delete_rollups(&mut self, start_s: i64, end_s: i64) -> Result<()> {
             for statement in [
                 "DELETE FROM rollups WHERE bucket_start >= $1 AND bucket_start < $2",
-                "DELETE FROM latency_bins WHERE bucket_start >= $1 AND bucket_start < $2",
                 "DELETE FROM caller_rollups WHERE bucket_start >= $1 AND bucket_start < $2",
                 "DELETE FROM unpriced_rollups WHERE bucket_start >= $1 AND bucket_start < $2",
             ] {

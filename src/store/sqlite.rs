@@ -19,7 +19,7 @@ use super::rows::{
     self, count_column, first_occurrences, mark_inserted, shared_reads, shared_tx_statements,
 };
 use super::{
-    BinRow, BinWrite, CallerWrite, CellRow, CellWrite, Checkpoint, CoverageRow, MetricPointRow,
+    BinRow, CallerWrite, CellRow, CellWrite, Checkpoint, CoverageRow, MetricPointRow,
     MetricSeriesKey, ObjectRecord, PriceRowRecord, QuarantineGroup, QuarantinedRecord,
     QueryContext, QuotaRecord, Result, SeriesKey, SourceHealth, StoreError, StoredInvocation,
     UnpricedGroup, UnpricedWrite, WriteTx,
@@ -113,6 +113,13 @@ impl SqliteStore {
         Ok(ids)
     }
 
+    /// Where this backend's SQL differs (see `query::Dialect`).
+    const DIALECT: query::Dialect = query::Dialect::Sqlite;
+
+    pub(super) fn dialect(&self) -> query::Dialect {
+        Self::DIALECT
+    }
+
     shared_reads!();
     metric_reads!();
     alerts::alert_reads!();
@@ -153,12 +160,12 @@ const INSERT_INVOCATIONS_HEAD: &str = "INSERT INTO invocations (account_id, regi
     unpriced_reason, source_id)";
 const INSERT_INVOCATIONS_TAIL: &str = "ON CONFLICT (account_id, region, request_id) DO NOTHING RETURNING account_id, region, request_id";
 
-const ROLLUP_COLUMNS: usize = 18;
+const ROLLUP_COLUMNS: usize = 20;
 const UPSERT_ROLLUPS_HEAD: &str = "INSERT INTO rollups (granularity, bucket_start, series_id, \
     invocations, errors, input_tokens, output_tokens, \
     cache_read_tokens, cache_write_tokens, priced_invocations, unpriced_invocations, cost_pico, \
     standard_cost_pico, compared_cost_pico, latency_count, latency_sum_ms, first_token_count, \
-    first_token_sum_ms)";
+    first_token_sum_ms, latency_hist, first_token_hist)";
 const UPSERT_ROLLUPS_TAIL: &str = "ON CONFLICT (granularity, bucket_start, series_id) DO UPDATE SET \
     invocations = invocations + excluded.invocations, \
     errors = errors + excluded.errors, \
@@ -174,7 +181,15 @@ const UPSERT_ROLLUPS_TAIL: &str = "ON CONFLICT (granularity, bucket_start, serie
     latency_count = latency_count + excluded.latency_count, \
     latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms, \
     first_token_count = first_token_count + excluded.first_token_count, \
-    first_token_sum_ms = first_token_sum_ms + excluded.first_token_sum_ms";
+    first_token_sum_ms = first_token_sum_ms + excluded.first_token_sum_ms, \
+    latency_hist = (SELECT json_group_array(entry) FROM (SELECT \
+        ((value >> 40) << 40) | SUM(value & 1099511627775) AS entry FROM (\
+        SELECT value FROM json_each(rollups.latency_hist) UNION ALL \
+        SELECT value FROM json_each(excluded.latency_hist)) GROUP BY value >> 40 ORDER BY 1)), \
+    first_token_hist = (SELECT json_group_array(entry) FROM (SELECT \
+        ((value >> 40) << 40) | SUM(value & 1099511627775) AS entry FROM (\
+        SELECT value FROM json_each(rollups.first_token_hist) UNION ALL \
+        SELECT value FROM json_each(excluded.first_token_hist)) GROUP BY value >> 40 ORDER BY 1))";
 
 const CALLER_COLUMNS: usize = 16;
 const UPSERT_CALLERS_HEAD: &str = "INSERT INTO caller_rollups (granularity, bucket_start, \
@@ -201,16 +216,24 @@ const UPSERT_UNPRICED_HEAD: &str =
 const UPSERT_UNPRICED_TAIL: &str = "ON CONFLICT (bucket_start, series_id, reason) \
     DO UPDATE SET invocations = invocations + excluded.invocations";
 
-const BIN_COLUMNS: usize = 6;
-const UPSERT_BINS_HEAD: &str =
-    "INSERT INTO latency_bins (granularity, bucket_start, series_id, metric, bin, count)";
-const UPSERT_BINS_TAIL: &str = "ON CONFLICT (granularity, bucket_start, series_id, metric, bin) \
-    DO UPDATE SET count = count + excluded.count";
-
 const QUARANTINE_COLUMNS: usize = 6;
 const INSERT_QUARANTINE_HEAD: &str =
     "INSERT INTO quarantine (source_id, location, reason, detail, excerpt, first_seen_ms)";
 const INSERT_QUARANTINE_TAIL: &str = "ON CONFLICT (source_id, location) DO NOTHING";
+
+/// A packed histogram as the JSON array SQLite's json_each reads.
+fn json_array(entries: &[i64]) -> String {
+    use std::fmt::Write;
+    let mut text = String::with_capacity(2 + entries.len() * 15);
+    text.push('[');
+    for (index, entry) in entries.iter().enumerate() {
+        let separator = if index == 0 { "" } else { "," };
+        // Writing to a String cannot fail.
+        let _ = write!(text, "{separator}{entry}");
+    }
+    text.push(']');
+    text
+}
 
 /// Runs a multi-row statement over `items`, chunked, binding each item with `bind`.
 async fn execute_chunked<T>(
@@ -344,7 +367,7 @@ impl WriteTx for SqliteTx {
         Ok(ids)
     }
 
-    async fn add_rollups(&mut self, cells: &[CellWrite<'_>], bins: &[BinWrite]) -> Result<()> {
+    async fn add_rollups(&mut self, cells: &[CellWrite<'_>]) -> Result<()> {
         let statement = (UPSERT_ROLLUPS_HEAD, ROLLUP_COLUMNS, UPSERT_ROLLUPS_TAIL);
         execute_chunked(
             &mut self.tx,
@@ -374,28 +397,10 @@ impl WriteTx for SqliteTx {
                 ] {
                     push(arguments, value);
                 }
+                push(arguments, json_array(cell.latency_hist));
+                push(arguments, json_array(cell.first_token_hist));
             },
             "updating rollups",
-        )
-        .await?;
-        let statement = (UPSERT_BINS_HEAD, BIN_COLUMNS, UPSERT_BINS_TAIL);
-        execute_chunked(
-            &mut self.tx,
-            statement,
-            bins,
-            |arguments, bin| {
-                for value in [
-                    bin.granularity_s,
-                    bin.bucket_start,
-                    bin.series_id,
-                    i64::from(bin.metric),
-                    i64::from(bin.bin),
-                    bin.count,
-                ] {
-                    push(arguments, value);
-                }
-            },
-            "updating latency histograms",
         )
         .await?;
         Ok(())

@@ -972,6 +972,107 @@ async fn migration_backfill_rebuilds_identity_and_unpriced_rollups() {
     }
 }
 
+/// Migration 0010 packs the per-bin latency rows of older databases into their cells: the
+/// fixtures' histograms unpacked into the old `latency_bins` layout and migrated again give
+/// the same latency views, on both backends.
+#[tokio::test]
+async fn migration_packs_latency_bins_into_cells() {
+    use sqlx::Connection as _;
+    for backend in BACKENDS {
+        let db = TestDb::new(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        import_dir(&db.store, &fixture_tree(dir.path())).await;
+        let app = app(
+            &db.store.clone().with_read_cache(false),
+            NOVEMBER_25_NOON,
+            None,
+        );
+        let uris = [
+            "/api/v1/models?month=2025-11",
+            "/api/v1/overview?month=2025-11",
+            "/api/v1/reports/2025-11?format=json",
+        ];
+        let mut before = Vec::new();
+        for uri in uris {
+            before.push(get(&app, uri).await.body);
+        }
+        assert!(
+            before[0].contains("p95"),
+            "the models view shows latency percentiles"
+        );
+        let (folder, old_layout) = match backend {
+            crate::support::Backend::Postgres => (
+                "postgres",
+                "CREATE TABLE latency_bins (granularity INTEGER NOT NULL, \
+                 bucket_start BIGINT NOT NULL, series_id BIGINT NOT NULL, metric SMALLINT NOT NULL, \
+                 bin SMALLINT NOT NULL, count BIGINT NOT NULL, \
+                 PRIMARY KEY (granularity, bucket_start, series_id, metric, bin)); \
+                 INSERT INTO latency_bins SELECT granularity, bucket_start, series_id, m.metric, \
+                 (e >> 40)::int2, e & 1099511627775 FROM rollups \
+                 CROSS JOIN LATERAL (VALUES (0, latency_hist), (1, first_token_hist)) AS m(metric, h) \
+                 CROSS JOIN unnest(m.h) AS e; \
+                 ALTER TABLE rollups DROP COLUMN latency_hist, DROP COLUMN first_token_hist; \
+                 DROP FUNCTION merge_latency_histograms;",
+            ),
+            crate::support::Backend::Sqlite => (
+                "sqlite",
+                "CREATE TABLE latency_bins (granularity INTEGER NOT NULL, \
+                 bucket_start BIGINT NOT NULL, series_id BIGINT NOT NULL, metric SMALLINT NOT NULL, \
+                 bin SMALLINT NOT NULL, count BIGINT NOT NULL, \
+                 PRIMARY KEY (granularity, bucket_start, series_id, metric, bin)); \
+                 INSERT INTO latency_bins SELECT granularity, bucket_start, series_id, 0, \
+                 h.value >> 40, h.value & 1099511627775 FROM rollups, json_each(latency_hist) h; \
+                 INSERT INTO latency_bins SELECT granularity, bucket_start, series_id, 1, \
+                 h.value >> 40, h.value & 1099511627775 FROM rollups, json_each(first_token_hist) h; \
+                 ALTER TABLE rollups DROP COLUMN latency_hist; \
+                 ALTER TABLE rollups DROP COLUMN first_token_hist;",
+            ),
+        };
+        let old_bins = "SELECT COUNT(*) FROM latency_bins";
+        let migration =
+            std::fs::read_to_string(format!("migrations/{folder}/0010_packed_histograms.sql"))
+                .unwrap();
+        match backend {
+            crate::support::Backend::Postgres => {
+                let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
+                sqlx::raw_sql(old_layout)
+                    .execute(&mut connection)
+                    .await
+                    .unwrap();
+                let bins: i64 = sqlx::query_scalar(old_bins)
+                    .fetch_one(&mut connection)
+                    .await
+                    .unwrap();
+                assert!(bins > 10, "{bins} bins in the old layout");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(migration))
+                    .execute(&mut connection)
+                    .await
+                    .unwrap();
+            }
+            crate::support::Backend::Sqlite => {
+                let mut connection = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+                sqlx::raw_sql(old_layout)
+                    .execute(&mut connection)
+                    .await
+                    .unwrap();
+                let bins: i64 = sqlx::query_scalar(old_bins)
+                    .fetch_one(&mut connection)
+                    .await
+                    .unwrap();
+                assert!(bins > 10, "{bins} bins in the old layout");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(migration))
+                    .execute(&mut connection)
+                    .await
+                    .unwrap();
+            }
+        }
+        for (uri, before) in uris.iter().zip(&before) {
+            assert_eq!(&get(&app, uri).await.body, before, "{backend:?} {uri}");
+        }
+        db.finish().await;
+    }
+}
+
 /// Cached reads follow writes: a page read, then more data, then the page again shows it;
 /// with the cache off the answers are the same.
 #[tokio::test]

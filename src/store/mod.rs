@@ -11,6 +11,7 @@
 
 pub mod alerts;
 mod cache;
+mod dictionary;
 mod leader;
 mod metrics;
 mod postgres;
@@ -312,9 +313,8 @@ pub struct QuarantineGroup {
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Backend,
-    /// Ids of the series rows known to be committed. Series are never deleted, so a cached
-    /// id stays valid; ids are cached only after the transaction that made them commits.
-    series_ids: Arc<Mutex<HashMap<SeriesKey, i64>>>,
+    /// Ids of series and dictionary rows known to be committed.
+    caches: WriteCaches,
     /// The caller dimensions that writes roll up (see [`Store::with_caller_dimensions`]).
     callers: Arc<CallerDimensions>,
     /// Aggregate reads cached per data generation (see `cache`).
@@ -412,7 +412,7 @@ impl Store {
         };
         Ok(Store {
             backend,
-            series_ids: Arc::default(),
+            caches: WriteCaches::default(),
             callers: Arc::default(),
             reads: cache::CachePolicy::default(),
         })
@@ -454,7 +454,41 @@ impl Store {
 
     /// Brings the schema up to date. Safe to run on every start.
     pub async fn migrate(&self) -> Result<()> {
-        on_backend!(self, store => store.migrate().await)
+        on_backend!(self, store => store.migrate().await)?;
+        self.convert_legacy_invocations().await
+    }
+
+    /// Moves invocations stored before migration 0011 into the compact table, a page per
+    /// transaction: each page's deletion from the old table commits with its insertion, so
+    /// an interrupted conversion resumes where it stopped and counts nothing twice. Rollups
+    /// already hold these invocations and are left alone. Every replica takes part before it
+    /// writes anything; the old table is dropped once empty.
+    async fn convert_legacy_invocations(&self) -> Result<()> {
+        const PAGE: i64 = 5_000;
+        if !on_backend!(self, store => store.legacy_invocations_exist().await)? {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let mut moved = 0;
+        loop {
+            let page = on_backend!(self, store => {
+                convert_legacy_page(store.begin_exclusive().await?, &self.caches, PAGE).await
+            })?;
+            if page == 0 {
+                break;
+            }
+            moved += page;
+            tracing::info!(moved, "converting stored invocations to the compact layout");
+        }
+        on_backend!(self, store => store.drop_legacy_invocations().await)?;
+        if moved > 0 {
+            tracing::info!(
+                moved,
+                seconds = started.elapsed().as_secs_f64(),
+                "stored invocations converted to the compact layout"
+            );
+        }
+        Ok(())
     }
 
     /// The URL of a Postgres store (for connections outside the pool); `None` for SQLite.
@@ -516,7 +550,7 @@ impl Store {
         let mut attempt = 1;
         loop {
             let result = on_backend!(self, store => {
-                write_batch(store.begin_write().await?, &self.series_ids, &self.callers, batch).await
+                write_batch(store.begin_write().await?, &self.caches, &self.callers, batch).await
             });
             match result {
                 Err(error) if attempt < ATTEMPTS && error.is_transient_conflict() => {
@@ -782,7 +816,7 @@ impl Store {
         }
         let outcome = on_backend!(self, store => {
             let tx = store.begin_exclusive().await?;
-            reprice_range(tx, &self.series_ids, &self.callers, start_ms, end_ms, reprice).await
+            reprice_range(tx, &self.caches, &self.callers, start_ms, end_ms, reprice).await
         })?;
         self.data_changed().await;
         Ok(outcome)
@@ -1099,7 +1133,14 @@ pub(crate) fn now_ms() -> i64 {
 pub(crate) trait WriteTx: Send {
     /// Inserts invocations that are not stored yet; returns, for each row, whether it was new.
     /// Rows repeated within `rows` are new at most once.
-    async fn insert_invocations(&mut self, rows: &[StoredInvocation]) -> Result<Vec<bool>>;
+    /// `strings` holds the dictionary ids of every string of `rows` (see `dictionary`).
+    async fn insert_invocations(
+        &mut self,
+        rows: &[StoredInvocation],
+        strings: &dictionary::BatchStrings<'_>,
+    ) -> Result<Vec<bool>>;
+    /// Ids of dictionary strings, created when missing (`values` sorted, distinct).
+    async fn ensure_strings(&mut self, values: &[&str]) -> Result<Vec<(String, i32)>>;
     /// Ids of series rows, created when missing, in the order of `keys`.
     async fn ensure_series(&mut self, keys: &[&SeriesKey]) -> Result<Vec<i64>>;
     /// Adds to rollup cells and histogram bins (rows come sorted by key, so concurrent
@@ -1115,6 +1156,11 @@ pub(crate) trait WriteTx: Send {
     /// Records S3 objects as read (an object version already recorded is left as it is).
     async fn insert_objects(&mut self, objects: &[ObjectRecord], now_ms: i64) -> Result<()>;
     async fn register_price(&mut self, price: &PriceRowRecord, now_ms: i64) -> Result<i64>;
+    /// The first `limit` invocations, in key order, of the table of the layout before
+    /// migration 0011 (see [`Store::migrate`]).
+    async fn load_legacy_invocations(&mut self, limit: i64) -> Result<Vec<StoredInvocation>>;
+    /// Deletes the previous layout's invocations up to this one's key, inclusive.
+    async fn delete_legacy_invocations(&mut self, up_to: &Invocation) -> Result<()>;
     /// Invocations with `start ≤ ts < end`.
     async fn load_invocations(
         &mut self,
@@ -1122,7 +1168,11 @@ pub(crate) trait WriteTx: Send {
         end_ms: i64,
     ) -> Result<Vec<StoredInvocation>>;
     /// Overwrites the pricing of stored invocations (found by their key).
-    async fn update_pricing(&mut self, rows: &[&StoredInvocation]) -> Result<()>;
+    async fn update_pricing(
+        &mut self,
+        rows: &[&StoredInvocation],
+        strings: &dictionary::BatchStrings<'_>,
+    ) -> Result<()>;
     /// Deletes rollup cells and bins with `start ≤ bucket_start < end` (seconds).
     async fn delete_rollups(&mut self, start_s: i64, end_s: i64) -> Result<()>;
     /// Ids of metric series rows, created when missing, in the order of `keys`.
@@ -1157,14 +1207,26 @@ pub(crate) trait WriteTx: Send {
 
 type SeriesCache = Arc<Mutex<HashMap<SeriesKey, i64>>>;
 
+/// Ids known to be committed, shared by every writer of a store: series, and dictionary
+/// strings. Neither is ever deleted, so a cached id stays valid; ids are cached only after
+/// the transaction that made them commits.
+#[derive(Debug, Clone, Default)]
+struct WriteCaches {
+    series: SeriesCache,
+    strings: dictionary::StringIds,
+}
+
 async fn write_batch<T: WriteTx>(
     mut tx: T,
-    cache: &SeriesCache,
+    caches: &WriteCaches,
     callers: &CallerDimensions,
     batch: &Batch,
 ) -> Result<BatchOutcome> {
     let now = now_ms();
-    let is_new = tx.insert_invocations(&batch.invocations).await?;
+    let resolved = dictionary::resolve(&mut tx, &caches.strings, batch.invocations.iter()).await?;
+    let is_new = tx
+        .insert_invocations(&batch.invocations, &resolved.strings)
+        .await?;
     let mut delta = RollupDelta::default();
     let mut inserted_unpriced = 0;
     for (row, _) in batch
@@ -1176,14 +1238,15 @@ async fn write_batch<T: WriteTx>(
         add_to_delta(&mut delta, row, callers);
         inserted_unpriced += u64::from(matches!(row.pricing, StoredPricing::Unpriced { .. }));
     }
-    let new_series = add_delta(&mut tx, cache, &delta).await?;
+    let new_series = add_delta(&mut tx, &caches.series, &delta).await?;
     let quarantined = tx.insert_quarantine(&batch.quarantined, now).await?;
     tx.insert_objects(&batch.objects, now).await?;
     if let Some(checkpoint) = &batch.checkpoint {
         tx.save_checkpoint(checkpoint, now).await?;
     }
     tx.commit().await?;
-    remember_series(cache, new_series);
+    remember_series(&caches.series, new_series);
+    dictionary::remember(&caches.strings, resolved.into_created());
     let inserted = is_new.iter().filter(|new| **new).count() as u64;
     Ok(BatchOutcome {
         inserted,
@@ -1191,6 +1254,25 @@ async fn write_batch<T: WriteTx>(
         quarantined,
         inserted_unpriced,
     })
+}
+
+/// Converts one page of the previous layout's invocations (see
+/// [`Store::convert_legacy_invocations`]); returns how many it moved.
+async fn convert_legacy_page<T: WriteTx>(
+    mut tx: T,
+    caches: &WriteCaches,
+    limit: i64,
+) -> Result<u64> {
+    let rows = tx.load_legacy_invocations(limit).await?;
+    let Some(last) = rows.last() else {
+        return Ok(0);
+    };
+    let resolved = dictionary::resolve(&mut tx, &caches.strings, rows.iter()).await?;
+    tx.insert_invocations(&rows, &resolved.strings).await?;
+    tx.delete_legacy_invocations(&last.invocation).await?;
+    tx.commit().await?;
+    dictionary::remember(&caches.strings, resolved.into_created());
+    Ok(rows.len() as u64)
 }
 
 /// Adds a stored invocation to a rollup delta: its cells, caller cells and unpriced cause.
@@ -1209,7 +1291,7 @@ fn add_to_delta<'a>(
 /// hour of invocations whatever the size of the month.
 async fn reprice_range<T, F>(
     mut tx: T,
-    cache: &SeriesCache,
+    caches: &WriteCaches,
     callers: &CallerDimensions,
     start_ms: i64,
     end_ms: i64,
@@ -1225,6 +1307,7 @@ where
     let mut price_ids = HashMap::<String, i64>::new();
     let mut outcome = RepriceOutcome::default();
     let mut created_series = Vec::new();
+    let mut created_strings = Vec::new();
     let mut hour_start = start_ms;
     while hour_start < end_ms {
         let hour_end = (hour_start + hour_ms).min(end_ms);
@@ -1249,19 +1332,23 @@ where
             .map(|(row, _)| row)
             .collect();
         if !changed.is_empty() {
-            tx.update_pricing(&changed).await?;
+            let resolved =
+                dictionary::resolve(&mut tx, &caches.strings, changed.iter().copied()).await?;
+            tx.update_pricing(&changed, &resolved.strings).await?;
+            created_strings.extend(resolved.into_created());
         }
         outcome.changed += changed.len() as u64;
         let mut delta = RollupDelta::default();
         for row in &rows {
             add_to_delta(&mut delta, row, callers);
         }
-        created_series.extend(add_delta(&mut tx, cache, &delta).await?);
+        created_series.extend(add_delta(&mut tx, &caches.series, &delta).await?);
         outcome.invocations += rows.len() as u64;
         hour_start = hour_end;
     }
     tx.commit().await?;
-    remember_series(cache, created_series);
+    remember_series(&caches.series, created_series);
+    dictionary::remember(&caches.strings, created_strings);
     Ok(outcome)
 }
 

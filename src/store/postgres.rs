@@ -3,14 +3,16 @@
 
 use sqlx::postgres::{PgBindIterExt, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Postgres, Transaction};
+use uuid::Uuid;
 
 use super::alerts;
+use super::dictionary::BatchStrings;
 use super::metrics::{self, PointWrite, metric_reads, metric_tx_statements};
 use super::price_list;
 use super::query;
 use super::rows::{
-    self, candidates_in_key_order, count_column, first_occurrences, mark_inserted, shared_reads,
-    shared_tx_statements,
+    self, EncodedRow, count_column, encode_in_key_order, first_occurrences, mark_inserted,
+    shared_reads, shared_tx_statements,
 };
 use super::{
     BinRow, CallerWrite, CellRow, CellWrite, Checkpoint, CoverageRow, MetricPointRow,
@@ -115,6 +117,22 @@ impl PgStore {
         Self::DIALECT
     }
 
+    /// Whether invocations of the layout before migration 0011 await conversion.
+    pub(super) async fn legacy_invocations_exist(&self) -> Result<bool> {
+        sqlx::query_scalar("SELECT to_regclass('invocations_v1') IS NOT NULL")
+            .fetch_one(&self.pool)
+            .await
+            .context("looking for invocations of the previous layout")
+    }
+
+    pub(super) async fn drop_legacy_invocations(&self) -> Result<()> {
+        sqlx::query("DROP TABLE IF EXISTS invocations_v1")
+            .execute(&self.pool)
+            .await
+            .context("dropping the converted invocations table")?;
+        Ok(())
+    }
+
     shared_reads!();
     metric_reads!();
     alerts::alert_reads!();
@@ -136,19 +154,19 @@ fn redact_password(url: &str) -> String {
     }
 }
 
-const INSERT_INVOCATIONS: &str = "INSERT INTO invocations (account_id, region, request_id, \
-    ts_ms, inference_region, operation, model_called, model_id, routing, model_resolved, \
-    caller_arn, request_metadata, requested_tier, tier, tier_source, input_tokens, \
-    output_tokens, cache_read_tokens, cache_write_tokens, latency_ms, first_token_ms, \
-    error_code, pricing_status, price_id, cost_pico, standard_price_id, standard_cost_pico, \
-    unpriced_reason, source_id) \
-    SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], \
-    $6::text[], $7::text[], $8::text[], $9::text[], $10::bool[], $11::text[], $12::text[], \
-    $13::text[], $14::text[], $15::text[], $16::int8[], $17::int8[], $18::int8[], $19::int8[], \
-    $20::int8[], $21::int8[], $22::text[], $23::text[], $24::int8[], $25::int8[], $26::int8[], \
-    $27::int8[], $28::text[], $29::int8[]) \
-    ON CONFLICT (account_id, region, request_id) DO NOTHING \
-    RETURNING account_id, region, request_id";
+const INSERT_INVOCATIONS: &str = "INSERT INTO invocations (account_ref, region_ref, \
+    request_key, request_text, ts_ms, inference_region_ref, operation_ref, model_called_ref, \
+    model_id_ref, routing_ref, caller_arn_ref, request_metadata_ref, requested_tier_ref, tier_ref, \
+    tier_source_ref, error_code_ref, pricing_status_ref, unpriced_reason_ref, model_resolved, \
+    input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, latency_ms, \
+    first_token_ms, price_id, cost_pico, standard_price_id, standard_cost_pico, source_id) \
+    SELECT * FROM UNNEST($1::int4[], $2::int4[], $3::uuid[], $4::text[], $5::int8[], \
+    $6::int4[], $7::int4[], $8::int4[], $9::int4[], $10::int4[], $11::int4[], $12::int4[], \
+    $13::int4[], $14::int4[], $15::int4[], $16::int4[], $17::int4[], $18::int4[], $19::bool[], \
+    $20::int8[], $21::int8[], $22::int8[], $23::int8[], $24::int8[], $25::int8[], $26::int8[], \
+    $27::int8[], $28::int8[], $29::int8[], $30::int8[]) \
+    ON CONFLICT (account_ref, region_ref, request_key) DO NOTHING \
+    RETURNING account_ref, region_ref, request_key";
 
 const UPSERT_UNPRICED: &str = "INSERT INTO unpriced_rollups (bucket_start, series_id, reason, \
     invocations) SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::int8[]) \
@@ -215,43 +233,47 @@ const INSERT_QUARANTINE: &str = "INSERT INTO quarantine (source_id, location, re
     $5::text[]) AS q(s, l, r, d, e) \
     ON CONFLICT (source_id, location) DO NOTHING";
 
-const UPDATE_PRICING: &str = "UPDATE invocations SET pricing_status = u.status, \
+const UPDATE_PRICING: &str = "UPDATE invocations SET pricing_status_ref = u.status, \
     price_id = u.price_id, cost_pico = u.cost, standard_price_id = u.standard_price_id, \
-    standard_cost_pico = u.standard_cost, unpriced_reason = u.reason, model_id = u.model_id, \
-    routing = u.routing, model_resolved = u.model_resolved \
-    FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], \
-    $7::int8[], $8::int8[], $9::text[], $10::text[], $11::text[], $12::bool[]) \
-    AS u(account_id, region, request_id, status, price_id, cost, standard_price_id, \
+    standard_cost_pico = u.standard_cost, unpriced_reason_ref = u.reason, \
+    model_id_ref = u.model_id, routing_ref = u.routing, model_resolved = u.model_resolved \
+    FROM UNNEST($1::int4[], $2::int4[], $3::uuid[], $4::int4[], $5::int8[], $6::int8[], \
+    $7::int8[], $8::int8[], $9::int4[], $10::int4[], $11::int4[], $12::bool[]) \
+    AS u(account_ref, region_ref, request_key, status, price_id, cost, standard_price_id, \
     standard_cost, reason, model_id, routing, model_resolved) \
-    WHERE invocations.account_id = u.account_id AND invocations.region = u.region \
-    AND invocations.request_id = u.request_id";
+    WHERE invocations.account_ref = u.account_ref AND invocations.region_ref = u.region_ref \
+    AND invocations.request_key = u.request_key";
 
 impl WriteTx for PgTx {
-    async fn insert_invocations(&mut self, rows: &[StoredInvocation]) -> Result<Vec<bool>> {
-        let candidates = first_occurrences(rows);
-        let order = candidates_in_key_order(rows, &candidates);
-        let new_rows = || order.iter().map(|index| &rows[*index]);
-        let inv = || new_rows().map(|row| &row.invocation);
-        let inserted: Vec<(String, String, String)> = sqlx::query_as(INSERT_INVOCATIONS)
-            .bind(inv().map(|i| i.account_id.as_str()).bind_iter())
-            .bind(inv().map(|i| i.region.as_str()).bind_iter())
-            .bind(inv().map(|i| i.request_id.as_str()).bind_iter())
+    async fn insert_invocations(
+        &mut self,
+        rows: &[StoredInvocation],
+        strings: &BatchStrings<'_>,
+    ) -> Result<Vec<bool>> {
+        let encoded = encode_in_key_order(rows, &first_occurrences(rows), strings)?;
+        let enc = || encoded.iter().map(|(_, row)| row);
+        let inv = || enc().map(|row| &row.row.invocation);
+        let pricing = || enc().map(|row| &row.row.pricing);
+        let inserted: Vec<(i32, i32, Uuid)> = sqlx::query_as(INSERT_INVOCATIONS)
+            .bind(enc().map(|r| r.key.account).bind_iter())
+            .bind(enc().map(|r| r.key.region).bind_iter())
+            .bind(enc().map(|r| r.key.request).bind_iter())
+            .bind(enc().map(|r| r.request_text).bind_iter())
             .bind(inv().map(|i| i.timestamp_ms).bind_iter())
-            .bind(inv().map(|i| i.inference_region.as_deref()).bind_iter())
-            .bind(inv().map(|i| i.operation.as_str()).bind_iter())
-            .bind(inv().map(|i| i.model.called.as_str()).bind_iter())
-            .bind(inv().map(|i| i.model.model_id.as_str()).bind_iter())
-            .bind(inv().map(|i| i.model.routing.as_str()).bind_iter())
+            .bind(enc().map(|r| r.inference_region).bind_iter())
+            .bind(enc().map(|r| r.operation).bind_iter())
+            .bind(enc().map(|r| r.model_called).bind_iter())
+            .bind(enc().map(|r| r.model_id).bind_iter())
+            .bind(enc().map(|r| r.routing).bind_iter())
+            .bind(enc().map(|r| r.caller_arn).bind_iter())
+            .bind(enc().map(|r| r.request_metadata).bind_iter())
+            .bind(enc().map(|r| r.requested_tier).bind_iter())
+            .bind(enc().map(|r| r.tier).bind_iter())
+            .bind(enc().map(|r| r.tier_source).bind_iter())
+            .bind(enc().map(|r| r.error_code).bind_iter())
+            .bind(enc().map(|r| r.pricing_status).bind_iter())
+            .bind(enc().map(|r| r.unpriced_reason).bind_iter())
             .bind(inv().map(|i| i.model.resolved).bind_iter())
-            .bind(inv().map(|i| i.caller_arn.as_deref()).bind_iter())
-            .bind(inv().map(|i| i.request_metadata.as_deref()).bind_iter())
-            .bind(
-                inv()
-                    .map(|i| i.tier.requested.map(|t| t.as_str()))
-                    .bind_iter(),
-            )
-            .bind(inv().map(|i| i.tier.served.as_str()).bind_iter())
-            .bind(inv().map(|i| i.tier.source.as_str()).bind_iter())
             .bind(inv().map(|i| count_column(i.tokens.input)).bind_iter())
             .bind(inv().map(|i| count_column(i.tokens.output)).bind_iter())
             .bind(inv().map(|i| count_column(i.tokens.cache_read)).bind_iter())
@@ -266,26 +288,39 @@ impl WriteTx for PgTx {
                     .map(|i| i.time_to_first_token_ms.map(i64::from))
                     .bind_iter(),
             )
-            .bind(inv().map(|i| i.error_code.as_deref()).bind_iter())
-            .bind(new_rows().map(|r| r.pricing.status()).bind_iter())
-            .bind(new_rows().map(|r| r.pricing.price_id()).bind_iter())
-            .bind(new_rows().map(|r| r.pricing.cost_pico()).bind_iter())
+            .bind(pricing().map(|p| p.price_id()).bind_iter())
+            .bind(pricing().map(|p| p.cost_pico()).bind_iter())
             .bind(
-                new_rows()
-                    .map(|r| r.pricing.standard().map(|s| s.price_id))
+                pricing()
+                    .map(|p| p.standard().map(|s| s.price_id))
                     .bind_iter(),
             )
             .bind(
-                new_rows()
-                    .map(|r| r.pricing.standard().map(|s| s.cost.picodollars()))
+                pricing()
+                    .map(|p| p.standard().map(|s| s.cost.picodollars()))
                     .bind_iter(),
             )
-            .bind(new_rows().map(|r| r.pricing.unpriced_reason()).bind_iter())
-            .bind(new_rows().map(|r| r.source_id).bind_iter())
+            .bind(enc().map(|r| r.row.source_id).bind_iter())
             .fetch_all(&mut *self.tx)
             .await
             .context("inserting invocations")?;
-        Ok(mark_inserted(rows, &candidates, &inserted))
+        Ok(mark_inserted(rows.len(), &encoded, &inserted))
+    }
+
+    async fn ensure_strings(&mut self, values: &[&str]) -> Result<Vec<(String, i32)>> {
+        sqlx::query(
+            "INSERT INTO dictionary (value) SELECT v FROM UNNEST($1::text[]) AS t(v) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(values)
+        .execute(&mut *self.tx)
+        .await
+        .context("adding strings to the dictionary")?;
+        sqlx::query_as("SELECT value, id FROM dictionary WHERE value = ANY($1::text[])")
+            .bind(values)
+            .fetch_all(&mut *self.tx)
+            .await
+            .context("reading dictionary ids")
     }
 
     async fn ensure_series(&mut self, keys: &[&SeriesKey]) -> Result<Vec<i64>> {
@@ -413,14 +448,21 @@ impl WriteTx for PgTx {
         Ok(result.rows_affected())
     }
 
-    async fn update_pricing(&mut self, rows: &[&StoredInvocation]) -> Result<()> {
-        let inv = || rows.iter().map(|row| &row.invocation);
-        let pricing = || rows.iter().map(|row| &row.pricing);
+    async fn update_pricing(
+        &mut self,
+        rows: &[&StoredInvocation],
+        strings: &BatchStrings<'_>,
+    ) -> Result<()> {
+        let encoded = rows
+            .iter()
+            .map(|row| EncodedRow::of(row, strings))
+            .collect::<Result<Vec<_>>>()?;
+        let pricing = || encoded.iter().map(|row| &row.row.pricing);
         sqlx::query(UPDATE_PRICING)
-            .bind(inv().map(|i| i.account_id.as_str()).bind_iter())
-            .bind(inv().map(|i| i.region.as_str()).bind_iter())
-            .bind(inv().map(|i| i.request_id.as_str()).bind_iter())
-            .bind(pricing().map(|p| p.status()).bind_iter())
+            .bind(encoded.iter().map(|r| r.key.account).bind_iter())
+            .bind(encoded.iter().map(|r| r.key.region).bind_iter())
+            .bind(encoded.iter().map(|r| r.key.request).bind_iter())
+            .bind(encoded.iter().map(|r| r.pricing_status).bind_iter())
             .bind(pricing().map(|p| p.price_id()).bind_iter())
             .bind(pricing().map(|p| p.cost_pico()).bind_iter())
             .bind(
@@ -433,10 +475,15 @@ impl WriteTx for PgTx {
                     .map(|p| p.standard().map(|s| s.cost.picodollars()))
                     .bind_iter(),
             )
-            .bind(pricing().map(|p| p.unpriced_reason()).bind_iter())
-            .bind(inv().map(|i| i.model.model_id.as_str()).bind_iter())
-            .bind(inv().map(|i| i.model.routing.as_str()).bind_iter())
-            .bind(inv().map(|i| i.model.resolved).bind_iter())
+            .bind(encoded.iter().map(|r| r.unpriced_reason).bind_iter())
+            .bind(encoded.iter().map(|r| r.model_id).bind_iter())
+            .bind(encoded.iter().map(|r| r.routing).bind_iter())
+            .bind(
+                encoded
+                    .iter()
+                    .map(|r| r.row.invocation.model.resolved)
+                    .bind_iter(),
+            )
             .execute(&mut *self.tx)
             .await
             .context("updating invocation prices")?;

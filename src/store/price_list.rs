@@ -156,18 +156,28 @@ macro_rules! price_list_reads {
         ) -> Result<Vec<price_list::TierOverflow>> {
             // Raw invocations, not rollups: rollups keep the served tier only. A report reads
             // one month of them, through the timestamp index.
+            // Grouped on the dictionary ids, decoded once per group.
             sqlx::query_as(
-                "SELECT account_id, region, model_id, tier, CAST(COUNT(*) AS BIGINT) AS invocations, \
+                "SELECT a.value AS account_id, r.value AS region, m.value AS model_id, \
+                 t.value AS tier, g.invocations, g.input_tokens, g.output_tokens, \
+                 g.cache_read_tokens, g.cache_write_tokens, g.priced_invocations, g.cost_pico \
+                 FROM (SELECT account_ref, region_ref, model_id_ref, tier_ref, \
+                 CAST(COUNT(*) AS BIGINT) AS invocations, \
                  CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT) AS input_tokens, \
                  CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT) AS output_tokens, \
                  CAST(COALESCE(SUM(cache_read_tokens), 0) AS BIGINT) AS cache_read_tokens, \
                  CAST(COALESCE(SUM(cache_write_tokens), 0) AS BIGINT) AS cache_write_tokens, \
-                 CAST(SUM(CASE WHEN pricing_status = 'unpriced' THEN 0 ELSE 1 END) AS BIGINT) \
+                 CAST(SUM(CASE WHEN pricing_status_ref = \
+                 (SELECT id FROM dictionary WHERE value = 'unpriced') THEN 0 ELSE 1 END) AS BIGINT) \
                  AS priced_invocations, \
                  CAST(COALESCE(SUM(cost_pico), 0) AS BIGINT) AS cost_pico \
-                 FROM invocations WHERE ts_ms >= $1 AND ts_ms < $2 AND requested_tier = $3 \
-                 AND tier <> $3 GROUP BY account_id, region, model_id, tier \
-                 ORDER BY account_id, region, model_id, tier",
+                 FROM invocations WHERE ts_ms >= $1 AND ts_ms < $2 \
+                 AND requested_tier_ref = (SELECT id FROM dictionary WHERE value = $3) \
+                 AND tier_ref <> requested_tier_ref \
+                 GROUP BY account_ref, region_ref, model_id_ref, tier_ref) g \
+                 JOIN dictionary a ON a.id = g.account_ref JOIN dictionary r ON r.id = g.region_ref \
+                 JOIN dictionary m ON m.id = g.model_id_ref JOIN dictionary t ON t.id = g.tier_ref \
+                 ORDER BY a.value, r.value, m.value, t.value",
             )
             .bind(start_ms)
             .bind(end_ms)

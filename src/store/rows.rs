@@ -11,9 +11,13 @@ use crate::rollup::{CellTotals, LatencyMetric};
 
 use std::collections::HashSet;
 
+use uuid::Uuid;
+
+use super::dictionary::{self, BatchStrings};
 use super::query::{self, Dialect};
 use super::{
-    BinRow, CellRow, StandardCost, StoreError, StoredInvocation, StoredPricing, UnpricedGroup,
+    BinRow, CellRow, Result, StandardCost, StoreError, StoredInvocation, StoredPricing,
+    UnpricedGroup,
 };
 
 pub(super) const READ_CELLS: &str = "SELECT r.bucket_start, s.account_id, s.region, s.model_id, \
@@ -45,13 +49,35 @@ pub(super) const QUARANTINE_GROUPS: &str =
 pub(super) const COUNT_INVOCATIONS: &str =
     "SELECT COUNT(*) FROM invocations WHERE ts_ms >= $1 AND ts_ms < $2";
 
-pub(super) const LOAD_INVOCATIONS: &str = "SELECT account_id, region, request_id, ts_ms, \
-    inference_region, operation, model_called, model_id, routing, model_resolved, caller_arn, \
-    request_metadata, requested_tier, tier, tier_source, input_tokens, output_tokens, \
-    cache_read_tokens, cache_write_tokens, latency_ms, first_token_ms, error_code, \
-    pricing_status, price_id, cost_pico, standard_price_id, standard_cost_pico, unpriced_reason, \
-    source_id FROM invocations WHERE ts_ms >= $1 AND ts_ms < $2 \
-    ORDER BY ts_ms, account_id, region, request_id";
+/// The columns of an [`InvocationRow`], as the `invocation_rows` view (and the layout before
+/// migration 0011) name them.
+macro_rules! invocation_columns {
+    () => {
+        "account_id, region, request_id, ts_ms, \
+         inference_region, operation, model_called, model_id, routing, model_resolved, caller_arn, \
+         request_metadata, requested_tier, tier, tier_source, input_tokens, output_tokens, \
+         cache_read_tokens, cache_write_tokens, latency_ms, first_token_ms, error_code, \
+         pricing_status, price_id, cost_pico, standard_price_id, standard_cost_pico, \
+         unpriced_reason, source_id"
+    };
+}
+
+pub(super) const LOAD_INVOCATIONS: &str = concat!(
+    "SELECT ",
+    invocation_columns!(),
+    " FROM invocation_rows WHERE ts_ms >= $1 AND ts_ms < $2 ORDER BY ts_ms, request_id"
+);
+
+/// A page of invocations stored in the layout before migration 0011, in key order.
+pub(super) const LOAD_LEGACY_INVOCATIONS: &str = concat!(
+    "SELECT ",
+    invocation_columns!(),
+    " FROM invocations_v1 ORDER BY account_id, region, request_id LIMIT $1"
+);
+
+/// Deletes the legacy rows up to a key: the page just converted.
+pub(super) const DELETE_LEGACY_INVOCATIONS: &str = "DELETE FROM invocations_v1 \
+    WHERE (account_id, region, request_id) <= ($1, $2, $3)";
 
 pub(super) const SERIES_ID: &str = "SELECT id FROM series WHERE account_id = $1 AND region = $2 \
     AND model_id = $3 AND tier = $4";
@@ -301,47 +327,109 @@ pub(super) fn first_occurrences(rows: &[StoredInvocation]) -> Vec<bool> {
         .collect()
 }
 
-/// Indices of the candidate rows, in key order: concurrent writers then take the unique
-/// index's locks in the same order and cannot deadlock on each other.
-pub(super) fn candidates_in_key_order(
-    rows: &[StoredInvocation],
-    candidates: &[bool],
-) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..rows.len()).filter(|index| candidates[*index]).collect();
-    order.sort_unstable_by(|a, b| {
-        let (a, b) = (&rows[*a].invocation, &rows[*b].invocation);
-        (&a.account_id, &a.region, &a.request_id).cmp(&(&b.account_id, &b.region, &b.request_id))
-    });
-    order
+/// A stored invocation in the table's encoding (migration 0011): its key and every string
+/// as a dictionary id.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct EncodedRow<'a> {
+    pub row: &'a StoredInvocation,
+    pub key: EncodedKey,
+    /// The request id when it is not a canonical uuid (see `dictionary::request_key`).
+    pub request_text: Option<&'a str>,
+    pub inference_region: Option<i32>,
+    pub operation: i32,
+    pub model_called: i32,
+    pub model_id: i32,
+    pub routing: i32,
+    pub caller_arn: Option<i32>,
+    pub request_metadata: Option<i32>,
+    pub requested_tier: Option<i32>,
+    pub tier: i32,
+    pub tier_source: i32,
+    pub error_code: Option<i32>,
+    pub pricing_status: i32,
+    pub unpriced_reason: Option<i32>,
 }
 
-/// Marks which candidates the database reported as inserted. When every candidate was
+/// The primary key of a stored invocation: (account, region, request key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(super) struct EncodedKey {
+    pub account: i32,
+    pub region: i32,
+    pub request: Uuid,
+}
+
+impl<'a> EncodedRow<'a> {
+    pub(super) fn of(row: &'a StoredInvocation, strings: &BatchStrings<'_>) -> Result<Self> {
+        let inv = &row.invocation;
+        let (request, request_text) = dictionary::request_key(&inv.request_id);
+        Ok(EncodedRow {
+            row,
+            key: EncodedKey {
+                account: strings.id(&inv.account_id)?,
+                region: strings.id(&inv.region)?,
+                request,
+            },
+            request_text,
+            inference_region: strings.optional_id(inv.inference_region.as_deref())?,
+            operation: strings.id(&inv.operation)?,
+            model_called: strings.id(&inv.model.called)?,
+            model_id: strings.id(&inv.model.model_id)?,
+            routing: strings.id(inv.model.routing.as_str())?,
+            caller_arn: strings.optional_id(inv.caller_arn.as_deref())?,
+            request_metadata: strings.optional_id(inv.request_metadata.as_deref())?,
+            requested_tier: strings.optional_id(inv.tier.requested.map(|t| t.as_str()))?,
+            tier: strings.id(inv.tier.served.as_str())?,
+            tier_source: strings.id(inv.tier.source.as_str())?,
+            error_code: strings.optional_id(inv.error_code.as_deref())?,
+            pricing_status: strings.id(row.pricing.status())?,
+            unpriced_reason: strings.optional_id(row.pricing.unpriced_reason())?,
+        })
+    }
+}
+
+/// The candidate rows encoded, in key order: concurrent writers then take the unique
+/// index's locks in the same order and cannot deadlock on each other. Each comes with its
+/// index in `rows`.
+pub(super) fn encode_in_key_order<'a>(
+    rows: &'a [StoredInvocation],
+    candidates: &[bool],
+    strings: &BatchStrings<'_>,
+) -> Result<Vec<(usize, EncodedRow<'a>)>> {
+    let mut encoded = rows
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| candidates[*index])
+        .map(|(index, row)| Ok((index, EncodedRow::of(row, strings)?)))
+        .collect::<Result<Vec<_>>>()?;
+    encoded.sort_unstable_by_key(|(_, row)| row.key);
+    Ok(encoded)
+}
+
+/// Marks which rows the database reported as inserted (by key). When every candidate was
 /// inserted (the common case) no key matching is needed.
 pub(super) fn mark_inserted(
-    rows: &[StoredInvocation],
-    candidates: &[bool],
-    inserted: &[(String, String, String)],
+    row_count: usize,
+    encoded: &[(usize, EncodedRow<'_>)],
+    inserted: &[(i32, i32, Uuid)],
 ) -> Vec<bool> {
-    let candidate_count = candidates.iter().filter(|c| **c).count();
-    if inserted.len() == candidate_count {
-        return candidates.to_vec();
+    let mut is_new = vec![false; row_count];
+    let all = inserted.len() == encoded.len();
+    let inserted: HashSet<EncodedKey, foldhash::fast::RandomState> = if all {
+        HashSet::default()
+    } else {
+        inserted
+            .iter()
+            .map(|(account, region, request)| EncodedKey {
+                account: *account,
+                region: *region,
+                request: *request,
+            })
+            .collect()
+    };
+    for (index, row) in encoded {
+        is_new[*index] = all || inserted.contains(&row.key);
     }
-    let inserted: HashSet<(&str, &str, &str)> = inserted
-        .iter()
-        .map(|(a, r, q)| (a.as_str(), r.as_str(), q.as_str()))
-        .collect();
-    rows.iter()
-        .zip(candidates)
-        .map(|(row, candidate)| {
-            let inv = &row.invocation;
-            *candidate
-                && inserted.contains(&(
-                    inv.account_id.as_str(),
-                    inv.region.as_str(),
-                    inv.request_id.as_str(),
-                ))
-        })
-        .collect()
+    is_new
 }
 
 pub(super) const READ_OBJECTS: &str =
@@ -610,6 +698,31 @@ macro_rules! shared_tx_statements {
             raw.into_iter()
                 .map(rows::InvocationRow::into_stored)
                 .collect()
+        }
+
+        async fn load_legacy_invocations(&mut self, limit: i64) -> Result<Vec<StoredInvocation>> {
+            let raw: Vec<rows::InvocationRow> = sqlx::query_as(rows::LOAD_LEGACY_INVOCATIONS)
+                .bind(limit)
+                .fetch_all(&mut *self.tx)
+                .await
+                .context("loading invocations of the previous layout")?;
+            raw.into_iter()
+                .map(rows::InvocationRow::into_stored)
+                .collect()
+        }
+
+        async fn delete_legacy_invocations(
+            &mut self,
+            up_to: &crate::model::Invocation,
+        ) -> Result<()> {
+            sqlx::query(rows::DELETE_LEGACY_INVOCATIONS)
+                .bind(&up_to.account_id)
+                .bind(&up_to.region)
+                .bind(&up_to.request_id)
+                .execute(&mut *self.tx)
+                .await
+                .context("deleting converted invocations of the previous layout")?;
+            Ok(())
         }
 
         async fn delete_rollups(&mut self, start_s: i64, end_s: i64) -> Result<()> {

@@ -10,13 +10,16 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::{AssertSqlSafe, Sqlite, Transaction};
+use uuid::Uuid;
 
 use super::alerts;
+use super::dictionary::BatchStrings;
 use super::metrics::{self, PointWrite, metric_reads, metric_tx_statements};
 use super::price_list;
 use super::query;
 use super::rows::{
-    self, count_column, first_occurrences, mark_inserted, shared_reads, shared_tx_statements,
+    self, EncodedRow, count_column, encode_in_key_order, first_occurrences, mark_inserted,
+    shared_reads, shared_tx_statements,
 };
 use super::{
     BinRow, CallerWrite, CellRow, CellWrite, Checkpoint, CoverageRow, MetricPointRow,
@@ -120,6 +123,22 @@ impl SqliteStore {
         Self::DIALECT
     }
 
+    /// Whether invocations of the layout before migration 0011 await conversion.
+    pub(super) async fn legacy_invocations_exist(&self) -> Result<bool> {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'invocations_v1')")
+            .fetch_one(&self.pool)
+            .await
+            .context("looking for invocations of the previous layout")
+    }
+
+    pub(super) async fn drop_legacy_invocations(&self) -> Result<()> {
+        sqlx::query("DROP TABLE IF EXISTS invocations_v1")
+            .execute(&self.pool)
+            .await
+            .context("dropping the converted invocations table")?;
+        Ok(())
+    }
+
     shared_reads!();
     metric_reads!();
     alerts::alert_reads!();
@@ -151,14 +170,15 @@ fn chunk_rows(columns: usize) -> usize {
     MAX_PARAMETERS / columns
 }
 
-const INVOCATION_COLUMNS: usize = 29;
-const INSERT_INVOCATIONS_HEAD: &str = "INSERT INTO invocations (account_id, region, request_id, \
-    ts_ms, inference_region, operation, model_called, model_id, routing, model_resolved, \
-    caller_arn, request_metadata, requested_tier, tier, tier_source, input_tokens, \
-    output_tokens, cache_read_tokens, cache_write_tokens, latency_ms, first_token_ms, \
-    error_code, pricing_status, price_id, cost_pico, standard_price_id, standard_cost_pico, \
-    unpriced_reason, source_id)";
-const INSERT_INVOCATIONS_TAIL: &str = "ON CONFLICT (account_id, region, request_id) DO NOTHING RETURNING account_id, region, request_id";
+const INVOCATION_COLUMNS: usize = 30;
+const INSERT_INVOCATIONS_HEAD: &str = "INSERT INTO invocations (account_ref, region_ref, \
+    request_key, request_text, ts_ms, inference_region_ref, operation_ref, model_called_ref, \
+    model_id_ref, routing_ref, caller_arn_ref, request_metadata_ref, requested_tier_ref, tier_ref, \
+    tier_source_ref, error_code_ref, pricing_status_ref, unpriced_reason_ref, model_resolved, \
+    input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, latency_ms, \
+    first_token_ms, price_id, cost_pico, standard_price_id, standard_cost_pico, source_id)";
+const INSERT_INVOCATIONS_TAIL: &str = "ON CONFLICT (account_ref, region_ref, request_key) \
+    DO NOTHING RETURNING account_ref, region_ref, request_key";
 
 const ROLLUP_COLUMNS: usize = 20;
 const UPSERT_ROLLUPS_HEAD: &str = "INSERT INTO rollups (granularity, bucket_start, series_id, \
@@ -271,54 +291,58 @@ where
     let _ = arguments.add(value);
 }
 
-fn bind_invocation(arguments: &mut SqliteArguments, row: &StoredInvocation) {
-    let inv = &row.invocation;
-    push(arguments, inv.account_id.clone());
-    push(arguments, inv.region.clone());
-    push(arguments, inv.request_id.clone());
+fn bind_invocation(arguments: &mut SqliteArguments, row: &EncodedRow<'_>) {
+    let (inv, pricing) = (&row.row.invocation, &row.row.pricing);
+    push(arguments, row.key.account);
+    push(arguments, row.key.region);
+    push(arguments, row.key.request);
+    push(arguments, row.request_text.map(str::to_string));
     push(arguments, inv.timestamp_ms);
-    push(arguments, inv.inference_region.clone());
-    push(arguments, inv.operation.clone());
-    push(arguments, inv.model.called.clone());
-    push(arguments, inv.model.model_id.clone());
-    push(arguments, inv.model.routing.as_str());
+    for reference in [
+        row.inference_region,
+        Some(row.operation),
+        Some(row.model_called),
+        Some(row.model_id),
+        Some(row.routing),
+        row.caller_arn,
+        row.request_metadata,
+        row.requested_tier,
+        Some(row.tier),
+        Some(row.tier_source),
+        row.error_code,
+        Some(row.pricing_status),
+        row.unpriced_reason,
+    ] {
+        push(arguments, reference);
+    }
     push(arguments, inv.model.resolved);
-    push(arguments, inv.caller_arn.clone());
-    push(arguments, inv.request_metadata.clone());
-    push(arguments, inv.tier.requested.map(|t| t.as_str()));
-    push(arguments, inv.tier.served.as_str());
-    push(arguments, inv.tier.source.as_str());
-    push(arguments, count_column(inv.tokens.input));
-    push(arguments, count_column(inv.tokens.output));
-    push(arguments, count_column(inv.tokens.cache_read));
-    push(arguments, count_column(inv.tokens.cache_write));
-    push(arguments, inv.latency_ms.map(i64::from));
-    push(arguments, inv.time_to_first_token_ms.map(i64::from));
-    push(arguments, inv.error_code.clone());
-    push(arguments, row.pricing.status());
-    push(arguments, row.pricing.price_id());
-    push(arguments, row.pricing.cost_pico());
-    push(arguments, row.pricing.standard().map(|s| s.price_id));
-    push(
-        arguments,
-        row.pricing.standard().map(|s| s.cost.picodollars()),
-    );
-    push(arguments, row.pricing.unpriced_reason().map(str::to_string));
-    push(arguments, row.source_id);
+    for value in [
+        count_column(inv.tokens.input),
+        count_column(inv.tokens.output),
+        count_column(inv.tokens.cache_read),
+        count_column(inv.tokens.cache_write),
+        inv.latency_ms.map(i64::from),
+        inv.time_to_first_token_ms.map(i64::from),
+        pricing.price_id(),
+        pricing.cost_pico(),
+        pricing.standard().map(|s| s.price_id),
+        pricing.standard().map(|s| s.cost.picodollars()),
+    ] {
+        push(arguments, value);
+    }
+    push(arguments, row.row.source_id);
 }
 
 impl WriteTx for SqliteTx {
-    async fn insert_invocations(&mut self, rows: &[StoredInvocation]) -> Result<Vec<bool>> {
-        let candidates = first_occurrences(rows);
-        let new_rows: Vec<&StoredInvocation> = rows
-            .iter()
-            .zip(&candidates)
-            .filter(|(_, candidate)| **candidate)
-            .map(|(row, _)| row)
-            .collect();
-        let mut inserted = Vec::with_capacity(new_rows.len());
+    async fn insert_invocations(
+        &mut self,
+        rows: &[StoredInvocation],
+        strings: &BatchStrings<'_>,
+    ) -> Result<Vec<bool>> {
+        let encoded = encode_in_key_order(rows, &first_occurrences(rows), strings)?;
+        let mut inserted = Vec::with_capacity(encoded.len());
         let full = chunk_rows(INVOCATION_COLUMNS);
-        for chunk in new_rows.chunks(full) {
+        for chunk in encoded.chunks(full) {
             let sql = multi_row_sql(
                 INSERT_INVOCATIONS_HEAD,
                 INVOCATION_COLUMNS,
@@ -326,18 +350,52 @@ impl WriteTx for SqliteTx {
                 INSERT_INVOCATIONS_TAIL,
             );
             let mut arguments = SqliteArguments::default();
-            for row in chunk {
+            for (_, row) in chunk {
                 bind_invocation(&mut arguments, row);
             }
-            let keys: Vec<(String, String, String)> =
-                sqlx::query_as_with(AssertSqlSafe(sql), arguments)
-                    .persistent(chunk.len() == full)
-                    .fetch_all(&mut *self.tx)
-                    .await
-                    .context("inserting invocations")?;
+            let keys: Vec<(i32, i32, Uuid)> = sqlx::query_as_with(AssertSqlSafe(sql), arguments)
+                .persistent(chunk.len() == full)
+                .fetch_all(&mut *self.tx)
+                .await
+                .context("inserting invocations")?;
             inserted.extend(keys);
         }
-        Ok(mark_inserted(rows, &candidates, &inserted))
+        Ok(mark_inserted(rows.len(), &encoded, &inserted))
+    }
+
+    async fn ensure_strings(&mut self, values: &[&str]) -> Result<Vec<(String, i32)>> {
+        let statement = (
+            "INSERT INTO dictionary (value)",
+            1,
+            "ON CONFLICT (value) DO NOTHING",
+        );
+        execute_chunked(
+            &mut self.tx,
+            statement,
+            values,
+            |arguments, value| push(arguments, value.to_string()),
+            "adding strings to the dictionary",
+        )
+        .await?;
+        let mut ids = Vec::with_capacity(values.len());
+        for chunk in values.chunks(MAX_PARAMETERS) {
+            let placeholders = (1..=chunk.len())
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("SELECT value, id FROM dictionary WHERE value IN ({placeholders})");
+            let mut arguments = SqliteArguments::default();
+            for value in chunk {
+                push(&mut arguments, value.to_string());
+            }
+            let found: Vec<(String, i32)> = sqlx::query_as_with(AssertSqlSafe(sql), arguments)
+                .persistent(false)
+                .fetch_all(&mut *self.tx)
+                .await
+                .context("reading dictionary ids")?;
+            ids.extend(found);
+        }
+        Ok(ids)
     }
 
     async fn ensure_series(&mut self, keys: &[&SeriesKey]) -> Result<Vec<i64>> {
@@ -482,27 +540,32 @@ impl WriteTx for SqliteTx {
         .await
     }
 
-    async fn update_pricing(&mut self, rows: &[&StoredInvocation]) -> Result<()> {
+    async fn update_pricing(
+        &mut self,
+        rows: &[&StoredInvocation],
+        strings: &BatchStrings<'_>,
+    ) -> Result<()> {
         for row in rows {
-            let (invocation, pricing) = (&row.invocation, &row.pricing);
+            let encoded = EncodedRow::of(row, strings)?;
+            let pricing = &row.pricing;
             sqlx::query(
-                "UPDATE invocations SET pricing_status = $1, price_id = $2, cost_pico = $3, \
-                 standard_price_id = $4, standard_cost_pico = $5, unpriced_reason = $6, \
-                 model_id = $10, routing = $11, model_resolved = $12 \
-                 WHERE account_id = $7 AND region = $8 AND request_id = $9",
+                "UPDATE invocations SET pricing_status_ref = $1, price_id = $2, cost_pico = $3, \
+                 standard_price_id = $4, standard_cost_pico = $5, unpriced_reason_ref = $6, \
+                 model_id_ref = $10, routing_ref = $11, model_resolved = $12 \
+                 WHERE account_ref = $7 AND region_ref = $8 AND request_key = $9",
             )
-            .bind(pricing.status())
+            .bind(encoded.pricing_status)
             .bind(pricing.price_id())
             .bind(pricing.cost_pico())
             .bind(pricing.standard().map(|s| s.price_id))
             .bind(pricing.standard().map(|s| s.cost.picodollars()))
-            .bind(pricing.unpriced_reason())
-            .bind(&invocation.account_id)
-            .bind(&invocation.region)
-            .bind(&invocation.request_id)
-            .bind(&invocation.model.model_id)
-            .bind(invocation.model.routing.as_str())
-            .bind(invocation.model.resolved)
+            .bind(encoded.unpriced_reason)
+            .bind(encoded.key.account)
+            .bind(encoded.key.region)
+            .bind(encoded.key.request)
+            .bind(encoded.model_id)
+            .bind(encoded.routing)
+            .bind(row.invocation.model.resolved)
             .execute(&mut *self.tx)
             .await
             .context("updating invocation prices")?;

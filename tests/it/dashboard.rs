@@ -941,9 +941,12 @@ async fn migration_backfill_rebuilds_identity_and_unpriced_rollups() {
             },
             "DELETE FROM caller_rollups; DROP TABLE unpriced_rollups;",
         );
+        // Invocations have been stored compactly since 0011; the view shows them in the
+        // layout 0005 was written for.
         let migration =
             std::fs::read_to_string(format!("migrations/{folder}/0005_unpriced_rollups.sql"))
-                .unwrap();
+                .unwrap()
+                .replace("FROM invocations i", "FROM invocation_rows i");
         let script = format!("{empty}\n{migration}");
         match backend {
             crate::support::Backend::Postgres => {
@@ -1069,6 +1072,153 @@ async fn migration_packs_latency_bins_into_cells() {
         for (uri, before) in uris.iter().zip(&before) {
             assert_eq!(&get(&app, uri).await.body, before, "{backend:?} {uri}");
         }
+        db.finish().await;
+    }
+}
+
+/// Every stored invocation as one text per row (same backend, same representation), from
+/// `table`: the `invocation_rows` view, or the table of the layout before migration 0011.
+async fn invocation_texts(url: &str, backend: crate::support::Backend, table: &str) -> Vec<String> {
+    use sqlx::Connection as _;
+    let columns = [
+        "account_id",
+        "region",
+        "request_id",
+        "ts_ms",
+        "inference_region",
+        "operation",
+        "model_called",
+        "model_id",
+        "routing",
+        "model_resolved",
+        "caller_arn",
+        "request_metadata",
+        "requested_tier",
+        "tier",
+        "tier_source",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "latency_ms",
+        "first_token_ms",
+        "error_code",
+        "pricing_status",
+        "price_id",
+        "cost_pico",
+        "standard_price_id",
+        "standard_cost_pico",
+        "unpriced_reason",
+        "source_id",
+    ];
+    let row = columns
+        .iter()
+        .map(|column| format!("COALESCE(CAST({column} AS TEXT), '-')"))
+        .collect::<Vec<_>>()
+        .join(" || '|' || ");
+    let sql = format!("SELECT {row} FROM {table} ORDER BY request_id");
+    match backend {
+        crate::support::Backend::Postgres => {
+            let mut connection = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&mut connection)
+                .await
+                .unwrap()
+        }
+        crate::support::Backend::Sqlite => {
+            let mut connection = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&mut connection)
+                .await
+                .unwrap()
+        }
+    }
+}
+
+/// Invocations stored before migration 0011 are converted to the compact layout when the
+/// store migrates: every column reads back the same (a request id that is not a uuid keeps
+/// its text), the old table is gone, and importing the same records again adds nothing.
+#[tokio::test]
+async fn invocations_of_the_previous_layout_are_converted_exactly() {
+    use sqlx::Connection as _;
+    for backend in BACKENDS {
+        let db = TestDb::new(backend).await;
+        let dir = tempfile::tempdir().unwrap();
+        let tree = fixture_tree(dir.path());
+        import_dir(&db.store, &tree).await;
+        let app = app(
+            &db.store.clone().with_read_cache(false),
+            NOVEMBER_25_NOON,
+            None,
+        );
+        let overview = "/api/v1/overview?month=2025-11";
+        let before = get(&app, overview).await.body;
+
+        // The previous layout: the same rows with strings, one request id not a uuid; the
+        // dictionary emptied so the conversion creates every string again.
+        let legacy = "CREATE TABLE invocations_v1 AS SELECT * FROM invocation_rows; \
+            UPDATE invocations_v1 SET request_id = 'legacy-' || request_id \
+            WHERE request_id = (SELECT MIN(request_id) FROM invocations_v1 \
+            WHERE ts_ms >= 1761955200000 AND ts_ms < 1764547200000); \
+            DELETE FROM invocations; DELETE FROM dictionary;";
+        match backend {
+            crate::support::Backend::Postgres => {
+                let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
+                sqlx::raw_sql(legacy)
+                    .execute(&mut connection)
+                    .await
+                    .unwrap();
+            }
+            crate::support::Backend::Sqlite => {
+                let mut connection = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+                sqlx::raw_sql(legacy)
+                    .execute(&mut connection)
+                    .await
+                    .unwrap();
+            }
+        }
+        let expected = invocation_texts(&db.url, backend, "invocations_v1").await;
+        assert!(expected.len() > 10, "{backend:?}");
+        assert!(expected.iter().any(|row| row.contains("|legacy-")));
+
+        let reopened = Store::open(&db.url).await.unwrap();
+        reopened.migrate().await.unwrap();
+        let converted = invocation_texts(&db.url, backend, "invocation_rows").await;
+        assert_eq!(converted, expected, "{backend:?}");
+        let legacy_left = match backend {
+            crate::support::Backend::Postgres => {
+                let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
+                sqlx::query("SELECT 1 FROM invocations_v1")
+                    .fetch_all(&mut connection)
+                    .await
+                    .is_ok()
+            }
+            crate::support::Backend::Sqlite => {
+                let mut connection = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+                sqlx::query("SELECT 1 FROM invocations_v1")
+                    .fetch_all(&mut connection)
+                    .await
+                    .is_ok()
+            }
+        };
+        assert!(!legacy_left, "the old table is dropped");
+
+        // The same records again: all already stored (the renamed one comes back as new).
+        import_dir(&reopened, &tree).await;
+        let after = invocation_texts(&db.url, backend, "invocation_rows").await;
+        assert_eq!(after.len(), expected.len() + 1, "{backend:?}");
+        let app = self::app(
+            &reopened.clone().with_read_cache(false),
+            NOVEMBER_25_NOON,
+            None,
+        );
+        let overview_after = get(&app, overview).await.json();
+        let before: Value = serde_json::from_str(&before).unwrap();
+        assert_eq!(
+            overview_after["total"]["invocations"].as_i64().unwrap(),
+            before["total"]["invocations"].as_i64().unwrap() + 1,
+            "{backend:?}"
+        );
         db.finish().await;
     }
 }

@@ -1,6 +1,5 @@
 -- Compact invocations (issue 14). Repeated strings (account, region, operation, model as
--- called and as priced, caller ARN, request metadata, tiers, statuses, error codes,
--- unpriced causes) are stored once in `dictionary` and referenced by a 4-byte id; the
+-- called and as priced, caller ARN, tiers, statuses, error codes, unpriced causes) are stored once in `dictionary` and referenced by a 4-byte id; the
 -- request id is keyed as a uuid (16 bytes): the AWS request id itself when it is a
 -- canonical lowercase uuid, otherwise a name-based uuid (version 8, from SHA-256) with the
 -- text kept in request_text. A row takes about half the bytes it took, and the primary key
@@ -33,7 +32,7 @@ CREATE TABLE invocations (
     model_id_ref         INTEGER NOT NULL,
     routing_ref          INTEGER NOT NULL,
     caller_arn_ref       INTEGER,
-    request_metadata_ref INTEGER,
+    request_metadata     TEXT,             -- kept inline: often unique per call (trace ids)
     requested_tier_ref   INTEGER,
     tier_ref             INTEGER NOT NULL,
     tier_source_ref      INTEGER NOT NULL,
@@ -72,7 +71,7 @@ SELECT
     (SELECT value FROM dictionary WHERE id = i.routing_ref) AS routing,
     i.model_resolved,
     (SELECT value FROM dictionary WHERE id = i.caller_arn_ref) AS caller_arn,
-    (SELECT value FROM dictionary WHERE id = i.request_metadata_ref) AS request_metadata,
+    i.request_metadata,
     (SELECT value FROM dictionary WHERE id = i.requested_tier_ref) AS requested_tier,
     (SELECT value FROM dictionary WHERE id = i.tier_ref) AS tier,
     (SELECT value FROM dictionary WHERE id = i.tier_source_ref) AS tier_source,

@@ -13,9 +13,9 @@ use uuid::Uuid;
 use super::{Result, StoreError, StoredInvocation, WriteTx};
 use crate::rollup::FastMap;
 
-/// Past this many cached strings the cache starts over: a fleet whose request metadata
-/// carries per-request values would otherwise grow it without end. Ids are re-read on demand.
-const MAX_CACHED_STRINGS: usize = 200_000;
+/// Past this many cached strings the cache starts over: callers whose role sessions are
+/// named per call would otherwise grow it without end. Ids are re-read on demand.
+const MAX_CACHED_STRINGS: usize = 50_000;
 
 /// Dictionary ids known to be committed, shared by every writer of a store.
 #[derive(Debug, Clone, Default)]
@@ -133,8 +133,10 @@ impl Resolved<'_> {
     }
 }
 
-/// Every string of a stored invocation that the table keeps as a dictionary id.
-fn encoded_strings(row: &StoredInvocation) -> [Option<&str>; 15] {
+/// Every string of a stored invocation that the table keeps as a dictionary id. Request
+/// metadata stays inline: it often carries per-call values (trace ids), which would make the
+/// dictionary as large as the table and cost an extra unique-index write per call.
+fn encoded_strings(row: &StoredInvocation) -> [Option<&str>; 14] {
     let inv = &row.invocation;
     [
         Some(inv.account_id.as_str()),
@@ -145,7 +147,6 @@ fn encoded_strings(row: &StoredInvocation) -> [Option<&str>; 15] {
         Some(inv.model.model_id.as_str()),
         Some(inv.model.routing.as_str()),
         inv.caller_arn.as_deref(),
-        inv.request_metadata.as_deref(),
         inv.tier.requested.map(|tier| tier.as_str()),
         Some(inv.tier.served.as_str()),
         Some(inv.tier.source.as_str()),

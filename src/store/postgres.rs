@@ -156,12 +156,12 @@ fn redact_password(url: &str) -> String {
 
 const INSERT_INVOCATIONS: &str = "INSERT INTO invocations (account_ref, region_ref, \
     request_key, request_text, ts_ms, inference_region_ref, operation_ref, model_called_ref, \
-    model_id_ref, routing_ref, caller_arn_ref, request_metadata_ref, requested_tier_ref, tier_ref, \
+    model_id_ref, routing_ref, caller_arn_ref, request_metadata, requested_tier_ref, tier_ref, \
     tier_source_ref, error_code_ref, pricing_status_ref, unpriced_reason_ref, model_resolved, \
     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, latency_ms, \
     first_token_ms, price_id, cost_pico, standard_price_id, standard_cost_pico, source_id) \
     SELECT * FROM UNNEST($1::int4[], $2::int4[], $3::uuid[], $4::text[], $5::int8[], \
-    $6::int4[], $7::int4[], $8::int4[], $9::int4[], $10::int4[], $11::int4[], $12::int4[], \
+    $6::int4[], $7::int4[], $8::int4[], $9::int4[], $10::int4[], $11::int4[], $12::text[], \
     $13::int4[], $14::int4[], $15::int4[], $16::int4[], $17::int4[], $18::int4[], $19::bool[], \
     $20::int8[], $21::int8[], $22::int8[], $23::int8[], $24::int8[], $25::int8[], $26::int8[], \
     $27::int8[], $28::int8[], $29::int8[], $30::int8[]) \
@@ -266,7 +266,7 @@ impl WriteTx for PgTx {
             .bind(enc().map(|r| r.model_id).bind_iter())
             .bind(enc().map(|r| r.routing).bind_iter())
             .bind(enc().map(|r| r.caller_arn).bind_iter())
-            .bind(enc().map(|r| r.request_metadata).bind_iter())
+            .bind(inv().map(|i| i.request_metadata.as_deref()).bind_iter())
             .bind(enc().map(|r| r.requested_tier).bind_iter())
             .bind(enc().map(|r| r.tier).bind_iter())
             .bind(enc().map(|r| r.tier_source).bind_iter())

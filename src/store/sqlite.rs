@@ -173,7 +173,7 @@ fn chunk_rows(columns: usize) -> usize {
 const INVOCATION_COLUMNS: usize = 30;
 const INSERT_INVOCATIONS_HEAD: &str = "INSERT INTO invocations (account_ref, region_ref, \
     request_key, request_text, ts_ms, inference_region_ref, operation_ref, model_called_ref, \
-    model_id_ref, routing_ref, caller_arn_ref, request_metadata_ref, requested_tier_ref, tier_ref, \
+    model_id_ref, routing_ref, caller_arn_ref, request_metadata, requested_tier_ref, tier_ref, \
     tier_source_ref, error_code_ref, pricing_status_ref, unpriced_reason_ref, model_resolved, \
     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, latency_ms, \
     first_token_ms, price_id, cost_pico, standard_price_id, standard_cost_pico, source_id)";
@@ -305,7 +305,11 @@ fn bind_invocation(arguments: &mut SqliteArguments, row: &EncodedRow<'_>) {
         Some(row.model_id),
         Some(row.routing),
         row.caller_arn,
-        row.request_metadata,
+    ] {
+        push(arguments, reference);
+    }
+    push(arguments, inv.request_metadata.clone());
+    for reference in [
         row.requested_tier,
         Some(row.tier),
         Some(row.tier_source),

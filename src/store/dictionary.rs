@@ -24,7 +24,8 @@ pub(super) struct StringIds {
 }
 
 impl StringIds {
-    fn remember(&self, created: Vec<(String, i32)>) {
+    /// Caches the ids a committed transaction created.
+    pub(super) fn remember(&self, created: Vec<(String, i32)>) {
         if created.is_empty() {
             return;
         }
@@ -59,7 +60,7 @@ impl BatchStrings<'_> {
 }
 
 /// What [`resolve`] found: the batch's ids, and those created in its transaction, to
-/// [`remember`] once it commits.
+/// remember once it commits ([`StringIds::remember`]).
 pub(super) struct Resolved<'a> {
     pub strings: BatchStrings<'a>,
     created: Vec<(String, i32)>,
@@ -121,13 +122,8 @@ pub(super) async fn resolve<'a, T: WriteTx>(
     })
 }
 
-/// Caches the ids a committed transaction created.
-pub(super) fn remember(cache: &StringIds, created: Vec<(String, i32)>) {
-    cache.remember(created);
-}
-
 impl Resolved<'_> {
-    /// The ids created, to [`remember`] after the commit.
+    /// The ids created, to remember after the commit ([`StringIds::remember`]).
     pub(super) fn into_created(self) -> Vec<(String, i32)> {
         self.created
     }

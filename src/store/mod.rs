@@ -1143,7 +1143,7 @@ pub(crate) trait WriteTx: Send {
     async fn ensure_strings(&mut self, values: &[&str]) -> Result<Vec<(String, i32)>>;
     /// Ids of series rows, created when missing, in the order of `keys`.
     async fn ensure_series(&mut self, keys: &[&SeriesKey]) -> Result<Vec<i64>>;
-    /// Adds to rollup cells and histogram bins (rows come sorted by key, so concurrent
+    /// Adds to rollup cells and their histograms (cells come sorted by key, so concurrent
     /// writers lock them in the same order).
     async fn add_rollups(&mut self, cells: &[CellWrite<'_>]) -> Result<()>;
     /// Adds to caller cells (sorted by key, like rollups).
@@ -1173,7 +1173,8 @@ pub(crate) trait WriteTx: Send {
         rows: &[&StoredInvocation],
         strings: &dictionary::BatchStrings<'_>,
     ) -> Result<()>;
-    /// Deletes rollup cells and bins with `start ≤ bucket_start < end` (seconds).
+    /// Deletes rollup cells (with their histograms), caller cells and unpriced counts with
+    /// `start ≤ bucket_start < end` (seconds).
     async fn delete_rollups(&mut self, start_s: i64, end_s: i64) -> Result<()>;
     /// Ids of metric series rows, created when missing, in the order of `keys`.
     async fn ensure_metric_series(&mut self, keys: &[MetricSeriesKey]) -> Result<Vec<i64>>;
@@ -1246,7 +1247,7 @@ async fn write_batch<T: WriteTx>(
     }
     tx.commit().await?;
     remember_series(&caches.series, new_series);
-    dictionary::remember(&caches.strings, resolved.into_created());
+    caches.strings.remember(resolved.into_created());
     let inserted = is_new.iter().filter(|new| **new).count() as u64;
     Ok(BatchOutcome {
         inserted,
@@ -1271,7 +1272,7 @@ async fn convert_legacy_page<T: WriteTx>(
     tx.insert_invocations(&rows, &resolved.strings).await?;
     tx.delete_legacy_invocations(&last.invocation).await?;
     tx.commit().await?;
-    dictionary::remember(&caches.strings, resolved.into_created());
+    caches.strings.remember(resolved.into_created());
     Ok(rows.len() as u64)
 }
 
@@ -1348,7 +1349,7 @@ where
     }
     tx.commit().await?;
     remember_series(&caches.series, created_series);
-    dictionary::remember(&caches.strings, created_strings);
+    caches.strings.remember(created_strings);
     Ok(outcome)
 }
 

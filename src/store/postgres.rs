@@ -113,24 +113,12 @@ impl PgStore {
     /// Where this backend's SQL differs (see `query::Dialect`).
     const DIALECT: query::Dialect = query::Dialect::Postgres;
 
-    pub(super) fn dialect(&self) -> query::Dialect {
-        Self::DIALECT
-    }
-
     /// Whether invocations of the layout before migration 0011 await conversion.
     pub(super) async fn legacy_invocations_exist(&self) -> Result<bool> {
         sqlx::query_scalar("SELECT to_regclass('invocations_v1') IS NOT NULL")
             .fetch_one(&self.pool)
             .await
             .context("looking for invocations of the previous layout")
-    }
-
-    pub(super) async fn drop_legacy_invocations(&self) -> Result<()> {
-        sqlx::query("DROP TABLE IF EXISTS invocations_v1")
-            .execute(&self.pool)
-            .await
-            .context("dropping the converted invocations table")?;
-        Ok(())
     }
 
     shared_reads!();

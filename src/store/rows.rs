@@ -1,8 +1,9 @@
 //! Row shapes and read queries shared by both backends.
 //!
 //! Read queries are plain SQL that Postgres and SQLite both accept (`$N` parameters work in
-//! SQLite too), but for unpacking histograms (`query::histogram_entries`); sums are done in Rust, in i128 where money can grow, so no dialect's SUM
-//! overflow or NUMERIC type gets in the way.
+//! SQLite too), but for unpacking histograms (`query::histogram_entries`); sums are done in
+//! Rust, in i128 where money can grow, so no dialect's SUM overflow or NUMERIC type gets in
+//! the way.
 
 use crate::model::{
     Invocation, ModelRef, Money, Routing, Tier, TierResolution, TierSource, TokenCounts,
@@ -459,6 +460,19 @@ pub(super) fn granularity_column(granularity: crate::rollup::Granularity) -> i32
 /// backend's `impl`, where `self.pool` is that backend's pool (the only difference).
 macro_rules! shared_reads {
     () => {
+        pub(super) fn dialect(&self) -> query::Dialect {
+            Self::DIALECT
+        }
+
+        /// Drops the table of invocations of the layout before migration 0011, converted.
+        pub(super) async fn drop_legacy_invocations(&self) -> Result<()> {
+            sqlx::query("DROP TABLE IF EXISTS invocations_v1")
+                .execute(&self.pool)
+                .await
+                .context("dropping the converted invocations table")?;
+            Ok(())
+        }
+
         pub(super) async fn checkpoint(&self, kind: &str, name: &str) -> Result<Option<String>> {
             sqlx::query_scalar(rows::CHECKPOINT)
                 .bind(kind)

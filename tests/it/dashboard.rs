@@ -18,7 +18,7 @@ use tierwatch::store::{CostAmount, QuotaRecord, Store, Totals};
 use tower::ServiceExt as _;
 
 use crate::import::{EXPECTED_CSV, fixture_tree};
-use crate::support::{BACKENDS, TestDb, test_prices};
+use crate::support::{BACKENDS, RawConnection, TestDb, test_prices};
 
 /// 2025-11-25T12:00:00Z: "today" and "month to date" fall in the fixtures' month.
 const NOVEMBER_25_NOON: i64 = 1_764_072_000;
@@ -908,7 +908,6 @@ async fn simulated_month_api_matches_the_report_per_tier_and_model() {
 /// path stored, on both backends.
 #[tokio::test]
 async fn migration_backfill_rebuilds_identity_and_unpriced_rollups() {
-    use sqlx::Connection as _;
     for backend in BACKENDS {
         let db = TestDb::new(backend).await;
         let dir = tempfile::tempdir().unwrap();
@@ -948,22 +947,10 @@ async fn migration_backfill_rebuilds_identity_and_unpriced_rollups() {
                 .unwrap()
                 .replace("FROM invocations i", "FROM invocation_rows i");
         let script = format!("{empty}\n{migration}");
-        match backend {
-            crate::support::Backend::Postgres => {
-                let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
-                sqlx::raw_sql(sqlx::AssertSqlSafe(script))
-                    .execute(&mut connection)
-                    .await
-                    .unwrap();
-            }
-            crate::support::Backend::Sqlite => {
-                let mut connection = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-                sqlx::raw_sql(sqlx::AssertSqlSafe(script))
-                    .execute(&mut connection)
-                    .await
-                    .unwrap();
-            }
-        }
+        RawConnection::open(&db.url, backend)
+            .await
+            .execute(&script)
+            .await;
         let mut after = Vec::new();
         for uri in uris {
             after.push(read(uri).await);
@@ -980,7 +967,6 @@ async fn migration_backfill_rebuilds_identity_and_unpriced_rollups() {
 /// the same latency views, on both backends.
 #[tokio::test]
 async fn migration_packs_latency_bins_into_cells() {
-    use sqlx::Connection as _;
     for backend in BACKENDS {
         let db = TestDb::new(backend).await;
         let dir = tempfile::tempdir().unwrap();
@@ -1031,44 +1017,14 @@ async fn migration_packs_latency_bins_into_cells() {
                  ALTER TABLE rollups DROP COLUMN first_token_hist;",
             ),
         };
-        let old_bins = "SELECT COUNT(*) FROM latency_bins";
         let migration =
             std::fs::read_to_string(format!("migrations/{folder}/0010_packed_histograms.sql"))
                 .unwrap();
-        match backend {
-            crate::support::Backend::Postgres => {
-                let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
-                sqlx::raw_sql(old_layout)
-                    .execute(&mut connection)
-                    .await
-                    .unwrap();
-                let bins: i64 = sqlx::query_scalar(old_bins)
-                    .fetch_one(&mut connection)
-                    .await
-                    .unwrap();
-                assert!(bins > 10, "{bins} bins in the old layout");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(migration))
-                    .execute(&mut connection)
-                    .await
-                    .unwrap();
-            }
-            crate::support::Backend::Sqlite => {
-                let mut connection = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-                sqlx::raw_sql(old_layout)
-                    .execute(&mut connection)
-                    .await
-                    .unwrap();
-                let bins: i64 = sqlx::query_scalar(old_bins)
-                    .fetch_one(&mut connection)
-                    .await
-                    .unwrap();
-                assert!(bins > 10, "{bins} bins in the old layout");
-                sqlx::raw_sql(sqlx::AssertSqlSafe(migration))
-                    .execute(&mut connection)
-                    .await
-                    .unwrap();
-            }
-        }
+        let mut connection = RawConnection::open(&db.url, backend).await;
+        connection.execute(old_layout).await;
+        let bins = connection.count("SELECT COUNT(*) FROM latency_bins").await;
+        assert!(bins > 10, "{bins} bins in the old layout");
+        connection.execute(&migration).await;
         for (uri, before) in uris.iter().zip(&before) {
             assert_eq!(&get(&app, uri).await.body, before, "{backend:?} {uri}");
         }
@@ -1079,7 +1035,6 @@ async fn migration_packs_latency_bins_into_cells() {
 /// Every stored invocation as one text per row (same backend, same representation), from
 /// `table`: the `invocation_rows` view, or the table of the layout before migration 0011.
 async fn invocation_texts(url: &str, backend: crate::support::Backend, table: &str) -> Vec<String> {
-    use sqlx::Connection as _;
     let columns = [
         "account_id",
         "region",
@@ -1117,22 +1072,11 @@ async fn invocation_texts(url: &str, backend: crate::support::Backend, table: &s
         .collect::<Vec<_>>()
         .join(" || '|' || ");
     let sql = format!("SELECT {row} FROM {table} ORDER BY request_id");
-    match backend {
-        crate::support::Backend::Postgres => {
-            let mut connection = sqlx::PgConnection::connect(url).await.unwrap();
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_all(&mut connection)
-                .await
-                .unwrap()
-        }
-        crate::support::Backend::Sqlite => {
-            let mut connection = sqlx::SqliteConnection::connect(url).await.unwrap();
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_all(&mut connection)
-                .await
-                .unwrap()
-        }
-    }
+    RawConnection::open(url, backend)
+        .await
+        .texts(&sql)
+        .await
+        .unwrap()
 }
 
 /// Invocations stored before migration 0011 are converted to the compact layout when the
@@ -1140,7 +1084,6 @@ async fn invocation_texts(url: &str, backend: crate::support::Backend, table: &s
 /// its text), the old table is gone, and importing the same records again adds nothing.
 #[tokio::test]
 async fn invocations_of_the_previous_layout_are_converted_exactly() {
-    use sqlx::Connection as _;
     for backend in BACKENDS {
         let db = TestDb::new(backend).await;
         let dir = tempfile::tempdir().unwrap();
@@ -1161,22 +1104,10 @@ async fn invocations_of_the_previous_layout_are_converted_exactly() {
             WHERE request_id = (SELECT MIN(request_id) FROM invocations_v1 \
             WHERE ts_ms >= 1761955200000 AND ts_ms < 1764547200000); \
             DELETE FROM invocations; DELETE FROM dictionary;";
-        match backend {
-            crate::support::Backend::Postgres => {
-                let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
-                sqlx::raw_sql(legacy)
-                    .execute(&mut connection)
-                    .await
-                    .unwrap();
-            }
-            crate::support::Backend::Sqlite => {
-                let mut connection = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-                sqlx::raw_sql(legacy)
-                    .execute(&mut connection)
-                    .await
-                    .unwrap();
-            }
-        }
+        RawConnection::open(&db.url, backend)
+            .await
+            .execute(legacy)
+            .await;
         let expected = invocation_texts(&db.url, backend, "invocations_v1").await;
         assert!(expected.len() > 10, "{backend:?}");
         assert!(expected.iter().any(|row| row.contains("|legacy-")));
@@ -1185,22 +1116,11 @@ async fn invocations_of_the_previous_layout_are_converted_exactly() {
         reopened.migrate().await.unwrap();
         let converted = invocation_texts(&db.url, backend, "invocation_rows").await;
         assert_eq!(converted, expected, "{backend:?}");
-        let legacy_left = match backend {
-            crate::support::Backend::Postgres => {
-                let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
-                sqlx::query("SELECT 1 FROM invocations_v1")
-                    .fetch_all(&mut connection)
-                    .await
-                    .is_ok()
-            }
-            crate::support::Backend::Sqlite => {
-                let mut connection = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-                sqlx::query("SELECT 1 FROM invocations_v1")
-                    .fetch_all(&mut connection)
-                    .await
-                    .is_ok()
-            }
-        };
+        let legacy_left = RawConnection::open(&db.url, backend)
+            .await
+            .texts("SELECT 'left' FROM invocations_v1")
+            .await
+            .is_ok();
         assert!(!legacy_left, "the old table is dropped");
 
         // The same records again: all already stored (the renamed one comes back as new).

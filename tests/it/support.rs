@@ -143,3 +143,53 @@ pub fn with_test_aws_credentials(
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/tierwatch-test")
         .env("AWS_EC2_METADATA_DISABLED", "true")
 }
+
+/// A plain connection to a test database, for SQL the store does not offer (rebuilding an
+/// older layout, reading tables directly).
+pub enum RawConnection {
+    Postgres(sqlx::PgConnection),
+    Sqlite(sqlx::SqliteConnection),
+}
+
+impl RawConnection {
+    pub async fn open(url: &str, backend: Backend) -> RawConnection {
+        use sqlx::Connection as _;
+        match backend {
+            Backend::Postgres => {
+                RawConnection::Postgres(sqlx::PgConnection::connect(url).await.unwrap())
+            }
+            Backend::Sqlite => {
+                RawConnection::Sqlite(sqlx::SqliteConnection::connect(url).await.unwrap())
+            }
+        }
+    }
+
+    /// Runs statements separated by semicolons.
+    pub async fn execute(&mut self, script: &str) {
+        let script = sqlx::AssertSqlSafe(script.to_string());
+        match self {
+            RawConnection::Postgres(c) => sqlx::raw_sql(script).execute(c).await.map(drop),
+            RawConnection::Sqlite(c) => sqlx::raw_sql(script).execute(c).await.map(drop),
+        }
+        .unwrap_or_else(|error| panic!("running a test script: {error}"));
+    }
+
+    /// The first column of every row, as text; an error when the query fails.
+    pub async fn texts(&mut self, sql: &str) -> Result<Vec<String>, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        match self {
+            RawConnection::Postgres(c) => sqlx::query_scalar(sql).fetch_all(c).await,
+            RawConnection::Sqlite(c) => sqlx::query_scalar(sql).fetch_all(c).await,
+        }
+    }
+
+    /// A query's single integer.
+    pub async fn count(&mut self, sql: &str) -> i64 {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        match self {
+            RawConnection::Postgres(c) => sqlx::query_scalar(sql).fetch_one(c).await,
+            RawConnection::Sqlite(c) => sqlx::query_scalar(sql).fetch_one(c).await,
+        }
+        .unwrap()
+    }
+}

@@ -113,13 +113,8 @@ impl PgStore {
     /// Where this backend's SQL differs (see `query::Dialect`).
     const DIALECT: query::Dialect = query::Dialect::Postgres;
 
-    /// Whether invocations of the layout before migration 0011 await conversion.
-    pub(super) async fn legacy_invocations_exist(&self) -> Result<bool> {
-        sqlx::query_scalar("SELECT to_regclass('invocations_v1') IS NOT NULL")
-            .fetch_one(&self.pool)
-            .await
-            .context("looking for invocations of the previous layout")
-    }
+    /// Whether the table of invocations of the layout before migration 0011 exists.
+    const LEGACY_TABLE_EXISTS: &str = "SELECT to_regclass('invocations_v1') IS NOT NULL";
 
     shared_reads!();
     metric_reads!();

@@ -464,6 +464,14 @@ macro_rules! shared_reads {
             Self::DIALECT
         }
 
+        /// Whether invocations of the layout before migration 0011 await conversion.
+        pub(super) async fn legacy_invocations_exist(&self) -> Result<bool> {
+            sqlx::query_scalar(Self::LEGACY_TABLE_EXISTS)
+                .fetch_one(&self.pool)
+                .await
+                .context("looking for invocations of the previous layout")
+        }
+
         /// Drops the table of invocations of the layout before migration 0011, converted.
         pub(super) async fn drop_legacy_invocations(&self) -> Result<()> {
             sqlx::query("DROP TABLE IF EXISTS invocations_v1")

@@ -119,13 +119,8 @@ impl SqliteStore {
     /// Where this backend's SQL differs (see `query::Dialect`).
     const DIALECT: query::Dialect = query::Dialect::Sqlite;
 
-    /// Whether invocations of the layout before migration 0011 await conversion.
-    pub(super) async fn legacy_invocations_exist(&self) -> Result<bool> {
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'invocations_v1')")
-            .fetch_one(&self.pool)
-            .await
-            .context("looking for invocations of the previous layout")
-    }
+    /// Whether the table of invocations of the layout before migration 0011 exists.
+    const LEGACY_TABLE_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'invocations_v1')";
 
     shared_reads!();
     metric_reads!();

@@ -89,12 +89,6 @@ pub mod latency {
         (i64::from(bin) << PACKED_COUNT_BITS) | count.clamp(0, PACKED_COUNT_MASK)
     }
 
-    /// Unpacks an entry written by [`pack`].
-    pub fn unpack(entry: i64) -> (i16, i64) {
-        let bin = i16::try_from(entry >> PACKED_COUNT_BITS).unwrap_or(i16::MAX);
-        (bin, entry & PACKED_COUNT_MASK)
-    }
-
     /// The value a bin stands for: the geometric middle of its bounds, in milliseconds.
     pub fn representative_ms(bin: i16) -> f64 {
         if bin <= 0 {
@@ -138,14 +132,6 @@ pub enum LatencyMetric {
 
 impl LatencyMetric {
     pub const ALL: [LatencyMetric; 2] = [LatencyMetric::Total, LatencyMetric::FirstToken];
-
-    /// The value stored in the `metric` column.
-    pub fn code(self) -> i16 {
-        match self {
-            LatencyMetric::Total => 0,
-            LatencyMetric::FirstToken => 1,
-        }
-    }
 }
 
 /// Identifies one rollup cell. Borrows from the invocations it was built from.
@@ -474,6 +460,12 @@ fn cell_key(granularity: Granularity, invocation: &Invocation) -> CellKey<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The inverse of `latency::pack` (SQL does the same with `>>` and `&`).
+    fn unpack(entry: i64) -> (i16, i64) {
+        let bin = i16::try_from(entry >> latency::PACKED_COUNT_BITS).unwrap_or(i16::MAX);
+        (bin, entry & latency::PACKED_COUNT_MASK)
+    }
     use crate::model::{ModelRef, Routing, TierResolution, TierSource, TokenCounts};
 
     fn invocation(timestamp_ms: i64, tier: Tier, latency_ms: Option<u32>) -> Invocation {
@@ -599,7 +591,7 @@ mod tests {
         // Packed per cell: the hour cell holds both Priority latencies, bins in order.
         let packed = delta.packed_histograms();
         let hour = &packed[&hour_priority];
-        let unpacked: Vec<(i16, i64)> = hour.total.iter().map(|e| latency::unpack(*e)).collect();
+        let unpacked: Vec<(i16, i64)> = hour.total.iter().map(|e| unpack(*e)).collect();
         let mut expected = vec![(latency::bin(400), 1), (latency::bin(500), 1)];
         expected.sort();
         assert_eq!(unpacked, expected);
@@ -609,14 +601,11 @@ mod tests {
     #[test]
     fn packed_entries_keep_bin_and_count_and_sort_by_bin() {
         for (bin, count) in [(0, 1), (1, 7), (257, (1 << 40) - 1), (100, 123_456_789)] {
-            assert_eq!(latency::unpack(latency::pack(bin, count)), (bin, count));
+            assert_eq!(unpack(latency::pack(bin, count)), (bin, count));
         }
         assert!(latency::pack(3, 1_000_000) < latency::pack(4, 1));
         // Past the count bits a count saturates instead of spilling into the bin.
-        assert_eq!(
-            latency::unpack(latency::pack(5, 1 << 41)),
-            (5, (1 << 40) - 1)
-        );
+        assert_eq!(unpack(latency::pack(5, 1 << 41)), (5, (1 << 40) - 1));
     }
 
     #[test]

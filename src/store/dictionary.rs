@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{Result, StoreError, StoredInvocation, WriteTx};
+use super::{Result, StoreError, StoredInvocation, WriteTx, rows};
 use crate::rollup::FastMap;
 
 /// Past this many cached strings the cache starts over: callers whose role sessions are
@@ -81,7 +81,7 @@ pub(super) async fn resolve<'a, T: WriteTx>(
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         for row in rows {
-            for value in encoded_strings(row).into_iter().flatten() {
+            for value in rows::EncodedRow::strings_of(row).into_iter().flatten() {
                 if ids.contains_key(value) {
                     continue;
                 }
@@ -127,29 +127,6 @@ impl Resolved<'_> {
     pub(super) fn into_created(self) -> Vec<(String, i32)> {
         self.created
     }
-}
-
-/// Every string of a stored invocation that the table keeps as a dictionary id. Request
-/// metadata stays inline: it often carries per-call values (trace ids), which would make the
-/// dictionary as large as the table and cost an extra unique-index write per call.
-fn encoded_strings(row: &StoredInvocation) -> [Option<&str>; 14] {
-    let inv = &row.invocation;
-    [
-        Some(inv.account_id.as_str()),
-        Some(inv.region.as_str()),
-        inv.inference_region.as_deref(),
-        Some(inv.operation.as_str()),
-        Some(inv.model.called.as_str()),
-        Some(inv.model.model_id.as_str()),
-        Some(inv.model.routing.as_str()),
-        inv.caller_arn.as_deref(),
-        inv.tier.requested.map(|tier| tier.as_str()),
-        Some(inv.tier.served.as_str()),
-        Some(inv.tier.source.as_str()),
-        inv.error_code.as_deref(),
-        Some(row.pricing.status()),
-        row.pricing.unpriced_reason(),
-    ]
 }
 
 /// The key a request id is stored under, and the text to keep beside it.

@@ -359,6 +359,30 @@ pub(super) struct EncodedKey {
 }
 
 impl<'a> EncodedRow<'a> {
+    /// Every string of a stored invocation that [`EncodedRow::of`] looks up: the batch
+    /// resolves exactly these to ids first (see `dictionary::resolve`). Request metadata
+    /// stays inline: it often carries per-call values (trace ids), which would make the
+    /// dictionary as large as the table and cost an extra unique-index write per call.
+    pub(super) fn strings_of(row: &StoredInvocation) -> [Option<&str>; 14] {
+        let inv = &row.invocation;
+        [
+            Some(inv.account_id.as_str()),
+            Some(inv.region.as_str()),
+            inv.inference_region.as_deref(),
+            Some(inv.operation.as_str()),
+            Some(inv.model.called.as_str()),
+            Some(inv.model.model_id.as_str()),
+            Some(inv.model.routing.as_str()),
+            inv.caller_arn.as_deref(),
+            inv.tier.requested.map(|tier| tier.as_str()),
+            Some(inv.tier.served.as_str()),
+            Some(inv.tier.source.as_str()),
+            inv.error_code.as_deref(),
+            Some(row.pricing.status()),
+            row.pricing.unpriced_reason(),
+        ]
+    }
+
     pub(super) fn of(row: &'a StoredInvocation, strings: &BatchStrings<'_>) -> Result<Self> {
         let inv = &row.invocation;
         let (request, request_text) = dictionary::request_key(&inv.request_id);

@@ -169,6 +169,9 @@ const UPSERT_ROLLUPS_HEAD: &str = "INSERT INTO rollups (granularity, bucket_star
     cache_read_tokens, cache_write_tokens, priced_invocations, unpriced_invocations, cost_pico, \
     standard_cost_pico, compared_cost_pico, latency_count, latency_sum_ms, first_token_count, \
     first_token_sum_ms, latency_hist, first_token_hist)";
+/// Histograms merge by adding the counts of equal bins (`>> 40` and the 40-bit mask are
+/// `rollup::latency::PACKED_COUNT_BITS` and `PACKED_COUNT_MASK`, as in migration 0010's
+/// Postgres function).
 const UPSERT_ROLLUPS_TAIL: &str = "ON CONFLICT (granularity, bucket_start, series_id) DO UPDATE SET \
     invocations = invocations + excluded.invocations, \
     errors = errors + excluded.errors, \

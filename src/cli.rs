@@ -71,6 +71,9 @@ pub enum Command {
     Discover(DiscoverArgs),
     /// Create or update the database schema.
     Migrate,
+    /// Drop the raw invocations of months older than `retention.raw_invocations` now (`serve`
+    /// does it daily). Rollups, and so reports and the dashboard, keep them.
+    Retention,
     /// Validate the config file, environment and price table, and explain every problem.
     CheckConfig {
         /// Also open the database.

@@ -178,18 +178,7 @@ impl CellTotals {
         self.output_tokens += token_count(tokens.get(TokenKind::Output));
         self.cache_read_tokens += token_count(tokens.get(TokenKind::CacheRead));
         self.cache_write_tokens += token_count(tokens.get(TokenKind::CacheWrite));
-        match cost {
-            CostKind::Priced { cost, standard } => {
-                self.priced_invocations += 1;
-                self.cost_pico += cost.picodollars();
-                if let Some(standard) = standard {
-                    self.standard_cost_pico += standard.picodollars();
-                    self.compared_cost_pico += cost.picodollars();
-                }
-            }
-            CostKind::Unpriced => self.unpriced_invocations += 1,
-            CostKind::NotBilled => {}
-        }
+        self.add_pricing(cost, 1);
         if let Some(ms) = invocation.latency_ms {
             self.latency_count += 1;
             self.latency_sum_ms += i64::from(ms);
@@ -197,6 +186,30 @@ impl CellTotals {
         if let Some(ms) = invocation.time_to_first_token_ms {
             self.first_token_count += 1;
             self.first_token_sum_ms += i64::from(ms);
+        }
+    }
+
+    /// The change to a cell's totals when one of its invocations is repriced from `before`
+    /// to `after`: only the price fields move (negative where they shrink).
+    pub fn repricing(before: CostKind, after: CostKind) -> CellTotals {
+        let mut change = CellTotals::default();
+        change.add_pricing(after, 1);
+        change.add_pricing(before, -1);
+        change
+    }
+
+    fn add_pricing(&mut self, cost: CostKind, sign: i64) {
+        match cost {
+            CostKind::Priced { cost, standard } => {
+                self.priced_invocations += sign;
+                self.cost_pico += sign * cost.picodollars();
+                if let Some(standard) = standard {
+                    self.standard_cost_pico += sign * standard.picodollars();
+                    self.compared_cost_pico += sign * cost.picodollars();
+                }
+            }
+            CostKind::Unpriced => self.unpriced_invocations += sign,
+            CostKind::NotBilled => {}
         }
     }
 
@@ -371,6 +384,16 @@ impl<'a> RollupDelta<'a> {
         callers: &'a CallerDimensions,
     ) {
         self.add_cells(invocation, cost);
+        self.for_caller_cells(invocation, callers, |totals| totals.add(invocation, cost));
+    }
+
+    /// Calls `update` on each caller cell `invocation` counts in.
+    fn for_caller_cells(
+        &mut self,
+        invocation: &'a Invocation,
+        callers: &'a CallerDimensions,
+        update: impl Fn(&mut CellTotals),
+    ) {
         let values = callers.values(invocation);
         for granularity in CALLER_GRANULARITIES {
             let cell = cell_key(granularity, invocation);
@@ -380,7 +403,33 @@ impl<'a> RollupDelta<'a> {
                     dimension,
                     value: value.clone(),
                 };
-                self.callers.entry(key).or_default().add(invocation, cost);
+                update(self.callers.entry(key).or_default());
+            }
+        }
+    }
+
+    /// Records that `invocation` was repriced from `before` to `after` (its model unchanged):
+    /// the price fields of its cells and caller cells move, and its day's unpriced causes.
+    pub fn add_repricing(
+        &mut self,
+        invocation: &'a Invocation,
+        before: (CostKind, Option<&'a str>),
+        after: (CostKind, Option<&'a str>),
+        callers: &'a CallerDimensions,
+    ) {
+        let change = CellTotals::repricing(before.0, after.0);
+        for granularity in Granularity::ALL {
+            let cell = cell_key(granularity, invocation);
+            self.cells.entry(cell).or_default().merge(&change);
+        }
+        self.for_caller_cells(invocation, callers, |totals| totals.merge(&change));
+        let day = cell_key(Granularity::Day, invocation);
+        for (reason, count) in [(before.1, -1), (after.1, 1)] {
+            if let Some(reason) = reason {
+                *self
+                    .unpriced
+                    .entry(UnpricedKey { cell: day, reason })
+                    .or_default() += count;
             }
         }
     }

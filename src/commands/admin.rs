@@ -19,6 +19,34 @@ pub async fn migrate(config: &Config) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `tierwatch retention`: drops the raw invocations retention no longer keeps.
+pub async fn retention(config: &Config) -> Result<ExitCode> {
+    let Some(kept_from) = config.retention.raw_kept_from(crate::store::now_ms()) else {
+        eprintln!(
+            "retention.raw_invocations is not set: raw invocations are kept forever. Set it \
+             (e.g. \"90d\") under [retention] in the config file."
+        );
+        return Ok(ExitCode::from(EXIT_BAD_CONFIG));
+    };
+    let store = open_configured_store(config).await?;
+    let dropped = store.drop_raw_invocations(kept_from).await?;
+    let from = chrono::DateTime::from_timestamp_millis(kept_from).map_or_else(
+        || kept_from.to_string(),
+        |time| time.format("%Y-%m-%d").to_string(),
+    );
+    if dropped.months.is_empty() {
+        outln!("Raw invocations are kept from {from}; nothing older was stored.");
+    } else {
+        outln!(
+            "Raw invocations are kept from {from}: dropped {} invocations ({}). Their rollups \
+             are kept.",
+            dropped.invocations,
+            dropped.months.join(", ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn check_config(config: &Config, connect: bool) -> Result<ExitCode> {
     let file = config.file.as_ref().map_or_else(
         || "none (defaults and environment)".into(),

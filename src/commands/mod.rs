@@ -82,6 +82,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Report(args) => report::report(&config, args).await,
         Command::Reprice(args) => report::reprice(&config, args).await,
         Command::Migrate => admin::migrate(&config).await,
+        Command::Retention => admin::retention(&config).await,
         Command::CheckConfig { connect } => admin::check_config(&config, connect).await,
         Command::Serve | Command::Poll { once: false } => serve::serve(&config).await,
         Command::Poll { once: true } => serve::poll_once(&config).await,

@@ -31,6 +31,10 @@ pub struct RepriceArgs {
     /// The month, as YYYY-MM.
     #[arg(long, value_name = "YYYY-MM")]
     pub month: Month,
+    /// Rebuild the month's rollups from its invocations, every call decided on its own:
+    /// after changing `ingest.caller_metadata_keys`, so caller cells get the new keys.
+    #[arg(long)]
+    pub rebuild: bool,
 }
 
 pub async fn report(config: &Config, args: ReportArgs) -> Result<ExitCode> {
@@ -52,9 +56,14 @@ pub async fn reprice(config: &Config, args: RepriceArgs) -> Result<ExitCode> {
         options: Arc::new(crate::prices::parse_options(config, &store).await?),
         prices: Arc::new(prices.table),
     };
-    let outcome = ingest::reprice(&store, &context, month.start_ms(), month.end_ms()).await?;
+    let range = (month.start_ms(), month.end_ms());
+    let outcome = ingest::reprice(&store, &context, range, args.rebuild).await?;
+    let rollups = match outcome.price_groups {
+        Some(groups) => format!("decided per price group ({groups} groups), rollups updated"),
+        None => "decided per call, rollups rebuilt".to_string(),
+    };
     outln!(
-        "Repriced {} invocations of {month} with {}: {} changed; rollups rebuilt.",
+        "Repriced {} invocations of {month} with {}: {} changed; {rollups}.",
         outcome.invocations,
         described,
         outcome.changed

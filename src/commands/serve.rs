@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use tokio::sync::watch;
 
 use super::{exit_code, open_configured_store, outln, wait_for_shutdown_signal};
-use crate::config::Config;
+use crate::config::{Config, RetentionConfig};
 use crate::daemon;
 use crate::dashboard;
 use crate::ingest::PricingContext;
@@ -43,6 +43,13 @@ pub async fn serve(config: &Config) -> Result<ExitCode> {
         context_sender,
         stop.clone(),
     ));
+    let retention = config.retention.raw_invocations.is_some().then(|| {
+        tokio::spawn(apply_retention(
+            shared.store.clone(),
+            config.retention.clone(),
+            stop.clone(),
+        ))
+    });
     let alerts = config.alerts.is_active().then(|| {
         tokio::spawn(crate::alerts::run(
             shared.store.clone(),
@@ -62,7 +69,39 @@ pub async fn serve(config: &Config) -> Result<ExitCode> {
     if let Some(alerts) = alerts {
         alerts.await.context("the alerts task panicked")?;
     }
+    if let Some(retention) = retention {
+        retention.await.context("the retention task panicked")?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Drops the raw invocations `retention` no longer keeps, at start and then daily, until
+/// `stop`. Replicas may all do it: the store serializes it, and a second run finds nothing.
+async fn apply_retention(
+    store: Store,
+    retention: RetentionConfig,
+    mut stop: watch::Receiver<bool>,
+) {
+    const DAILY: std::time::Duration = std::time::Duration::from_secs(86_400);
+    loop {
+        if let Some(kept_from) = retention.raw_kept_from(crate::store::now_ms()) {
+            match store.drop_raw_invocations(kept_from).await {
+                Ok(dropped) if !dropped.months.is_empty() => tracing::info!(
+                    invocations = dropped.invocations,
+                    months = ?dropped.months,
+                    "dropped raw invocations past retention.raw_invocations (rollups kept)"
+                ),
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "applying retention failed; retrying tomorrow")
+                }
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(DAILY) => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+    }
 }
 
 /// Binds the dashboard (refusing a non-loopback address without a token) and serves it

@@ -40,6 +40,24 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
     pub server: ServerConfig,
     pub alerts: AlertsConfig,
+    pub retention: RetentionConfig,
+}
+
+/// How long data is kept (`[retention]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetentionConfig {
+    /// Raw invocations older than this are dropped by whole months (rollups are kept); `None`
+    /// keeps them forever.
+    pub raw_invocations: Option<std::time::Duration>,
+}
+
+impl RetentionConfig {
+    /// The first millisecond of the oldest month whose raw invocations are kept at `now_ms`:
+    /// the month holding `now − raw_invocations` (so at least that long is always kept).
+    pub fn raw_kept_from(&self, now_ms: i64) -> Option<i64> {
+        let keep = i64::try_from(self.raw_invocations?.as_millis()).ok()?;
+        Some(crate::store::month_start_ms(now_ms.checked_sub(keep)?))
+    }
 }
 
 /// The dashboard's HTTP listener.
@@ -186,6 +204,14 @@ struct FileConfig {
     #[serde(default)]
     alerts: alerts::FileAlerts,
     reports: Option<alerts::FileReports>,
+    #[serde(default)]
+    retention: FileRetention,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRetention {
+    raw_invocations: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -368,6 +394,7 @@ impl Layering<'_> {
         let daemon = daemon::daemon_config(file.daemon, self.origin, self.errors);
         let sources = daemon::sources_config(file.sources, self.origin, self.errors);
         let server = self.server(file.server);
+        let retention = self.retention(file.retention);
         let base_dir = self.base_dir.to_path_buf();
         let relative = move |path: PathBuf| {
             if path.is_absolute() {
@@ -393,7 +420,28 @@ impl Layering<'_> {
             sources,
             server,
             alerts,
+            retention,
         }
+    }
+
+    fn retention(&mut self, file: FileRetention) -> RetentionConfig {
+        let Some(text) = file.raw_invocations else {
+            return RetentionConfig::default();
+        };
+        let raw_invocations = daemon::parse_duration(&text)
+            .filter(|duration| duration.as_secs() >= 86_400 && text.trim().ends_with('d'));
+        if raw_invocations.is_none() {
+            self.errors.push(ConfigError {
+                origin: self.origin.to_string(),
+                key: "retention.raw_invocations".into(),
+                message: format!(
+                    "{text:?} is not a number of days to keep raw invocations: expected \
+                     whole days, such as \"90d\" (rollups are kept forever; months are dropped \
+                     whole)"
+                ),
+            });
+        }
+        RetentionConfig { raw_invocations }
     }
 
     fn server(&mut self, file: FileServer) -> ServerConfig {

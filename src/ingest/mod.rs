@@ -369,14 +369,15 @@ pub fn price_row_record(price: &ResolvedPrice) -> PriceRowRecord {
 }
 
 /// Recomputes the stored costs of the whole UTC days in `[start_ms, end_ms)` with the
-/// context's prices and rebuilds their rollups (see [`Store::reprice`]). Calls whose model
+/// context's prices and updates their rollups (see [`Store::reprice`]; with `rebuild`, the
+/// rollups are rebuilt from the rows, see [`Store::reprice_and_rebuild`]). Calls whose model
 /// was not resolved when they were stored (an application inference profile resolved since)
 /// are resolved again with the context's options, and counted under their model from now on.
 pub async fn reprice(
     store: &Store,
     context: &PricingContext,
-    start_ms: i64,
-    end_ms: i64,
+    (start_ms, end_ms): (i64, i64),
+    rebuild: bool,
 ) -> Result<RepriceOutcome, StoreError> {
     let prices = &context.prices;
     // One provenance record per distinct price, however many invocations it prices.
@@ -387,25 +388,27 @@ pub async fn reprice(
             .or_insert_with(|| Arc::new(price_row_record(price)))
             .clone()
     };
-    store
-        .reprice(start_ms, end_ms, |invocation| {
-            if !invocation.model.resolved {
-                invocation.model =
-                    record::normalize_model(&invocation.model.called, &context.options);
-            }
-            match prices.price(invocation) {
-                PricingOutcome::Priced(priced) => RepriceDecision::Priced {
-                    price: record_of(&priced.price),
-                    cost: priced.cost,
-                    standard: priced
-                        .standard_equivalent
-                        .map(|standard| (record_of(&standard.price), standard.cost)),
-                },
-                PricingOutcome::NotBilled => RepriceDecision::NotBilled,
-                PricingOutcome::Unpriced { reason } => RepriceDecision::Unpriced { reason },
-            }
-        })
-        .await
+    let decide = |invocation: &mut Invocation| {
+        if !invocation.model.resolved {
+            invocation.model = record::normalize_model(&invocation.model.called, &context.options);
+        }
+        match prices.price(invocation) {
+            PricingOutcome::Priced(priced) => RepriceDecision::Priced {
+                price: record_of(&priced.price),
+                cost: priced.cost,
+                standard: priced
+                    .standard_equivalent
+                    .map(|standard| (record_of(&standard.price), standard.cost)),
+            },
+            PricingOutcome::NotBilled => RepriceDecision::NotBilled,
+            PricingOutcome::Unpriced { reason } => RepriceDecision::Unpriced { reason },
+        }
+    };
+    if rebuild {
+        store.reprice_and_rebuild(start_ms, end_ms, decide).await
+    } else {
+        store.reprice(start_ms, end_ms, decide).await
+    }
 }
 
 /// Errors that stop an import.
@@ -427,6 +430,8 @@ pub struct ImportSummary {
     pub records_read: u64,
     pub imported: u64,
     pub duplicates: u64,
+    /// Records older than the retention horizon, skipped (their rollups already count them).
+    pub expired: u64,
     /// Rejected records by reason.
     pub rejected: BTreeMap<&'static str, u64>,
     /// The first rejected records, for the summary; all of them are in quarantine.
@@ -475,6 +480,7 @@ impl ImportSummary {
     fn tally_written(&mut self, outcome: &BatchOutcome) {
         self.imported += outcome.inserted;
         self.duplicates += outcome.duplicates;
+        self.expired += outcome.expired;
         self.unpriced_imported += outcome.inserted_unpriced;
     }
 }
@@ -498,6 +504,13 @@ impl Display for ImportSummary {
             "  duplicates   {:>10}  (already stored; counted once)",
             self.duplicates
         )?;
+        if self.expired > 0 {
+            writeln!(
+                f,
+                "  expired      {:>10}  (older than retention.raw_invocations keeps; already in the rollups)",
+                self.expired
+            )?;
+        }
         let reasons: Vec<String> = self
             .rejected
             .iter()

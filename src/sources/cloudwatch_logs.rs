@@ -530,7 +530,8 @@ impl LogsPoller {
             .await?;
         self.seen.written();
         cycle.imported += outcome.inserted;
-        cycle.duplicates += outcome.duplicates;
+        // Expired records (older than retention keeps) are already in the rollups, too.
+        cycle.duplicates += outcome.duplicates + outcome.expired;
         Ok(())
     }
 }

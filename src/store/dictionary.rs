@@ -73,6 +73,16 @@ pub(super) async fn resolve<'a, T: WriteTx>(
     cache: &StringIds,
     rows: impl Iterator<Item = &'a StoredInvocation>,
 ) -> Result<Resolved<'a>> {
+    let values = rows.flat_map(|row| rows::EncodedRow::strings_of(row).into_iter().flatten());
+    resolve_strings(tx, cache, values).await
+}
+
+/// Resolves `values` to their ids, creating missing rows in `tx`.
+pub(super) async fn resolve_strings<'a, T: WriteTx>(
+    tx: &mut T,
+    cache: &StringIds,
+    values: impl Iterator<Item = &'a str>,
+) -> Result<Resolved<'a>> {
     let mut ids: FastMap<&'a str, i32> = FastMap::default();
     let mut missing: Vec<&'a str> = Vec::new();
     {
@@ -80,20 +90,18 @@ pub(super) async fn resolve<'a, T: WriteTx>(
             .known
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        for row in rows {
-            for value in rows::EncodedRow::strings_of(row).into_iter().flatten() {
-                if ids.contains_key(value) {
-                    continue;
+        for value in values {
+            if ids.contains_key(value) {
+                continue;
+            }
+            match known.get(value) {
+                Some(id) => {
+                    ids.insert(value, *id);
                 }
-                match known.get(value) {
-                    Some(id) => {
-                        ids.insert(value, *id);
-                    }
-                    None => {
-                        // Marked so the value is listed once; replaced below.
-                        ids.insert(value, -1);
-                        missing.push(value);
-                    }
+                None => {
+                    // Marked so the value is listed once; replaced below.
+                    ids.insert(value, -1);
+                    missing.push(value);
                 }
             }
         }

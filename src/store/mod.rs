@@ -17,6 +17,7 @@ mod metrics;
 mod postgres;
 pub mod price_list;
 pub mod query;
+mod reprice;
 mod rows;
 mod sqlite;
 
@@ -62,6 +63,11 @@ pub enum StoreError {
     },
     #[error("stored data is inconsistent: {0}")]
     Inconsistent(String),
+    #[error(
+        "the raw invocations before {kept_from} were dropped by retention.raw_invocations; \
+         {what} needs them"
+    )]
+    RawInvocationsDropped { kept_from: String, what: String },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -226,6 +232,47 @@ pub struct BatchOutcome {
     pub quarantined: u64,
     /// Of the inserted invocations, how many are unpriced.
     pub inserted_unpriced: u64,
+    /// Invocations older than the retention horizon (`retention.raw_invocations`): their
+    /// month's rollups were built while their raw rows were kept, so they are skipped.
+    pub expired: u64,
+}
+
+/// What [`Store::drop_raw_invocations`] dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawDropped {
+    /// The months dropped, as their partitions are named (`invocations_2025_08`).
+    pub months: Vec<String>,
+    pub invocations: u64,
+}
+
+/// The first millisecond of the UTC month holding `ts_ms`.
+pub fn month_start_ms(ts_ms: i64) -> i64 {
+    use chrono::{Datelike, TimeZone, Utc};
+    let Some(time) = Utc.timestamp_millis_opt(ts_ms).single() else {
+        return ts_ms;
+    };
+    Utc.with_ymd_and_hms(time.year(), time.month(), 1, 0, 0, 0)
+        .single()
+        .map_or(ts_ms, |start| start.timestamp_millis())
+}
+
+/// The month a partition named `invocations_YYYY_MM` holds, as [start, end) milliseconds.
+fn partition_month(name: &str) -> Option<(i64, i64)> {
+    use chrono::{Months, NaiveDate};
+    let (year, month) = name.strip_prefix("invocations_")?.split_once('_')?;
+    let start = NaiveDate::from_ymd_opt(year.parse().ok()?, month.parse().ok()?, 1)?;
+    let end = start.checked_add_months(Months::new(1))?;
+    let ms = |date: NaiveDate| {
+        date.and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp_millis())
+    };
+    Some((ms(start)?, ms(end)?))
+}
+
+/// A millisecond timestamp as an RFC 3339 UTC date and time, for messages.
+fn format_ms(ts_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ts_ms)
+        .map_or_else(|| ts_ms.to_string(), |time| time.to_rfc3339())
 }
 
 /// A price row to record as the provenance of stored costs.
@@ -468,6 +515,9 @@ impl Store {
         if !on_backend!(self, store => store.legacy_invocations_exist().await)? {
             return Ok(());
         }
+        if let Backend::Postgres(store) = &self.backend {
+            store.prepare_legacy_conversion().await?;
+        }
         let started = std::time::Instant::now();
         let mut moved = 0;
         loop {
@@ -547,6 +597,13 @@ impl Store {
     /// batch is retried (it was rolled back, so nothing is counted twice).
     pub async fn write_batch(&self, batch: &Batch) -> Result<BatchOutcome> {
         const ATTEMPTS: u32 = 5;
+        if let Backend::Postgres(store) = &self.backend {
+            let timestamps = batch
+                .invocations
+                .iter()
+                .map(|row| row.invocation.timestamp_ms);
+            store.ensure_partitions(timestamps).await?;
+        }
         let mut attempt = 1;
         loop {
             let result = on_backend!(self, store => {
@@ -801,10 +858,70 @@ impl Store {
         on_backend!(self, store => store.count_invocations(start_ms, end_ms).await)
     }
 
+    /// Drops the raw invocations of every month before `keep_from_ms` (the first millisecond
+    /// of a UTC month): whole partitions on Postgres, their rows on SQLite. Rollups are kept,
+    /// and from now on imports skip records older than `keep_from_ms` (counted as expired),
+    /// which the rollups already count. Waits for writes in progress.
+    pub async fn drop_raw_invocations(&self, keep_from_ms: i64) -> Result<RawDropped> {
+        if month_start_ms(keep_from_ms) != keep_from_ms {
+            return Err(StoreError::Inconsistent(format!(
+                "retention keeps whole months; {} is not the start of one",
+                format_ms(keep_from_ms)
+            )));
+        }
+        let dropped = on_backend!(self, store => store.drop_raw_invocations(keep_from_ms).await)?;
+        self.data_changed().await;
+        Ok(dropped)
+    }
+
+    /// The retention horizon: raw invocations before it were dropped (0: none ever were).
+    pub async fn raw_kept_from(&self) -> Result<i64> {
+        on_backend!(self, store => {
+            let mut tx = store.begin_write().await?;
+            let kept_from = tx.raw_kept_from().await?;
+            tx.commit().await?;
+            Ok::<i64, StoreError>(kept_from)
+        })
+    }
+
     /// Recomputes the cost of every invocation with `start ≤ ts < end` and rebuilds the
     /// rollups of that range, in one transaction. `start` and `end` must be whole UTC days so
     /// that every rollup cell of the range is rebuilt from all of its invocations.
+    ///
+    /// `reprice` is asked once per price group (calls alike in everything a price depends on,
+    /// see `reprice.rs`), and the groups' rates are applied to all rows in one statement.
     pub async fn reprice<F>(&self, start_ms: i64, end_ms: i64, reprice: F) -> Result<RepriceOutcome>
+    where
+        F: FnMut(&mut Invocation) -> RepriceDecision + Send,
+    {
+        self.reprice_with(start_ms, end_ms, reprice::Method::ByGroup, reprice)
+            .await
+    }
+
+    /// [`Store::reprice`] with `reprice` asked for every invocation on its own, and the
+    /// range's rollups rebuilt from the rows: what rollups written with other caller
+    /// dimensions need (`ingest.caller_metadata_keys`), and the reference the grouped reprice
+    /// is tested against.
+    pub async fn reprice_and_rebuild<F>(
+        &self,
+        start_ms: i64,
+        end_ms: i64,
+        reprice: F,
+    ) -> Result<RepriceOutcome>
+    where
+        F: FnMut(&mut Invocation) -> RepriceDecision + Send,
+    {
+        self.reprice_with(start_ms, end_ms, reprice::Method::RowByRow, reprice)
+            .await
+    }
+
+    async fn reprice_with<F>(
+        &self,
+        start_ms: i64,
+        end_ms: i64,
+        method: reprice::Method,
+        reprice: F,
+    ) -> Result<RepriceOutcome>
     where
         F: FnMut(&mut Invocation) -> RepriceDecision + Send,
     {
@@ -814,9 +931,10 @@ impl Store {
                 "reprice range {start_ms}..{end_ms} is not whole UTC days"
             )));
         }
+        let range = reprice::Range { start_ms, end_ms };
         let outcome = on_backend!(self, store => {
             let tx = store.begin_exclusive().await?;
-            reprice_range(tx, &self.caches, &self.callers, start_ms, end_ms, reprice).await
+            reprice::reprice_range(tx, &self.caches, &self.callers, range, method, reprice).await
         })?;
         self.data_changed().await;
         Ok(outcome)
@@ -1121,6 +1239,9 @@ pub enum RepriceDecision {
 pub struct RepriceOutcome {
     pub invocations: u64,
     pub changed: u64,
+    /// How many price groups were decided, when the reprice was decided per group (`None`:
+    /// every call was decided on its own and the rollups rebuilt).
+    pub price_groups: Option<u64>,
 }
 
 /// Milliseconds since the Unix epoch, now.
@@ -1176,6 +1297,26 @@ pub(crate) trait WriteTx: Send {
     /// Deletes rollup cells (with their histograms), caller cells and unpriced counts with
     /// `start ≤ bucket_start < end` (seconds).
     async fn delete_rollups(&mut self, start_s: i64, end_s: i64) -> Result<()>;
+    /// The retention horizon: no raw invocation before it is stored (see migration 0012).
+    async fn raw_kept_from(&mut self) -> Result<i64>;
+    /// The price groups of invocations with `start ≤ ts < end` (see `reprice`).
+    async fn load_price_groups(
+        &mut self,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<rows::PriceGroupRow>>;
+    /// Deletes the unpriced causes of a range that no invocation has any more.
+    async fn delete_empty_unpriced_rollups(&mut self, start_s: i64, end_s: i64) -> Result<()>;
+    /// Stores a reprice's price groups in the transaction's temporary `reprice_groups` table.
+    async fn create_reprice_groups(&mut self, groups: &[reprice::GroupUpdate]) -> Result<()>;
+    /// The invocations of `hour` (in day `day_index` of the range starting at
+    /// `range_start_ms`) whose price group changes them, as stored, with their group's index.
+    async fn load_changed_by_group(
+        &mut self,
+        range_start_ms: i64,
+        hour: (i64, i64),
+        day_index: i64,
+    ) -> Result<Vec<(StoredInvocation, usize)>>;
     /// Ids of metric series rows, created when missing, in the order of `keys`.
     async fn ensure_metric_series(&mut self, keys: &[MetricSeriesKey]) -> Result<Vec<i64>>;
     /// Stores metric points, overwriting stored values of the same series and minute.
@@ -1224,18 +1365,33 @@ async fn write_batch<T: WriteTx>(
     batch: &Batch,
 ) -> Result<BatchOutcome> {
     let now = now_ms();
-    let resolved = dictionary::resolve(&mut tx, &caches.strings, batch.invocations.iter()).await?;
-    let is_new = tx
-        .insert_invocations(&batch.invocations, &resolved.strings)
-        .await?;
-    let mut delta = RollupDelta::default();
-    let mut inserted_unpriced = 0;
-    for (row, _) in batch
+    // Read in the transaction: retention moves the horizon under the exclusive ingest lock.
+    let kept_from = tx.raw_kept_from().await?;
+    let expired = batch
         .invocations
         .iter()
-        .zip(&is_new)
-        .filter(|(_, new)| **new)
-    {
+        .filter(|row| row.invocation.timestamp_ms < kept_from)
+        .count();
+    let kept: std::borrow::Cow<'_, [StoredInvocation]> = if expired == 0 {
+        std::borrow::Cow::Borrowed(&batch.invocations)
+    } else {
+        tracing::warn!(
+            expired,
+            kept_from = %format_ms(kept_from),
+            "skipping invocations older than the retention horizon (already in the rollups)"
+        );
+        batch
+            .invocations
+            .iter()
+            .filter(|row| row.invocation.timestamp_ms >= kept_from)
+            .cloned()
+            .collect()
+    };
+    let resolved = dictionary::resolve(&mut tx, &caches.strings, kept.iter()).await?;
+    let is_new = tx.insert_invocations(&kept, &resolved.strings).await?;
+    let mut delta = RollupDelta::default();
+    let mut inserted_unpriced = 0;
+    for (row, _) in kept.iter().zip(&is_new).filter(|(_, new)| **new) {
         add_to_delta(&mut delta, row, callers);
         inserted_unpriced += u64::from(matches!(row.pricing, StoredPricing::Unpriced { .. }));
     }
@@ -1251,9 +1407,10 @@ async fn write_batch<T: WriteTx>(
     let inserted = is_new.iter().filter(|new| **new).count() as u64;
     Ok(BatchOutcome {
         inserted,
-        duplicates: batch.invocations.len() as u64 - inserted,
+        duplicates: kept.len() as u64 - inserted,
         quarantined,
         inserted_unpriced,
+        expired: expired as u64,
     })
 }
 
@@ -1286,71 +1443,6 @@ fn add_to_delta<'a>(
     if let StoredPricing::Unpriced { reason } = &row.pricing {
         delta.add_unpriced(&row.invocation, reason);
     }
-}
-
-/// Reprices and rebuilds a whole-day range one hour at a time, so memory stays bounded by an
-/// hour of invocations whatever the size of the month.
-async fn reprice_range<T, F>(
-    mut tx: T,
-    caches: &WriteCaches,
-    callers: &CallerDimensions,
-    start_ms: i64,
-    end_ms: i64,
-    mut decide: F,
-) -> Result<RepriceOutcome>
-where
-    T: WriteTx,
-    F: FnMut(&mut Invocation) -> RepriceDecision + Send,
-{
-    let now = now_ms();
-    let hour_ms = Granularity::Hour.seconds() * 1000;
-    tx.delete_rollups(start_ms / 1000, end_ms / 1000).await?;
-    let mut price_ids = HashMap::<String, i64>::new();
-    let mut outcome = RepriceOutcome::default();
-    let mut created_series = Vec::new();
-    let mut created_strings = Vec::new();
-    let mut hour_start = start_ms;
-    while hour_start < end_ms {
-        let hour_end = (hour_start + hour_ms).min(end_ms);
-        let mut rows = tx.load_invocations(hour_start, hour_end).await?;
-        let mut changed = vec![false; rows.len()];
-        for (row, changed) in rows.iter_mut().zip(&mut changed) {
-            let model_before = row.invocation.model.clone();
-            let decision = decide(&mut row.invocation);
-            let pricing = resolve_decision(&mut tx, &mut price_ids, decision, now).await?;
-            if row.invocation.model != model_before {
-                *changed = true;
-            }
-            if pricing != row.pricing {
-                row.pricing = pricing;
-                *changed = true;
-            }
-        }
-        let changed: Vec<&StoredInvocation> = rows
-            .iter()
-            .zip(&changed)
-            .filter(|(_, changed)| **changed)
-            .map(|(row, _)| row)
-            .collect();
-        if !changed.is_empty() {
-            let resolved =
-                dictionary::resolve(&mut tx, &caches.strings, changed.iter().copied()).await?;
-            tx.update_pricing(&changed, &resolved.strings).await?;
-            created_strings.extend(resolved.into_created());
-        }
-        outcome.changed += changed.len() as u64;
-        let mut delta = RollupDelta::default();
-        for row in &rows {
-            add_to_delta(&mut delta, row, callers);
-        }
-        created_series.extend(add_delta(&mut tx, &caches.series, &delta).await?);
-        outcome.invocations += rows.len() as u64;
-        hour_start = hour_end;
-    }
-    tx.commit().await?;
-    remember_series(&caches.series, created_series);
-    caches.strings.remember(created_strings);
-    Ok(outcome)
 }
 
 /// Writes a rollup delta, resolving its series to ids (from the cache, else created in this
@@ -1477,49 +1569,4 @@ fn remember_series(cache: &SeriesCache, series: Vec<(SeriesKey, i64)>) {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     known.extend(series);
-}
-
-async fn resolve_decision<T: WriteTx>(
-    tx: &mut T,
-    price_ids: &mut HashMap<String, i64>,
-    decision: RepriceDecision,
-    now: i64,
-) -> Result<StoredPricing> {
-    Ok(match decision {
-        RepriceDecision::Priced {
-            price,
-            cost,
-            standard,
-        } => {
-            let price_id = price_id_for(tx, price_ids, &price, now).await?;
-            let standard = match standard {
-                Some((standard_price, standard_cost)) => Some(StandardCost {
-                    price_id: price_id_for(tx, price_ids, &standard_price, now).await?,
-                    cost: standard_cost,
-                }),
-                None => None,
-            };
-            StoredPricing::Priced {
-                price_id,
-                cost,
-                standard,
-            }
-        }
-        RepriceDecision::NotBilled => StoredPricing::NotBilled,
-        RepriceDecision::Unpriced { reason } => StoredPricing::Unpriced { reason },
-    })
-}
-
-async fn price_id_for<T: WriteTx>(
-    tx: &mut T,
-    price_ids: &mut HashMap<String, i64>,
-    price: &PriceRowRecord,
-    now: i64,
-) -> Result<i64> {
-    if let Some(id) = price_ids.get(&price.fingerprint) {
-        return Ok(*id);
-    }
-    let id = tx.register_price(price, now).await?;
-    price_ids.insert(price.fingerprint.clone(), id);
-    Ok(id)
 }

@@ -1,6 +1,9 @@
 //! Postgres statements. Batches go in as arrays through `UNNEST`, one statement per table,
 //! so a batch of thousands of invocations is a handful of round trips.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
 use sqlx::postgres::{PgBindIterExt, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Postgres, Transaction};
 use uuid::Uuid;
@@ -10,6 +13,8 @@ use super::dictionary::BatchStrings;
 use super::metrics::{self, PointWrite, metric_reads, metric_tx_statements};
 use super::price_list;
 use super::query;
+use super::reprice::GroupUpdate;
+use super::rows::SET_RAW_KEPT_FROM;
 use super::rows::{
     self, EncodedRow, count_column, encode_in_key_order, first_occurrences, mark_inserted,
     shared_reads, shared_tx_statements,
@@ -17,8 +22,8 @@ use super::rows::{
 use super::{
     BinRow, CallerWrite, CellRow, CellWrite, Checkpoint, CoverageRow, MetricPointRow,
     MetricSeriesKey, ObjectRecord, PriceRowRecord, QuarantineGroup, QuarantinedRecord,
-    QueryContext, QuotaRecord, Result, SeriesKey, SourceHealth, StoreError, StoredInvocation,
-    UnpricedGroup, UnpricedWrite, WriteTx,
+    QueryContext, QuotaRecord, RawDropped, Result, SeriesKey, SourceHealth, StoreError,
+    StoredInvocation, UnpricedGroup, UnpricedWrite, WriteTx,
 };
 use crate::rollup::{Granularity, LatencyMetric};
 
@@ -31,6 +36,8 @@ pub struct PgStore {
     pool: PgPool,
     /// Kept for connections outside the pool (leadership locks).
     url: String,
+    /// First milliseconds of the months whose invocation partition is known to exist.
+    partitions: Arc<Mutex<HashSet<i64>>>,
 }
 
 pub(super) struct PgTx {
@@ -50,6 +57,7 @@ impl PgStore {
         Ok(PgStore {
             pool,
             url: url.to_string(),
+            partitions: Arc::default(),
         })
     }
 
@@ -62,6 +70,97 @@ impl PgStore {
             .run(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Creates the monthly partitions that invocations at `timestamps_ms` go to, each in its
+    /// own short transaction (see migration 0012), unless known to exist. Months that
+    /// retention has dropped get none: their records are skipped as expired.
+    pub(super) async fn ensure_partitions(
+        &self,
+        timestamps_ms: impl Iterator<Item = i64>,
+    ) -> Result<()> {
+        let missing: Vec<i64> = {
+            let known = self
+                .partitions
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut months: Vec<i64> = timestamps_ms
+                .map(super::month_start_ms)
+                .filter(|month| !known.contains(month))
+                .collect();
+            months.sort_unstable();
+            months.dedup();
+            months
+        };
+        for month in missing {
+            sqlx::query("SELECT tierwatch_invocation_partition($1)")
+                .bind(month)
+                .execute(&self.pool)
+                .await
+                .context("creating a month's invocation partition")?;
+            self.partitions
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .insert(month);
+        }
+        Ok(())
+    }
+
+    /// Creates the partitions of the months stored in the layout before migration 0011.
+    pub(super) async fn prepare_legacy_conversion(&self) -> Result<()> {
+        sqlx::query(
+            "SELECT tierwatch_invocation_partition(MIN(ts_ms)) FROM invocations_v1 \
+             GROUP BY date_trunc('month', to_timestamp(ts_ms / 1000.0) AT TIME ZONE 'UTC')",
+        )
+        .execute(&self.pool)
+        .await
+        .context("creating partitions for the invocations to convert")?;
+        Ok(())
+    }
+
+    /// Drops the raw invocations of the months before `keep_from_ms` (a month's first
+    /// millisecond): their partitions, whole. Returns the months dropped and their rows.
+    pub(super) async fn drop_raw_invocations(&self, keep_from_ms: i64) -> Result<RawDropped> {
+        let mut tx = self.begin_exclusive().await?;
+        sqlx::query(SET_RAW_KEPT_FROM)
+            .bind(keep_from_ms)
+            .execute(&mut *tx.tx)
+            .await
+            .context("recording the retention horizon")?;
+        let partitions: Vec<String> = sqlx::query_scalar(
+            "SELECT c.relname::TEXT FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+             WHERE i.inhparent = 'invocations'::regclass ORDER BY 1",
+        )
+        .fetch_all(&mut *tx.tx)
+        .await
+        .context("listing the invocation partitions")?;
+        let mut dropped = RawDropped::default();
+        for name in partitions {
+            let Some(month_end) = super::partition_month(&name).map(|(_, end)| end) else {
+                continue;
+            };
+            if month_end > keep_from_ms {
+                continue;
+            }
+            let rows: i64 =
+                sqlx::query_scalar(AssertSqlSafe(format!("SELECT COUNT(*) FROM \"{name}\"")))
+                    .fetch_one(&mut *tx.tx)
+                    .await
+                    .context("counting a partition's invocations")?;
+            sqlx::query(AssertSqlSafe(format!("DROP TABLE \"{name}\"")))
+                .execute(&mut *tx.tx)
+                .await
+                .context("dropping a month's invocations")?;
+            dropped.invocations += u64::try_from(rows).unwrap_or(0);
+            dropped.months.push(name);
+        }
+        tx.tx.commit().await.context("committing")?;
+        let mut known = self
+            .partitions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        known.retain(|month| *month >= keep_from_ms);
+        Ok(dropped)
     }
 
     pub(super) async fn begin_write(&self) -> Result<PgTx> {
@@ -148,7 +247,7 @@ const INSERT_INVOCATIONS: &str = "INSERT INTO invocations (account_ref, region_r
     $13::int4[], $14::int4[], $15::int4[], $16::int4[], $17::int4[], $18::int4[], $19::bool[], \
     $20::int8[], $21::int8[], $22::int8[], $23::int8[], $24::int8[], $25::int8[], $26::int8[], \
     $27::int8[], $28::int8[], $29::int8[], $30::int8[]) \
-    ON CONFLICT (account_ref, region_ref, request_key) DO NOTHING \
+    ON CONFLICT (account_ref, region_ref, request_key, ts_ms) DO NOTHING \
     RETURNING account_ref, region_ref, request_key";
 
 const UPSERT_UNPRICED: &str = "INSERT INTO unpriced_rollups (bucket_start, series_id, reason, \
@@ -221,11 +320,29 @@ const UPDATE_PRICING: &str = "UPDATE invocations SET pricing_status_ref = u.stat
     standard_cost_pico = u.standard_cost, unpriced_reason_ref = u.reason, \
     model_id_ref = u.model_id, routing_ref = u.routing, model_resolved = u.model_resolved \
     FROM UNNEST($1::int4[], $2::int4[], $3::uuid[], $4::int4[], $5::int8[], $6::int8[], \
-    $7::int8[], $8::int8[], $9::int4[], $10::int4[], $11::int4[], $12::bool[]) \
+    $7::int8[], $8::int8[], $9::int4[], $10::int4[], $11::int4[], $12::bool[], $13::int8[]) \
     AS u(account_ref, region_ref, request_key, status, price_id, cost, standard_price_id, \
-    standard_cost, reason, model_id, routing, model_resolved) \
+    standard_cost, reason, model_id, routing, model_resolved, ts_ms) \
     WHERE invocations.account_ref = u.account_ref AND invocations.region_ref = u.region_ref \
-    AND invocations.request_key = u.request_key";
+    AND invocations.request_key = u.request_key AND invocations.ts_ms = u.ts_ms";
+
+/// Price groups of a reprice (see `reprice`), for one transaction.
+const CREATE_REPRICE_GROUPS: &str = "CREATE TEMP TABLE reprice_groups (\
+    group_index INT8, day_index INT8, account_ref INT4, region_ref INT4, model_called_ref INT4, model_id_ref INT4, \
+    model_resolved BOOL, routing_ref INT4, tier_ref INT4, error_code_key INT4, token_shape INT4, \
+    new_model_id_ref INT4, new_routing_ref INT4, new_model_resolved BOOL, pricing_status_ref INT4, \
+    price_id INT8, input_rate INT8, output_rate INT8, cache_read_rate INT8, cache_write_rate INT8, \
+    standard_price_id INT8, standard_input_rate INT8, standard_output_rate INT8, \
+    standard_cache_read_rate INT8, standard_cache_write_rate INT8, unpriced_reason_ref INT4) \
+    ON COMMIT DROP";
+
+const FILL_REPRICE_GROUPS: &str = "INSERT INTO reprice_groups SELECT * FROM UNNEST(\
+    $1::int8[], $2::int8[], $3::int4[], $4::int4[], $5::int4[], $6::int4[], $7::bool[], \
+    $8::int4[], $9::int4[], $10::int4[], $11::int4[], $12::int4[], $13::int4[], $14::bool[], \
+    $15::int4[], $16::int8[], $17::int8[], $18::int8[], $19::int8[], $20::int8[], $21::int8[], \
+    $22::int8[], $23::int8[], $24::int8[], $25::int8[], $26::int4[])";
+
+const CHANGED_BY_PRICE_GROUP: &str = rows::changed_by_price_group!("IS DISTINCT FROM");
 
 impl WriteTx for PgTx {
     async fn insert_invocations(
@@ -431,6 +548,55 @@ impl WriteTx for PgTx {
         Ok(result.rows_affected())
     }
 
+    async fn create_reprice_groups(&mut self, groups: &[GroupUpdate]) -> Result<()> {
+        sqlx::query(CREATE_REPRICE_GROUPS)
+            .execute(&mut *self.tx)
+            .await
+            .context("creating the reprice groups table")?;
+        let g = || groups.iter();
+        let rate = |index: usize| g().map(move |group| group.rates[index]).bind_iter();
+        let standard_rate = |index: usize| {
+            g().map(move |group| group.standard_rates[index])
+                .bind_iter()
+        };
+        sqlx::query(FILL_REPRICE_GROUPS)
+            .bind((0..groups.len() as i64).bind_iter())
+            .bind(g().map(|group| group.day_index).bind_iter())
+            .bind(g().map(|group| group.account_ref).bind_iter())
+            .bind(g().map(|group| group.region_ref).bind_iter())
+            .bind(g().map(|group| group.model_called_ref).bind_iter())
+            .bind(g().map(|group| group.model_id_ref).bind_iter())
+            .bind(g().map(|group| group.model_resolved).bind_iter())
+            .bind(g().map(|group| group.routing_ref).bind_iter())
+            .bind(g().map(|group| group.tier_ref).bind_iter())
+            .bind(g().map(|group| group.error_code_key).bind_iter())
+            .bind(g().map(|group| group.token_shape).bind_iter())
+            .bind(g().map(|group| group.new_model_id_ref).bind_iter())
+            .bind(g().map(|group| group.new_routing_ref).bind_iter())
+            .bind(g().map(|group| group.new_model_resolved).bind_iter())
+            .bind(g().map(|group| group.pricing_status_ref).bind_iter())
+            .bind(g().map(|group| group.price_id).bind_iter())
+            .bind(rate(0))
+            .bind(rate(1))
+            .bind(rate(2))
+            .bind(rate(3))
+            .bind(g().map(|group| group.standard_price_id).bind_iter())
+            .bind(standard_rate(0))
+            .bind(standard_rate(1))
+            .bind(standard_rate(2))
+            .bind(standard_rate(3))
+            .bind(g().map(|group| group.unpriced_reason_ref).bind_iter())
+            .execute(&mut *self.tx)
+            .await
+            .context("filling the reprice groups table")?;
+        // A temporary table has no statistics until analyzed.
+        sqlx::query("ANALYZE reprice_groups")
+            .execute(&mut *self.tx)
+            .await
+            .context("analyzing the reprice groups table")?;
+        Ok(())
+    }
+
     async fn update_pricing(
         &mut self,
         rows: &[&StoredInvocation],
@@ -465,6 +631,12 @@ impl WriteTx for PgTx {
                 encoded
                     .iter()
                     .map(|r| r.row.invocation.model.resolved)
+                    .bind_iter(),
+            )
+            .bind(
+                encoded
+                    .iter()
+                    .map(|r| r.row.invocation.timestamp_ms)
                     .bind_iter(),
             )
             .execute(&mut *self.tx)

@@ -63,11 +63,196 @@ macro_rules! invocation_columns {
     };
 }
 
+pub(super) use invocation_columns;
+
 pub(super) const LOAD_INVOCATIONS: &str = concat!(
     "SELECT ",
     invocation_columns!(),
     " FROM invocation_rows WHERE ts_ms >= $1 AND ts_ms < $2 ORDER BY ts_ms, request_id"
 );
+
+/// Which token counts an invocation has, as one number: per token type 0 (the record did not
+/// say), 1 (zero) or 2 (some), weighted 1, 3, 9, 27 for input, output, cache read, cache
+/// write. Everything a price decision reads of the token counts (see `reprice`).
+macro_rules! token_shape {
+    () => {
+        "(CASE WHEN i.input_tokens IS NULL THEN 0 WHEN i.input_tokens = 0 THEN 1 ELSE 2 END \
+         + 3 * (CASE WHEN i.output_tokens IS NULL THEN 0 WHEN i.output_tokens = 0 THEN 1 ELSE 2 END) \
+         + 9 * (CASE WHEN i.cache_read_tokens IS NULL THEN 0 WHEN i.cache_read_tokens = 0 THEN 1 ELSE 2 END) \
+         + 27 * (CASE WHEN i.cache_write_tokens IS NULL THEN 0 WHEN i.cache_write_tokens = 0 THEN 1 ELSE 2 END))"
+    };
+}
+pub(super) use token_shape;
+
+/// The columns a price group is matched on, as `reprice_groups` and `invocations i` hold them:
+/// the day (counted from the repriced range's start, $1), every dictionary reference a price
+/// decision reads, and the token shape. An absent error code is 0 (no dictionary id is 0),
+/// so the match is plain equality, which both databases can hash.
+macro_rules! price_group_match {
+    () => {
+        concat!(
+            "(i.ts_ms - $1) / 86400000 = g.day_index AND i.account_ref = g.account_ref \
+             AND i.region_ref = g.region_ref AND i.model_called_ref = g.model_called_ref \
+             AND i.model_id_ref = g.model_id_ref AND i.model_resolved = g.model_resolved \
+             AND i.routing_ref = g.routing_ref AND i.tier_ref = g.tier_ref \
+             AND COALESCE(i.error_code_ref, 0) = g.error_code_key AND ",
+            $crate::store::rows::token_shape!(),
+            " = g.token_shape"
+        )
+    };
+}
+pub(super) use price_group_match;
+
+/// The cost an invocation `i` gets from the rates of its price group `g` (NULL when the group
+/// has no price): Σ tokens × rate, the same sum as `pricing::cost_of`.
+macro_rules! group_cost {
+    ($price:literal, $rates:literal) => {
+        concat!(
+            "CASE WHEN g.",
+            $price,
+            " IS NULL THEN NULL ELSE ",
+            "COALESCE(i.input_tokens, 0) * g.",
+            $rates,
+            "input_rate ",
+            "+ COALESCE(i.output_tokens, 0) * g.",
+            $rates,
+            "output_rate ",
+            "+ COALESCE(i.cache_read_tokens, 0) * g.",
+            $rates,
+            "cache_read_rate ",
+            "+ COALESCE(i.cache_write_tokens, 0) * g.",
+            $rates,
+            "cache_write_rate END"
+        )
+    };
+}
+pub(super) use group_cost;
+
+/// True when the price group `g` changes invocation `i`. `$ne` is the dialect's null-safe
+/// "differs" operator.
+macro_rules! price_group_changes {
+    ($ne:literal) => {
+        concat!(
+            "(i.model_id_ref ",
+            $ne,
+            " g.new_model_id_ref \
+             OR i.routing_ref ",
+            $ne,
+            " g.new_routing_ref \
+             OR i.model_resolved ",
+            $ne,
+            " g.new_model_resolved \
+             OR i.pricing_status_ref ",
+            $ne,
+            " g.pricing_status_ref \
+             OR i.price_id ",
+            $ne,
+            " g.price_id \
+             OR i.cost_pico ",
+            $ne,
+            " (",
+            $crate::store::rows::group_cost!("price_id", ""),
+            ") OR i.standard_price_id ",
+            $ne,
+            " g.standard_price_id \
+             OR i.standard_cost_pico ",
+            $ne,
+            " (",
+            $crate::store::rows::group_cost!("standard_price_id", "standard_"),
+            ") OR i.unpriced_reason_ref ",
+            $ne,
+            " g.unpriced_reason_ref)"
+        )
+    };
+}
+pub(super) use price_group_changes;
+
+/// The invocations of one hour (`$2 ≤ ts < $3`, in day `$4` of the range starting at `$1`)
+/// that their price group in the temporary `reprice_groups` table changes, as stored before
+/// the change, with the index of their group.
+macro_rules! changed_by_price_group {
+    ($ne:literal) => {
+        concat!(
+            "SELECT ",
+            $crate::store::rows::invocation_columns!(),
+            ", c.group_index FROM (SELECT i.account_ref AS key_account, \
+             i.region_ref AS key_region, i.request_key AS key_request, i.ts_ms AS key_ts, \
+             g.group_index FROM invocations i JOIN reprice_groups g ON ",
+            $crate::store::rows::price_group_match!(),
+            " WHERE i.ts_ms >= $2 AND i.ts_ms < $3 AND g.day_index = $4 AND ",
+            $crate::store::rows::price_group_changes!($ne),
+            ") c JOIN invocation_rows v ON v.account_ref = c.key_account \
+             AND v.region_ref = c.key_region AND v.request_key = c.key_request \
+             AND v.ts_ms = c.key_ts"
+        )
+    };
+}
+pub(super) use changed_by_price_group;
+
+/// An invocation a price group changes, with the group's index.
+#[derive(sqlx::FromRow)]
+pub(super) struct ChangedRow {
+    #[sqlx(flatten)]
+    pub row: InvocationRow,
+    pub group_index: i64,
+}
+
+/// The price groups of a range (see `reprice`): invocations that every price decision treats
+/// alike, with the largest token counts of each (to prove no cost in the group overflows).
+pub(super) const PRICE_GROUPS: &str = concat!(
+    "SELECT g.day_index, g.account_ref, g.region_ref, g.model_called_ref, g.model_id_ref, \
+     g.model_resolved, g.routing_ref, g.tier_ref, g.error_code_key, g.token_shape, \
+     g.max_input, g.max_output, g.max_cache_read, g.max_cache_write, g.invocations, \
+     a.value AS account_id, r.value AS region, mc.value AS model_called, mi.value AS model_id, \
+     ro.value AS routing, t.value AS tier, e.value AS error_code \
+     FROM (SELECT (i.ts_ms - $1) / 86400000 AS day_index, i.account_ref, i.region_ref, \
+         i.model_called_ref, i.model_id_ref, i.model_resolved, i.routing_ref, i.tier_ref, \
+         COALESCE(i.error_code_ref, 0) AS error_code_key, ",
+    token_shape!(),
+    " AS token_shape, MAX(i.input_tokens) AS max_input, MAX(i.output_tokens) AS max_output, \
+         MAX(i.cache_read_tokens) AS max_cache_read, MAX(i.cache_write_tokens) AS max_cache_write, \
+         COUNT(*) AS invocations \
+         FROM invocations i WHERE i.ts_ms >= $1 AND i.ts_ms < $2 \
+         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10) g \
+     JOIN dictionary a ON a.id = g.account_ref JOIN dictionary r ON r.id = g.region_ref \
+     JOIN dictionary mc ON mc.id = g.model_called_ref JOIN dictionary mi ON mi.id = g.model_id_ref \
+     JOIN dictionary ro ON ro.id = g.routing_ref JOIN dictionary t ON t.id = g.tier_ref \
+     LEFT JOIN dictionary e ON e.id = g.error_code_key"
+);
+
+/// One price group of a range, as [`PRICE_GROUPS`] reads it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct PriceGroupRow {
+    pub day_index: i64,
+    pub account_ref: i32,
+    pub region_ref: i32,
+    pub model_called_ref: i32,
+    pub model_id_ref: i32,
+    pub model_resolved: bool,
+    pub routing_ref: i32,
+    pub tier_ref: i32,
+    pub error_code_key: i32,
+    pub token_shape: i32,
+    pub max_input: Option<i64>,
+    pub max_output: Option<i64>,
+    pub max_cache_read: Option<i64>,
+    pub max_cache_write: Option<i64>,
+    pub invocations: i64,
+    pub account_id: String,
+    pub region: String,
+    pub model_called: String,
+    pub model_id: String,
+    pub routing: String,
+    pub tier: String,
+    pub error_code: Option<String>,
+}
+
+/// Moves the retention horizon forward (never back): raw invocations before it are gone.
+pub(crate) const SET_RAW_KEPT_FROM: &str =
+    "UPDATE retention SET raw_kept_from_ms = $1 WHERE id = 1 AND raw_kept_from_ms < $1";
+
+/// The retention horizon (see migration 0012).
+pub(super) const RAW_KEPT_FROM: &str = "SELECT raw_kept_from_ms FROM retention WHERE id = 1";
 
 /// A page of invocations stored in the layout before migration 0011, in key order.
 pub(super) const LOAD_LEGACY_INVOCATIONS: &str = concat!(
@@ -744,6 +929,53 @@ macro_rules! shared_tx_statements {
                 .collect()
         }
 
+        async fn load_price_groups(
+            &mut self,
+            start_ms: i64,
+            end_ms: i64,
+        ) -> Result<Vec<rows::PriceGroupRow>> {
+            sqlx::query_as(rows::PRICE_GROUPS)
+                .bind(start_ms)
+                .bind(end_ms)
+                .fetch_all(&mut *self.tx)
+                .await
+                .context("grouping invocations by what their price depends on")
+        }
+
+        async fn load_changed_by_group(
+            &mut self,
+            range_start_ms: i64,
+            hour: (i64, i64),
+            day_index: i64,
+        ) -> Result<Vec<(StoredInvocation, usize)>> {
+            let raw: Vec<rows::ChangedRow> = sqlx::query_as(CHANGED_BY_PRICE_GROUP)
+                .bind(range_start_ms)
+                .bind(hour.0)
+                .bind(hour.1)
+                .bind(day_index)
+                .fetch_all(&mut *self.tx)
+                .await
+                .context("loading the invocations a reprice changes")?;
+            raw.into_iter()
+                .map(|changed| {
+                    let group = usize::try_from(changed.group_index).map_err(|_| {
+                        StoreError::Inconsistent(format!(
+                            "price group index {} out of range",
+                            changed.group_index
+                        ))
+                    })?;
+                    Ok((changed.row.into_stored()?, group))
+                })
+                .collect()
+        }
+
+        async fn raw_kept_from(&mut self) -> Result<i64> {
+            sqlx::query_scalar(rows::RAW_KEPT_FROM)
+                .fetch_one(&mut *self.tx)
+                .await
+                .context("reading the retention horizon")
+        }
+
         async fn load_legacy_invocations(&mut self, limit: i64) -> Result<Vec<StoredInvocation>> {
             let raw: Vec<rows::InvocationRow> = sqlx::query_as(rows::LOAD_LEGACY_INVOCATIONS)
                 .bind(limit)
@@ -782,6 +1014,19 @@ macro_rules! shared_tx_statements {
                     .await
                     .context("deleting rollups to rebuild")?;
             }
+            Ok(())
+        }
+
+        async fn delete_empty_unpriced_rollups(&mut self, start_s: i64, end_s: i64) -> Result<()> {
+            sqlx::query(
+                "DELETE FROM unpriced_rollups WHERE bucket_start >= $1 AND bucket_start < $2 \
+                 AND invocations = 0",
+            )
+            .bind(start_s)
+            .bind(end_s)
+            .execute(&mut *self.tx)
+            .await
+            .context("deleting emptied unpriced causes")?;
             Ok(())
         }
 

@@ -17,6 +17,8 @@ use super::dictionary::BatchStrings;
 use super::metrics::{self, PointWrite, metric_reads, metric_tx_statements};
 use super::price_list;
 use super::query;
+use super::reprice::GroupUpdate;
+use super::rows::SET_RAW_KEPT_FROM;
 use super::rows::{
     self, EncodedRow, count_column, encode_in_key_order, first_occurrences, mark_inserted,
     shared_reads, shared_tx_statements,
@@ -24,8 +26,8 @@ use super::rows::{
 use super::{
     BinRow, CallerWrite, CellRow, CellWrite, Checkpoint, CoverageRow, MetricPointRow,
     MetricSeriesKey, ObjectRecord, PriceRowRecord, QuarantineGroup, QuarantinedRecord,
-    QueryContext, QuotaRecord, Result, SeriesKey, SourceHealth, StoreError, StoredInvocation,
-    UnpricedGroup, UnpricedWrite, WriteTx,
+    QueryContext, QuotaRecord, RawDropped, Result, SeriesKey, SourceHealth, StoreError,
+    StoredInvocation, UnpricedGroup, UnpricedWrite, WriteTx,
 };
 use crate::rollup::{Granularity, LatencyMetric};
 
@@ -84,6 +86,35 @@ impl SqliteStore {
     }
 
     /// SQLite has one writer at a time: an immediate transaction is already exclusive.
+    /// Deletes the raw invocations before `keep_from_ms` (a month's first millisecond).
+    pub(super) async fn drop_raw_invocations(&self, keep_from_ms: i64) -> Result<RawDropped> {
+        let mut tx = self.begin_exclusive().await?;
+        sqlx::query(SET_RAW_KEPT_FROM)
+            .bind(keep_from_ms)
+            .execute(&mut *tx.tx)
+            .await
+            .context("recording the retention horizon")?;
+        // Named as Postgres names the month's partition, so both report alike.
+        let months: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT 'invocations_' || strftime('%Y_%m', ts_ms / 1000, 'unixepoch') \
+             FROM invocations WHERE ts_ms < $1 ORDER BY 1",
+        )
+        .bind(keep_from_ms)
+        .fetch_all(&mut *tx.tx)
+        .await
+        .context("listing the months to drop")?;
+        let deleted = sqlx::query("DELETE FROM invocations WHERE ts_ms < $1")
+            .bind(keep_from_ms)
+            .execute(&mut *tx.tx)
+            .await
+            .context("deleting raw invocations")?;
+        tx.tx.commit().await.context("committing")?;
+        Ok(RawDropped {
+            months,
+            invocations: deleted.rows_affected(),
+        })
+    }
+
     pub(super) async fn begin_exclusive(&self) -> Result<SqliteTx> {
         self.begin_write().await
     }
@@ -323,6 +354,19 @@ fn bind_invocation(arguments: &mut SqliteArguments, row: &EncodedRow<'_>) {
     push(arguments, row.row.source_id);
 }
 
+/// Price groups of a reprice (see `reprice`), for one transaction.
+const CREATE_REPRICE_GROUPS: &str = "CREATE TEMP TABLE reprice_groups (\
+    group_index INTEGER, day_index INTEGER, account_ref INTEGER, region_ref INTEGER, model_called_ref INTEGER, \
+    model_id_ref INTEGER, model_resolved INTEGER, routing_ref INTEGER, tier_ref INTEGER, \
+    error_code_key INTEGER, token_shape INTEGER, new_model_id_ref INTEGER, \
+    new_routing_ref INTEGER, new_model_resolved INTEGER, pricing_status_ref INTEGER, \
+    price_id INTEGER, input_rate INTEGER, output_rate INTEGER, cache_read_rate INTEGER, \
+    cache_write_rate INTEGER, standard_price_id INTEGER, standard_input_rate INTEGER, \
+    standard_output_rate INTEGER, standard_cache_read_rate INTEGER, \
+    standard_cache_write_rate INTEGER, unpriced_reason_ref INTEGER)";
+
+const CHANGED_BY_PRICE_GROUP: &str = rows::changed_by_price_group!("IS NOT");
+
 impl WriteTx for SqliteTx {
     async fn insert_invocations(
         &mut self,
@@ -528,6 +572,57 @@ impl WriteTx for SqliteTx {
             "quarantining records",
         )
         .await
+    }
+
+    async fn create_reprice_groups(&mut self, groups: &[GroupUpdate]) -> Result<()> {
+        for statement in [
+            "DROP TABLE IF EXISTS temp.reprice_groups",
+            CREATE_REPRICE_GROUPS,
+            // Looked up from each invocation (the key's columns in `price_group_match` order).
+            "CREATE INDEX temp.reprice_groups_key ON reprice_groups (day_index, account_ref, \
+             region_ref, model_called_ref, model_id_ref, model_resolved, routing_ref, tier_ref, \
+             error_code_key, token_shape)",
+        ] {
+            sqlx::query(statement)
+                .execute(&mut *self.tx)
+                .await
+                .context("creating the reprice groups table")?;
+        }
+        let indexed: Vec<(i64, &GroupUpdate)> = (0..).zip(groups).collect();
+        execute_chunked(
+            &mut self.tx,
+            ("INSERT INTO reprice_groups", 26, ""),
+            &indexed,
+            |arguments, (index, group)| {
+                push(arguments, *index);
+                push(arguments, group.day_index);
+                push(arguments, group.account_ref);
+                push(arguments, group.region_ref);
+                push(arguments, group.model_called_ref);
+                push(arguments, group.model_id_ref);
+                push(arguments, group.model_resolved);
+                push(arguments, group.routing_ref);
+                push(arguments, group.tier_ref);
+                push(arguments, group.error_code_key);
+                push(arguments, group.token_shape);
+                push(arguments, group.new_model_id_ref);
+                push(arguments, group.new_routing_ref);
+                push(arguments, group.new_model_resolved);
+                push(arguments, group.pricing_status_ref);
+                push(arguments, group.price_id);
+                for rate in group.rates {
+                    push(arguments, rate);
+                }
+                push(arguments, group.standard_price_id);
+                for rate in group.standard_rates {
+                    push(arguments, rate);
+                }
+                push(arguments, group.unpriced_reason_ref);
+            },
+            "filling the reprice groups table",
+        )
+        .await?;
+        Ok(())
     }
 
     async fn update_pricing(

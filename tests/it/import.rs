@@ -302,18 +302,25 @@ async fn unpriced_and_partly_priced_rows_read_as_such_in_every_format() {
 
 /// The fixture table plus a later Nova Pro Standard price from 2025-11-25.
 fn prices_with_a_change() -> PriceTable {
+    prices_with_a_nova_pro_change("2025-11-25")
+}
+
+/// The fixture table plus a later us-east-1 Nova Pro Standard price from `from` (YYYY-MM-DD).
+pub(crate) fn prices_with_a_nova_pro_change(from: &str) -> PriceTable {
     let base = std::fs::read_to_string(fixture("pricing/launch-us-east-1.toml")).unwrap();
-    let change = r#"
+    let change = format!(
+        r#"
 [[price]]
 region = "us-east-1"
 model = "amazon.nova-pro-v1:0"
 tier = "standard"
-effective_from = 2025-11-25
+effective_from = {from}
 input = "1.00"
 output = "4.00"
 cache_read = "0.25"
 source = "test: a price change"
-"#;
+"#
+    );
     PriceTable::parse(&format!("{base}{change}"), "changed prices").unwrap()
 }
 

@@ -11,6 +11,8 @@ mod dashboard;
 mod discover;
 mod import;
 mod prices;
+mod reprice;
+mod retention;
 mod s3;
 mod standins;
 mod support;

@@ -352,7 +352,8 @@ impl NotificationPoller {
             cycle.rejected += batch.rejected.len() as u64;
             let outcome = self.writer.write(batch, None).await?;
             cycle.imported += outcome.inserted;
-            cycle.duplicates += outcome.duplicates;
+            // Expired records (older than retention keeps) are already in the rollups, too.
+            cycle.duplicates += outcome.duplicates + outcome.expired;
         }
         Ok(unreadable)
     }

@@ -334,7 +334,8 @@ impl ListingPoller {
         };
         let outcome = self.writer.write(batch, checkpoint).await?;
         cycle.imported += outcome.inserted;
-        cycle.duplicates += outcome.duplicates;
+        // Expired records (older than retention keeps) are already in the rollups, too.
+        cycle.duplicates += outcome.duplicates + outcome.expired;
         if let Some(key) = moved {
             progress.saved = Some(key);
         }

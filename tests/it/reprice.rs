@@ -1,0 +1,255 @@
+//! Repricing by price group (one decision per group of alike calls, one `UPDATE … FROM`)
+//! against the reference: every call decided on its own. On a simulated month with several
+//! models, tiers, routings, unpriced models, errors and cache tokens, on both backends.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tierwatch::ingest::record::ParseOptions;
+use tierwatch::ingest::{ImportSettings, import_paths};
+use tierwatch::model::{Invocation, Money};
+use tierwatch::pricing::{PriceTable, PricingOutcome};
+use tierwatch::report::Month;
+use tierwatch::simulate::{S3LayoutOptions, SimulationSpec, Simulator, write_s3_layout};
+use tierwatch::store::{RepriceDecision, RepriceOutcome, Store};
+
+use crate::import::prices_with_a_nova_pro_change;
+use crate::support::{BACKENDS, Backend, RawConnection, TestDb, test_prices};
+
+const NOVEMBER: Month = Month {
+    year: 2025,
+    month: 11,
+};
+
+/// The decision `tierwatch reprice` makes with `prices`.
+fn decide_with(prices: &PriceTable) -> impl FnMut(&mut Invocation) -> RepriceDecision + Send + '_ {
+    move |invocation| match prices.price(invocation) {
+        PricingOutcome::Priced(priced) => RepriceDecision::Priced {
+            price: Arc::new(tierwatch::ingest::price_row_record(&priced.price)),
+            cost: priced.cost,
+            standard: priced.standard_equivalent.map(|standard| {
+                (
+                    Arc::new(tierwatch::ingest::price_row_record(&standard.price)),
+                    standard.cost,
+                )
+            }),
+        },
+        PricingOutcome::NotBilled => RepriceDecision::NotBilled,
+        PricingOutcome::Unpriced { reason } => RepriceDecision::Unpriced { reason },
+    }
+}
+
+/// [`decide_with`], but every priced call costs a flat $0.000001: not Σ tokens × rate.
+fn flat_fee(prices: &PriceTable) -> impl FnMut(&mut Invocation) -> RepriceDecision + Send + '_ {
+    let mut decide = decide_with(prices);
+    move |invocation| match decide(invocation) {
+        RepriceDecision::Priced {
+            price, standard, ..
+        } => RepriceDecision::Priced {
+            price,
+            cost: Money(1_000_000),
+            standard,
+        },
+        other => other,
+    }
+}
+
+async fn import(store: &Store, path: &Path) {
+    let settings = ImportSettings {
+        options: Arc::new(ParseOptions::default()),
+        prices: Arc::new(test_prices()),
+        batch_size: 500,
+        progress: false,
+    };
+    let summary = import_paths(store, &[path.to_path_buf()], settings)
+        .await
+        .expect("the import runs");
+    assert!(summary.imported > 2_000, "{summary}");
+}
+
+/// Everything a reprice writes, as comparable text: every invocation (prices by fingerprint,
+/// since two databases may number the same price rows differently), every rollup cell with
+/// its histograms, every caller cell and every unpriced cause, each under its series' names.
+async fn dump(db: &TestDb, backend: Backend) -> Vec<String> {
+    let text = |column: &str| format!("COALESCE(CAST({column} AS TEXT), '-')");
+    let joined = |columns: &[&str]| {
+        columns
+            .iter()
+            .map(|column| text(column))
+            .collect::<Vec<_>>()
+            .join(" || '|' || ")
+    };
+    let invocations = joined(&[
+        "i.account_id",
+        "i.region",
+        "i.request_id",
+        "i.model_id",
+        "i.routing",
+        "i.model_resolved",
+        "i.tier",
+        "i.pricing_status",
+        "p.fingerprint",
+        "i.cost_pico",
+        "sp.fingerprint",
+        "i.standard_cost_pico",
+        "i.unpriced_reason",
+    ]);
+    let totals = [
+        "r.invocations",
+        "r.errors",
+        "r.input_tokens",
+        "r.output_tokens",
+        "r.cache_read_tokens",
+        "r.cache_write_tokens",
+        "r.priced_invocations",
+        "r.unpriced_invocations",
+        "r.cost_pico",
+        "r.standard_cost_pico",
+        "r.compared_cost_pico",
+    ];
+    let cell_key = [
+        "r.granularity",
+        "r.bucket_start",
+        "s.account_id",
+        "s.region",
+        "s.model_id",
+        "s.tier",
+    ];
+    let latency = [
+        "r.latency_count",
+        "r.latency_sum_ms",
+        "r.latency_hist",
+        "r.first_token_hist",
+    ];
+    let cells = joined(&[&cell_key[..], &totals, &latency].concat());
+    let caller_cells = joined(&[&cell_key[..], &["r.dimension", "r.value"], &totals].concat());
+    let unpriced = joined(&[
+        "r.bucket_start",
+        "s.account_id",
+        "s.region",
+        "s.model_id",
+        "s.tier",
+        "r.reason",
+        "r.invocations",
+    ]);
+    let queries = [
+        format!(
+            "SELECT {invocations} FROM invocation_rows i \
+             LEFT JOIN price_rows p ON p.id = i.price_id \
+             LEFT JOIN price_rows sp ON sp.id = i.standard_price_id"
+        ),
+        format!("SELECT {cells} FROM rollups r JOIN series s ON s.id = r.series_id"),
+        format!("SELECT {caller_cells} FROM caller_rollups r JOIN series s ON s.id = r.series_id"),
+        format!("SELECT {unpriced} FROM unpriced_rollups r JOIN series s ON s.id = r.series_id"),
+    ];
+    let mut connection = RawConnection::open(&db.url, backend).await;
+    let mut dump = Vec::new();
+    for sql in queries {
+        let mut rows = connection.texts(&sql).await.unwrap();
+        rows.sort();
+        dump.push(format!("{} rows", rows.len()));
+        dump.extend(rows);
+    }
+    dump
+}
+
+fn first_difference(left: &[String], right: &[String]) -> String {
+    left.iter()
+        .zip(right)
+        .find(|(l, r)| l != r)
+        .map(|(l, r)| format!("\n  by group:   {l}\n  row by row: {r}"))
+        .unwrap_or_else(|| format!("lengths {} and {}", left.len(), right.len()))
+}
+
+#[tokio::test]
+async fn reprice_by_group_equals_deciding_every_call_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = SimulationSpec::month(2025, 11, 3_000, 5);
+    write_s3_layout(
+        Simulator::new(&spec).unwrap(),
+        dir.path(),
+        &S3LayoutOptions::default(),
+    )
+    .unwrap();
+    let (start, end) = (NOVEMBER.start_ms(), NOVEMBER.end_ms());
+    let changed = prices_with_a_nova_pro_change("2025-11-20");
+    for backend in BACKENDS {
+        let by_group = TestDb::new(backend).await;
+        let row_by_row = TestDb::new(backend).await;
+        import(&by_group.store, dir.path()).await;
+        import(&row_by_row.store, dir.path()).await;
+        let before = dump(&by_group, backend).await;
+        assert_eq!(before, dump(&row_by_row, backend).await, "{backend:?}");
+
+        // The same prices: nothing changes, and the rebuilt rollups equal the imported ones.
+        let same = test_prices();
+        let outcome = by_group
+            .store
+            .reprice(start, end, decide_with(&same))
+            .await
+            .unwrap();
+        assert_eq!(outcome.changed, 0, "{backend:?}");
+        assert!(
+            outcome.price_groups.is_some(),
+            "{backend:?}: decided per group"
+        );
+        assert_eq!(dump(&by_group, backend).await, before, "{backend:?}");
+
+        // A price change from Nov 20: the same rows change, to the same values, both ways.
+        let grouped = by_group
+            .store
+            .reprice(start, end, decide_with(&changed))
+            .await
+            .unwrap();
+        let reference = row_by_row
+            .store
+            .reprice_and_rebuild(start, end, decide_with(&changed))
+            .await
+            .unwrap();
+        assert!(
+            grouped.price_groups.is_some(),
+            "{backend:?}: decided per group"
+        );
+        assert_eq!(reference.price_groups, None, "{backend:?}");
+        let counts = |outcome: RepriceOutcome| (outcome.invocations, outcome.changed);
+        assert_eq!(counts(grouped), counts(reference), "{backend:?}");
+        assert!(grouped.changed > 50, "{backend:?}: {grouped:?}");
+        let (left, right) = (
+            dump(&by_group, backend).await,
+            dump(&row_by_row, backend).await,
+        );
+        assert!(left != before, "{backend:?}: the change shows");
+        assert!(
+            left == right,
+            "{backend:?}: {}",
+            first_difference(&left, &right)
+        );
+
+        // A decision that is not Σ tokens × rate (a flat fee per call) cannot be grouped: the
+        // reprice notices and decides row by row, with the same result as the reference.
+        let test_prices = test_prices();
+        let grouped = by_group
+            .store
+            .reprice(start, end, flat_fee(&test_prices))
+            .await
+            .unwrap();
+        let reference = row_by_row
+            .store
+            .reprice_and_rebuild(start, end, flat_fee(&test_prices))
+            .await
+            .unwrap();
+        assert_eq!(grouped.price_groups, None, "{backend:?}: decided per call");
+        assert_eq!(counts(grouped), counts(reference), "{backend:?}");
+        let (left, right) = (
+            dump(&by_group, backend).await,
+            dump(&row_by_row, backend).await,
+        );
+        assert!(
+            left == right,
+            "{backend:?}: {}",
+            first_difference(&left, &right)
+        );
+        by_group.finish().await;
+        row_by_row.finish().await;
+    }
+}

@@ -1307,6 +1307,8 @@ pub(crate) trait WriteTx: Send {
     ) -> Result<Vec<rows::PriceGroupRow>>;
     /// Deletes the unpriced causes of a range that no invocation has any more.
     async fn delete_empty_unpriced_rollups(&mut self, start_s: i64, end_s: i64) -> Result<()>;
+    /// The strings of dictionary ids.
+    async fn dictionary_values(&mut self, ids: &[i32]) -> Result<Vec<(i32, String)>>;
     /// Stores a reprice's price groups in the transaction's temporary `reprice_groups` table.
     async fn create_reprice_groups(&mut self, groups: &[reprice::GroupUpdate]) -> Result<()>;
     /// The invocations of `hour` (in day `day_index` of the range starting at

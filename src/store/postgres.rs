@@ -548,6 +548,14 @@ impl WriteTx for PgTx {
         Ok(result.rows_affected())
     }
 
+    async fn dictionary_values(&mut self, ids: &[i32]) -> Result<Vec<(i32, String)>> {
+        sqlx::query_as("SELECT id, value FROM dictionary WHERE id = ANY($1::int4[])")
+            .bind(ids)
+            .fetch_all(&mut *self.tx)
+            .await
+            .context("reading dictionary strings")
+    }
+
     async fn create_reprice_groups(&mut self, groups: &[GroupUpdate]) -> Result<()> {
         sqlx::query(CREATE_REPRICE_GROUPS)
             .execute(&mut *self.tx)
@@ -589,11 +597,16 @@ impl WriteTx for PgTx {
             .execute(&mut *self.tx)
             .await
             .context("filling the reprice groups table")?;
-        // A temporary table has no statistics until analyzed.
-        sqlx::query("ANALYZE reprice_groups")
-            .execute(&mut *self.tx)
-            .await
-            .context("analyzing the reprice groups table")?;
+        // Each hour reads its day's groups; a temporary table has no statistics until analyzed.
+        for statement in [
+            "CREATE INDEX ON reprice_groups (day_index)",
+            "ANALYZE reprice_groups",
+        ] {
+            sqlx::query(statement)
+                .execute(&mut *self.tx)
+                .await
+                .context("indexing the reprice groups table")?;
+        }
         Ok(())
     }
 

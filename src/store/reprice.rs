@@ -178,6 +178,10 @@ impl GroupPlan {
     }
 }
 
+/// Changed rows written at once: few statements for a month of small changes, bounded memory
+/// for a month where every call changes.
+const CHANGED_ROWS_PER_WRITE: usize = 20_000;
+
 /// Applies a plan an hour at a time: the rows it changes are updated, and their change of
 /// price moves the rollups they count in.
 async fn reprice_by_group<T: WriteTx>(
@@ -194,42 +198,56 @@ async fn reprice_by_group<T: WriteTx>(
         price_groups: Some(plan.pricing.len() as u64),
     };
     let hour_ms = Granularity::Hour.seconds() * 1000;
+    let mut pending: Vec<(StoredInvocation, StoredInvocation)> = Vec::new();
     let mut hour_start = start_ms;
     while hour_start < end_ms {
         let hour_end = (hour_start + hour_ms).min(end_ms);
         let day_index = (hour_start - start_ms) / DAY_MS;
-        let changed = tx
+        for (row, group) in tx
             .load_changed_by_group(start_ms, (hour_start, hour_end), day_index)
-            .await?;
+            .await?
+        {
+            let repriced = repriced_row(&row, &plan.pricing[group])?;
+            pending.push((row, repriced));
+        }
         hour_start = hour_end;
-        if changed.is_empty() {
-            continue;
+        if pending.len() >= CHANGED_ROWS_PER_WRITE || (hour_start >= end_ms && !pending.is_empty())
+        {
+            outcome.changed += pending.len() as u64;
+            write_changes(tx, caches, callers, &pending, written).await?;
+            pending.clear();
         }
-        let repriced = changed
-            .iter()
-            .map(|(row, group)| repriced_row(row, &plan.pricing[*group]))
-            .collect::<Result<Vec<_>>>()?;
-        let mut delta = RollupDelta::default();
-        for ((before, _), after) in changed.iter().zip(&repriced) {
-            delta.add_repricing(
-                &before.invocation,
-                (before.pricing.cost_kind(), before.pricing.unpriced_reason()),
-                (after.pricing.cost_kind(), after.pricing.unpriced_reason()),
-                callers,
-            );
-        }
-        let resolved = dictionary::resolve(tx, &caches.strings, repriced.iter()).await?;
-        let rows: Vec<&StoredInvocation> = repriced.iter().collect();
-        tx.update_pricing(&rows, &resolved.strings).await?;
-        written.strings.extend(resolved.into_created());
-        written
-            .series
-            .extend(add_delta(tx, &caches.series, &delta).await?);
-        outcome.changed += rows.len() as u64;
     }
     tx.delete_empty_unpriced_rollups(start_ms / 1000, end_ms / 1000)
         .await?;
     Ok(outcome)
+}
+
+/// Updates repriced rows (each given as it was and as it is now) and moves their rollups.
+async fn write_changes<T: WriteTx>(
+    tx: &mut T,
+    caches: &WriteCaches,
+    callers: &CallerDimensions,
+    changes: &[(StoredInvocation, StoredInvocation)],
+    written: &mut Written,
+) -> Result<()> {
+    let mut delta = RollupDelta::default();
+    for (before, after) in changes {
+        delta.add_repricing(
+            &before.invocation,
+            (before.pricing.cost_kind(), before.pricing.unpriced_reason()),
+            (after.pricing.cost_kind(), after.pricing.unpriced_reason()),
+            callers,
+        );
+    }
+    let rows: Vec<&StoredInvocation> = changes.iter().map(|(_, after)| after).collect();
+    let resolved = dictionary::resolve(tx, &caches.strings, rows.iter().copied()).await?;
+    tx.update_pricing(&rows, &resolved.strings).await?;
+    written.strings.extend(resolved.into_created());
+    written
+        .series
+        .extend(add_delta(tx, &caches.series, &delta).await?);
+    Ok(())
 }
 
 /// `row` with its group's new pricing: the group's price rows, and costs from its rates.

@@ -63,8 +63,6 @@ macro_rules! invocation_columns {
     };
 }
 
-pub(super) use invocation_columns;
-
 pub(super) const LOAD_INVOCATIONS: &str = concat!(
     "SELECT ",
     invocation_columns!(),
@@ -169,32 +167,137 @@ pub(super) use price_group_changes;
 
 /// The invocations of one hour (`$2 ≤ ts < $3`, in day `$4` of the range starting at `$1`)
 /// that their price group in the temporary `reprice_groups` table changes, as stored before
-/// the change, with the index of their group.
+/// the change (dictionary references, looked up by the caller), with the index of their
+/// group. `$ne` is the dialect's null-safe "differs" operator.
+///
+/// The hour's rows come first (materialized): left to itself, Postgres probes the primary
+/// key once per group, reading most of it every time.
 macro_rules! changed_by_price_group {
     ($ne:literal) => {
         concat!(
-            "SELECT ",
-            $crate::store::rows::invocation_columns!(),
-            ", c.group_index FROM (SELECT i.account_ref AS key_account, \
-             i.region_ref AS key_region, i.request_key AS key_request, i.ts_ms AS key_ts, \
-             g.group_index FROM invocations i JOIN reprice_groups g ON ",
+            "WITH i AS MATERIALIZED (SELECT * FROM invocations WHERE ts_ms >= $2 AND ts_ms < $3) \
+             SELECT i.account_ref, i.region_ref, i.request_key, i.request_text, i.ts_ms, \
+             i.inference_region_ref, i.operation_ref, i.model_called_ref, i.model_id_ref, \
+             i.routing_ref, i.caller_arn_ref, i.request_metadata, i.requested_tier_ref, \
+             i.tier_ref, i.tier_source_ref, i.error_code_ref, i.pricing_status_ref, \
+             i.unpriced_reason_ref, i.model_resolved, i.input_tokens, i.output_tokens, \
+             i.cache_read_tokens, i.cache_write_tokens, i.latency_ms, i.first_token_ms, \
+             i.price_id, i.cost_pico, i.standard_price_id, i.standard_cost_pico, i.source_id, \
+             g.group_index FROM i JOIN reprice_groups g ON ",
             $crate::store::rows::price_group_match!(),
-            " WHERE i.ts_ms >= $2 AND i.ts_ms < $3 AND g.day_index = $4 AND ",
-            $crate::store::rows::price_group_changes!($ne),
-            ") c JOIN invocation_rows v ON v.account_ref = c.key_account \
-             AND v.region_ref = c.key_region AND v.request_key = c.key_request \
-             AND v.ts_ms = c.key_ts"
+            " WHERE g.day_index = $4 AND ",
+            $crate::store::rows::price_group_changes!($ne)
         )
     };
 }
 pub(super) use changed_by_price_group;
 
-/// An invocation a price group changes, with the group's index.
+/// An invocation as stored, its strings as dictionary references (see
+/// [`changed_by_price_group`]), with the index of its price group.
 #[derive(sqlx::FromRow)]
-pub(super) struct ChangedRow {
-    #[sqlx(flatten)]
-    pub row: InvocationRow,
+pub(crate) struct StoredRefs {
+    account_ref: i32,
+    region_ref: i32,
+    request_key: Uuid,
+    request_text: Option<String>,
+    ts_ms: i64,
+    inference_region_ref: Option<i32>,
+    operation_ref: i32,
+    model_called_ref: i32,
+    model_id_ref: i32,
+    routing_ref: i32,
+    caller_arn_ref: Option<i32>,
+    request_metadata: Option<String>,
+    requested_tier_ref: Option<i32>,
+    tier_ref: i32,
+    tier_source_ref: i32,
+    error_code_ref: Option<i32>,
+    pricing_status_ref: i32,
+    unpriced_reason_ref: Option<i32>,
+    model_resolved: bool,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    cache_read_tokens: Option<i64>,
+    cache_write_tokens: Option<i64>,
+    latency_ms: Option<i64>,
+    first_token_ms: Option<i64>,
+    price_id: Option<i64>,
+    cost_pico: Option<i64>,
+    standard_price_id: Option<i64>,
+    standard_cost_pico: Option<i64>,
+    source_id: i64,
     pub group_index: i64,
+}
+
+impl StoredRefs {
+    /// Every dictionary reference of the row.
+    pub(super) fn refs(&self) -> impl Iterator<Item = i32> + use<> {
+        [
+            Some(self.account_ref),
+            Some(self.region_ref),
+            self.inference_region_ref,
+            Some(self.operation_ref),
+            Some(self.model_called_ref),
+            Some(self.model_id_ref),
+            Some(self.routing_ref),
+            self.caller_arn_ref,
+            self.requested_tier_ref,
+            Some(self.tier_ref),
+            Some(self.tier_source_ref),
+            self.error_code_ref,
+            Some(self.pricing_status_ref),
+            self.unpriced_reason_ref,
+        ]
+        .into_iter()
+        .flatten()
+    }
+
+    /// The stored invocation, its references looked up in `strings`.
+    pub(super) fn into_stored(
+        self,
+        strings: &std::collections::HashMap<i32, String>,
+    ) -> Result<StoredInvocation> {
+        let string = |id: i32| {
+            strings.get(&id).cloned().ok_or_else(|| {
+                StoreError::Inconsistent(format!("dictionary id {id} is not in the dictionary"))
+            })
+        };
+        let optional = |id: Option<i32>| id.map(string).transpose();
+        InvocationRow {
+            account_id: string(self.account_ref)?,
+            region: string(self.region_ref)?,
+            request_id: self
+                .request_text
+                .unwrap_or_else(|| self.request_key.hyphenated().to_string()),
+            ts_ms: self.ts_ms,
+            inference_region: optional(self.inference_region_ref)?,
+            operation: string(self.operation_ref)?,
+            model_called: string(self.model_called_ref)?,
+            model_id: string(self.model_id_ref)?,
+            routing: string(self.routing_ref)?,
+            model_resolved: self.model_resolved,
+            caller_arn: optional(self.caller_arn_ref)?,
+            request_metadata: self.request_metadata,
+            requested_tier: optional(self.requested_tier_ref)?,
+            tier: string(self.tier_ref)?,
+            tier_source: string(self.tier_source_ref)?,
+            input_tokens: self.input_tokens,
+            output_tokens: self.output_tokens,
+            cache_read_tokens: self.cache_read_tokens,
+            cache_write_tokens: self.cache_write_tokens,
+            latency_ms: self.latency_ms,
+            first_token_ms: self.first_token_ms,
+            error_code: optional(self.error_code_ref)?,
+            pricing_status: string(self.pricing_status_ref)?,
+            price_id: self.price_id,
+            cost_pico: self.cost_pico,
+            standard_price_id: self.standard_price_id,
+            standard_cost_pico: self.standard_cost_pico,
+            unpriced_reason: optional(self.unpriced_reason_ref)?,
+            source_id: self.source_id,
+        }
+        .into_stored()
+    }
 }
 
 /// The price groups of a range (see `reprice`): invocations that every price decision treats
@@ -948,7 +1051,7 @@ macro_rules! shared_tx_statements {
             hour: (i64, i64),
             day_index: i64,
         ) -> Result<Vec<(StoredInvocation, usize)>> {
-            let raw: Vec<rows::ChangedRow> = sqlx::query_as(CHANGED_BY_PRICE_GROUP)
+            let changed: Vec<rows::StoredRefs> = sqlx::query_as(CHANGED_BY_PRICE_GROUP)
                 .bind(range_start_ms)
                 .bind(hour.0)
                 .bind(hour.1)
@@ -956,15 +1059,24 @@ macro_rules! shared_tx_statements {
                 .fetch_all(&mut *self.tx)
                 .await
                 .context("loading the invocations a reprice changes")?;
-            raw.into_iter()
-                .map(|changed| {
-                    let group = usize::try_from(changed.group_index).map_err(|_| {
+            if changed.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut ids: Vec<i32> = changed.iter().flat_map(rows::StoredRefs::refs).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let strings: std::collections::HashMap<i32, String> =
+                self.dictionary_values(&ids).await?.into_iter().collect();
+            changed
+                .into_iter()
+                .map(|row| {
+                    let group = usize::try_from(row.group_index).map_err(|_| {
                         StoreError::Inconsistent(format!(
                             "price group index {} out of range",
-                            changed.group_index
+                            row.group_index
                         ))
                     })?;
-                    Ok((changed.row.into_stored()?, group))
+                    Ok((row.into_stored(&strings)?, group))
                 })
                 .collect()
         }

@@ -574,6 +574,20 @@ impl WriteTx for SqliteTx {
         .await
     }
 
+    async fn dictionary_values(&mut self, ids: &[i32]) -> Result<Vec<(i32, String)>> {
+        // SQLite binds no arrays: the ids go in as one JSON array.
+        let ids = serde_json::to_string(ids).map_err(|error| {
+            StoreError::Inconsistent(format!("encoding dictionary ids: {error}"))
+        })?;
+        sqlx::query_as(
+            "SELECT id, value FROM dictionary WHERE id IN (SELECT value FROM json_each($1))",
+        )
+        .bind(ids)
+        .fetch_all(&mut *self.tx)
+        .await
+        .context("reading dictionary strings")
+    }
+
     async fn create_reprice_groups(&mut self, groups: &[GroupUpdate]) -> Result<()> {
         for statement in [
             "DROP TABLE IF EXISTS temp.reprice_groups",

@@ -1377,7 +1377,8 @@ async fn write_batch<T: WriteTx>(
     let kept: std::borrow::Cow<'_, [StoredInvocation]> = if expired == 0 {
         std::borrow::Cow::Borrowed(&batch.invocations)
     } else {
-        tracing::warn!(
+        // Counted in the outcome (the import summary's "expired"); one line per batch here.
+        tracing::debug!(
             expired,
             kept_from = %format_ms(kept_from),
             "skipping invocations older than the retention horizon (already in the rollups)"

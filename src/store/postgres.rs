@@ -328,19 +328,18 @@ const UPDATE_PRICING: &str = "UPDATE invocations SET pricing_status_ref = u.stat
 
 /// Price groups of a reprice (see `reprice`), for one transaction.
 const CREATE_REPRICE_GROUPS: &str = "CREATE TEMP TABLE reprice_groups (\
-    group_index INT8, day_index INT8, account_ref INT4, region_ref INT4, model_called_ref INT4, model_id_ref INT4, \
-    model_resolved BOOL, routing_ref INT4, tier_ref INT4, error_code_key INT4, token_shape INT4, \
-    new_model_id_ref INT4, new_routing_ref INT4, new_model_resolved BOOL, pricing_status_ref INT4, \
-    price_id INT8, input_rate INT8, output_rate INT8, cache_read_rate INT8, cache_write_rate INT8, \
+    group_index INT8, day_index INT8, account_ref INT4, region_ref INT4, model_called_ref INT4, \
+    model_id_ref INT4, model_resolved BOOL, routing_ref INT4, tier_ref INT4, error_code_key INT4, \
+    token_shape INT4, pricing_status_ref INT4, price_id INT8, input_rate INT8, output_rate INT8, cache_read_rate INT8, cache_write_rate INT8, \
     standard_price_id INT8, standard_input_rate INT8, standard_output_rate INT8, \
     standard_cache_read_rate INT8, standard_cache_write_rate INT8, unpriced_reason_ref INT4) \
     ON COMMIT DROP";
 
 const FILL_REPRICE_GROUPS: &str = "INSERT INTO reprice_groups SELECT * FROM UNNEST(\
     $1::int8[], $2::int8[], $3::int4[], $4::int4[], $5::int4[], $6::int4[], $7::bool[], \
-    $8::int4[], $9::int4[], $10::int4[], $11::int4[], $12::int4[], $13::int4[], $14::bool[], \
-    $15::int4[], $16::int8[], $17::int8[], $18::int8[], $19::int8[], $20::int8[], $21::int8[], \
-    $22::int8[], $23::int8[], $24::int8[], $25::int8[], $26::int4[])";
+    $8::int4[], $9::int4[], $10::int4[], $11::int4[], $12::int4[], $13::int8[], $14::int8[], \
+    $15::int8[], $16::int8[], $17::int8[], $18::int8[], $19::int8[], $20::int8[], $21::int8[], \
+    $22::int8[], $23::int4[])";
 
 const CHANGED_BY_PRICE_GROUP: &str = rows::changed_by_price_group!("IS DISTINCT FROM");
 
@@ -579,9 +578,6 @@ impl WriteTx for PgTx {
             .bind(g().map(|group| group.tier_ref).bind_iter())
             .bind(g().map(|group| group.error_code_key).bind_iter())
             .bind(g().map(|group| group.token_shape).bind_iter())
-            .bind(g().map(|group| group.new_model_id_ref).bind_iter())
-            .bind(g().map(|group| group.new_routing_ref).bind_iter())
-            .bind(g().map(|group| group.new_model_resolved).bind_iter())
             .bind(g().map(|group| group.pricing_status_ref).bind_iter())
             .bind(g().map(|group| group.price_id).bind_iter())
             .bind(rate(0))

@@ -33,8 +33,9 @@ use crate::rollup::{CallerDimensions, Granularity, RollupDelta};
 
 const DAY_MS: i64 = 86_400_000;
 
-/// A price group's new values, as `reprice_groups` holds them for the `UPDATE … FROM`.
-/// Its first ten fields are the group's key (see `rows::price_group_match`).
+/// A price group and its new pricing, as the temporary `reprice_groups` table holds them. Its
+/// first ten fields are the group's key (see `rows::price_group_match`); its model stays as it
+/// is (a group whose model changes is repriced row by row).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct GroupUpdate {
     pub day_index: i64,
@@ -47,9 +48,6 @@ pub(crate) struct GroupUpdate {
     pub tier_ref: i32,
     pub error_code_key: i32,
     pub token_shape: i32,
-    pub new_model_id_ref: i32,
-    pub new_routing_ref: i32,
-    pub new_model_resolved: bool,
     pub pricing_status_ref: i32,
     pub price_id: Option<i64>,
     /// Input, output, cache read, cache write; 0 where the group has no tokens of a type.
@@ -153,18 +151,16 @@ impl GroupPlan {
         tx: &mut T,
         caches: &WriteCaches,
         groups: &[PriceGroupRow],
-        decisions: Vec<(ModelRef, RepriceDecision)>,
+        decisions: Vec<RepriceDecision>,
         now: i64,
         written: &mut Written,
     ) -> Result<GroupPlan> {
         let mut prices = PriceIds::default();
-        let mut models = Vec::with_capacity(decisions.len());
         let mut pricing = Vec::with_capacity(decisions.len());
-        for (model, decision) in decisions {
-            models.push(model);
+        for decision in decisions {
             pricing.push(prices.resolve_group(tx, decision, now).await?);
         }
-        let (updates, created) = encode_groups(tx, caches, groups, &models, &pricing).await?;
+        let (updates, created) = encode_groups(tx, caches, groups, &pricing).await?;
         tx.create_reprice_groups(&updates).await?;
         written.strings.extend(created);
         let invocations = groups
@@ -362,13 +358,13 @@ where
     Ok(changed)
 }
 
-/// The model and price decision of each group, or `None` when some group's calls could be
-/// decided differently one by one (see the module's documentation).
+/// The price decision of each group, or `None` when some group's calls could be decided
+/// differently one by one, or change model (see the module's documentation).
 fn decide_groups<F>(
     groups: &[PriceGroupRow],
     start_ms: i64,
     decide: &mut F,
-) -> Option<Vec<(ModelRef, RepriceDecision)>>
+) -> Option<Vec<RepriceDecision>>
 where
     F: FnMut(&mut Invocation) -> RepriceDecision,
 {
@@ -389,7 +385,7 @@ where
                     &large_decision,
                     &large_tokens,
                 );
-            same.then_some((smallest.model, small_decision))
+            same.then_some(small_decision)
         })
         .collect()
 }
@@ -543,13 +539,10 @@ async fn encode_groups<T: WriteTx>(
     tx: &mut T,
     caches: &WriteCaches,
     groups: &[PriceGroupRow],
-    models: &[ModelRef],
     pricing: &[GroupPricing],
 ) -> Result<(Vec<GroupUpdate>, Vec<(String, i32)>)> {
-    let values = models.iter().zip(pricing).flat_map(|(model, pricing)| {
+    let values = pricing.iter().flat_map(|pricing| {
         [
-            Some(model.model_id.as_str()),
-            Some(model.routing.as_str()),
             Some(pricing.stored.status()),
             pricing.stored.unpriced_reason(),
         ]
@@ -559,15 +552,14 @@ async fn encode_groups<T: WriteTx>(
     let resolved = dictionary::resolve_strings(tx, &caches.strings, values).await?;
     let updates = groups
         .iter()
-        .zip(models.iter().zip(pricing))
-        .map(|(group, (model, pricing))| group_update(group, model, pricing, &resolved.strings))
+        .zip(pricing)
+        .map(|(group, pricing)| group_update(group, pricing, &resolved.strings))
         .collect::<Result<Vec<_>>>()?;
     Ok((updates, resolved.into_created()))
 }
 
 fn group_update(
     group: &PriceGroupRow,
-    model: &ModelRef,
     pricing: &GroupPricing,
     strings: &BatchStrings<'_>,
 ) -> Result<GroupUpdate> {
@@ -583,9 +575,6 @@ fn group_update(
         tier_ref: group.tier_ref,
         error_code_key: group.error_code_key,
         token_shape: group.token_shape,
-        new_model_id_ref: strings.id(&model.model_id)?,
-        new_routing_ref: strings.id(model.routing.as_str())?,
-        new_model_resolved: model.resolved,
         pricing_status_ref: strings.id(stored.status())?,
         price_id: stored.price_id(),
         rates: pricing.rates,

@@ -131,16 +131,7 @@ pub(super) use group_cost;
 macro_rules! price_group_changes {
     ($ne:literal) => {
         concat!(
-            "(i.model_id_ref ",
-            $ne,
-            " g.new_model_id_ref \
-             OR i.routing_ref ",
-            $ne,
-            " g.new_routing_ref \
-             OR i.model_resolved ",
-            $ne,
-            " g.new_model_resolved \
-             OR i.pricing_status_ref ",
+            "(i.pricing_status_ref ",
             $ne,
             " g.pricing_status_ref \
              OR i.price_id ",

@@ -358,8 +358,7 @@ fn bind_invocation(arguments: &mut SqliteArguments, row: &EncodedRow<'_>) {
 const CREATE_REPRICE_GROUPS: &str = "CREATE TEMP TABLE reprice_groups (\
     group_index INTEGER, day_index INTEGER, account_ref INTEGER, region_ref INTEGER, model_called_ref INTEGER, \
     model_id_ref INTEGER, model_resolved INTEGER, routing_ref INTEGER, tier_ref INTEGER, \
-    error_code_key INTEGER, token_shape INTEGER, new_model_id_ref INTEGER, \
-    new_routing_ref INTEGER, new_model_resolved INTEGER, pricing_status_ref INTEGER, \
+    error_code_key INTEGER, token_shape INTEGER, pricing_status_ref INTEGER, \
     price_id INTEGER, input_rate INTEGER, output_rate INTEGER, cache_read_rate INTEGER, \
     cache_write_rate INTEGER, standard_price_id INTEGER, standard_input_rate INTEGER, \
     standard_output_rate INTEGER, standard_cache_read_rate INTEGER, \
@@ -605,7 +604,7 @@ impl WriteTx for SqliteTx {
         let indexed: Vec<(i64, &GroupUpdate)> = (0..).zip(groups).collect();
         execute_chunked(
             &mut self.tx,
-            ("INSERT INTO reprice_groups", 26, ""),
+            ("INSERT INTO reprice_groups", 23, ""),
             &indexed,
             |arguments, (index, group)| {
                 push(arguments, *index);
@@ -619,9 +618,6 @@ impl WriteTx for SqliteTx {
                 push(arguments, group.tier_ref);
                 push(arguments, group.error_code_key);
                 push(arguments, group.token_shape);
-                push(arguments, group.new_model_id_ref);
-                push(arguments, group.new_routing_ref);
-                push(arguments, group.new_model_resolved);
                 push(arguments, group.pricing_status_ref);
                 push(arguments, group.price_id);
                 for rate in group.rates {

@@ -632,8 +632,8 @@ impl MonthlyReport {
                 month.served_tokens(),
                 effective,
                 Money::format_usd(month.standard_equivalent_pico),
-                month.overflow.invocations,
-                Money::format_usd(month.overflow.cost_pico),
+                overflow_calls(month),
+                overflow_cost(month),
             );
         }
     }
@@ -712,8 +712,9 @@ struct JsonReservation {
     served_tokens: i64,
     effective_usd_per_1m_tokens: Option<String>,
     standard_equivalent_usd: String,
-    overflow_invocations: i64,
-    overflow_cost_usd: String,
+    /// `null` (both) when the month's raw invocations were dropped by retention.
+    overflow_invocations: Option<i64>,
+    overflow_cost_usd: Option<String>,
 }
 
 fn json_reservation(month: &ReservationMonth) -> JsonReservation {
@@ -744,10 +745,32 @@ fn json_reservation(month: &ReservationMonth) -> JsonReservation {
         served_tokens: month.served_tokens(),
         effective_usd_per_1m_tokens: month.effective_per_million_pico().map(Money::format_usd),
         standard_equivalent_usd: Money::format_usd(month.standard_equivalent_pico),
-        overflow_invocations: month.overflow.invocations,
-        overflow_cost_usd: Money::format_usd(month.overflow.cost_pico),
+        overflow_invocations: month.overflow.as_ref().map(|overflow| overflow.invocations),
+        overflow_cost_usd: month
+            .overflow
+            .as_ref()
+            .map(|overflow| Money::format_usd(overflow.cost_pico)),
     }
 }
+
+/// A reservation's overflow calls, or "unknown" when retention dropped the raw calls.
+pub fn overflow_calls(month: &ReservationMonth) -> String {
+    month.overflow.as_ref().map_or_else(
+        || UNKNOWN_OVERFLOW.to_string(),
+        |overflow| overflow.invocations.to_string(),
+    )
+}
+
+/// A reservation's overflow cost in dollars, or "unknown" (see [`overflow_calls`]).
+pub fn overflow_cost(month: &ReservationMonth) -> String {
+    month.overflow.as_ref().map_or_else(
+        || UNKNOWN_OVERFLOW.to_string(),
+        |overflow| Money::format_usd(overflow.cost_pico),
+    )
+}
+
+/// Shown for the overflow of a month whose raw invocations retention dropped.
+const UNKNOWN_OVERFLOW: &str = "unknown (raw calls dropped by retention)";
 
 #[derive(Serialize)]
 struct JsonReport<'a> {

@@ -41,8 +41,9 @@ pub struct ReservationMonth {
     /// What the served tokens would have cost on Standard.
     pub standard_equivalent_pico: i128,
     /// Calls that asked for Reserved and were served on another tier (Standard), with their
-    /// cost.
-    pub overflow: Totals,
+    /// cost; `None` when the month's raw invocations, which it is counted from, were dropped
+    /// by `retention.raw_invocations` (unknown, never 0).
+    pub overflow: Option<Totals>,
 }
 
 impl ReservationMonth {
@@ -221,13 +222,17 @@ async fn served(
     Ok((totals, standard))
 }
 
-/// Calls that asked for Reserved and were served on another tier, on the covered days.
+/// Calls that asked for Reserved and were served on another tier, on the covered days;
+/// `None` when retention dropped the raw invocations of some of those days.
 async fn overflow(
     store: &Store,
     reservation: &Reservation,
     start_ms: i64,
     end_ms: i64,
-) -> Result<Totals, StoreError> {
+) -> Result<Option<Totals>, StoreError> {
+    if start_ms < store.raw_kept_from().await? {
+        return Ok(None);
+    }
     let mut totals = Totals::default();
     for row in store
         .tier_overflow(Tier::Reserved.as_str(), start_ms, end_ms)
@@ -254,7 +259,7 @@ async fn overflow(
             ..Totals::default()
         });
     }
-    Ok(totals)
+    Ok(Some(totals))
 }
 
 #[cfg(test)]

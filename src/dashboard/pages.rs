@@ -442,7 +442,7 @@ pub struct ReservationLine {
     served_tokens: i64,
     effective: String,
     standard: String,
-    overflow_calls: i64,
+    overflow_calls: String,
     overflow_cost: String,
 }
 
@@ -470,8 +470,11 @@ impl ReservationLine {
                 |pico| format!("${}", Money::format_usd(pico)),
             ),
             standard: format!("${}", Money::format_usd(month.standard_equivalent_pico)),
-            overflow_calls: month.overflow.invocations,
-            overflow_cost: format!("${}", Money::format_usd(month.overflow.cost_pico)),
+            overflow_calls: crate::report::overflow_calls(month),
+            overflow_cost: match &month.overflow {
+                Some(overflow) => format!("${}", Money::format_usd(overflow.cost_pico)),
+                None => crate::report::overflow_cost(month),
+            },
         }
     }
 }

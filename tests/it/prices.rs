@@ -1178,9 +1178,10 @@ async fn a_reservation_reports_its_fixed_cost_what_it_served_and_the_overflow() 
             month.standard_equivalent_pico,
             1_000_000 * 3_300_000 + 100_000 * 16_500_000
         );
-        assert_eq!(month.overflow.invocations, 1);
+        let overflow = month.overflow.as_ref().expect("raw invocations are kept");
+        assert_eq!(overflow.invocations, 1);
         assert_eq!(
-            month.overflow.cost_pico,
+            overflow.cost_pico,
             1_000_000 * 3_300_000 + 100_000 * 16_500_000,
             "overflow is billed on Standard"
         );
@@ -1221,6 +1222,34 @@ async fn a_reservation_reports_its_fixed_cost_what_it_served_and_the_overflow() 
         assert!(page.body.contains("$7128.000000"), "{}", page.body);
         let download = crate::dashboard::get(&app, "/reports/2026-11.csv").await;
         assert_eq!(download.body, csv);
+
+        // Once retention drops November's raw calls, its overflow is unknown, never 0.
+        let december = Month {
+            year: 2026,
+            month: 12,
+        };
+        db.store
+            .drop_raw_invocations(december.start_ms())
+            .await
+            .unwrap();
+        let report = tierwatch::report::build_for(&db.store, self::november(), &config)
+            .await
+            .unwrap();
+        assert_eq!(report.reservations[0].overflow, None);
+        assert_eq!(
+            report.reservations[0].served.invocations, 2,
+            "served: rollups"
+        );
+        let json: Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(json["reservations"][0]["overflow_invocations"], Value::Null);
+        assert_eq!(json["reservations"][0]["overflow_cost_usd"], Value::Null);
+        assert!(report.to_markdown().contains("unknown (raw calls dropped"));
+        let page = crate::dashboard::get(&app, "/reports/2026-11").await;
+        assert!(
+            page.body.contains("unknown (raw calls dropped"),
+            "{}",
+            page.body
+        );
         db.finish().await;
     }
 }

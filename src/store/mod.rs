@@ -884,12 +884,13 @@ impl Store {
         })
     }
 
-    /// Recomputes the cost of every invocation with `start ≤ ts < end` and rebuilds the
-    /// rollups of that range, in one transaction. `start` and `end` must be whole UTC days so
-    /// that every rollup cell of the range is rebuilt from all of its invocations.
+    /// Recomputes the cost of every invocation with `start ≤ ts < end` and updates the
+    /// rollups that count them, in one transaction. `start` and `end` must be whole UTC days.
     ///
     /// `reprice` is asked once per price group (calls alike in everything a price depends on,
-    /// see `reprice.rs`), and the groups' rates are applied to all rows in one statement.
+    /// see `reprice.rs`); only the invocations whose price changes are rewritten, and their
+    /// rollup cells move by the difference. Where a group cannot be decided as one, this works
+    /// as [`Store::reprice_and_rebuild`] does.
     pub async fn reprice<F>(&self, start_ms: i64, end_ms: i64, reprice: F) -> Result<RepriceOutcome>
     where
         F: FnMut(&mut Invocation) -> RepriceDecision + Send,

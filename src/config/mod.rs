@@ -743,6 +743,25 @@ mod tests {
     }
 
     #[test]
+    fn retention_keeps_whole_months_of_at_least_the_days_given() {
+        assert_eq!(load("", &[]).unwrap().retention.raw_invocations, None);
+        let config = load("[retention]\nraw_invocations = \"90d\"\n", &[]).unwrap();
+        let retention = &config.retention;
+        assert_eq!(
+            retention.raw_invocations,
+            Some(std::time::Duration::from_secs(90 * 86_400))
+        );
+        // 2026-12-07 − 90 days = 2026-09-08: September is kept from its first day.
+        let now = 1_796_601_600_000; // 2026-12-07T00:00:00Z
+        assert_eq!(retention.raw_kept_from(now), Some(1_788_220_800_000)); // 2026-09-01
+        for bad in ["12h", "0d", "ninety days", "90"] {
+            let text = format!("[retention]\nraw_invocations = \"{bad}\"\n");
+            let errors = load(&text, &[]).unwrap_err();
+            assert_eq!(errors.0[0].key, "retention.raw_invocations", "{bad}");
+        }
+    }
+
+    #[test]
     fn file_values_and_relative_paths() {
         let text = r#"
             [database]

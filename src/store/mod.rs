@@ -1311,7 +1311,7 @@ pub(crate) trait WriteTx: Send {
     /// The strings of dictionary ids.
     async fn dictionary_values(&mut self, ids: &[i32]) -> Result<Vec<(i32, String)>>;
     /// Stores a reprice's price groups in the transaction's temporary `reprice_groups` table.
-    async fn create_reprice_groups(&mut self, groups: &[reprice::GroupUpdate]) -> Result<()>;
+    async fn create_reprice_groups(&mut self, groups: &[reprice::GroupUpdate<'_>]) -> Result<()>;
     /// The invocations of `hour` (in day `day_index` of the range starting at
     /// `range_start_ms`) whose price group changes them, as stored, with their group's index.
     async fn load_changed_by_group(

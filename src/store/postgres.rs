@@ -84,8 +84,14 @@ impl PgStore {
                 .partitions
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let mut months: Vec<i64> = timestamps_ms
-                .map(super::month_start_ms)
+            // Distinct days first (a division per record), then their months.
+            const DAY_MS: i64 = 86_400_000;
+            let mut days: Vec<i64> = timestamps_ms.map(|ts| ts.div_euclid(DAY_MS)).collect();
+            days.sort_unstable();
+            days.dedup();
+            let mut months: Vec<i64> = days
+                .into_iter()
+                .map(|day| super::month_start_ms(day * DAY_MS))
                 .filter(|month| !known.contains(month))
                 .collect();
             months.sort_unstable();
@@ -555,7 +561,7 @@ impl WriteTx for PgTx {
             .context("reading dictionary strings")
     }
 
-    async fn create_reprice_groups(&mut self, groups: &[GroupUpdate]) -> Result<()> {
+    async fn create_reprice_groups(&mut self, groups: &[GroupUpdate<'_>]) -> Result<()> {
         sqlx::query(CREATE_REPRICE_GROUPS)
             .execute(&mut *self.tx)
             .await
@@ -568,16 +574,16 @@ impl WriteTx for PgTx {
         };
         sqlx::query(FILL_REPRICE_GROUPS)
             .bind((0..groups.len() as i64).bind_iter())
-            .bind(g().map(|group| group.day_index).bind_iter())
-            .bind(g().map(|group| group.account_ref).bind_iter())
-            .bind(g().map(|group| group.region_ref).bind_iter())
-            .bind(g().map(|group| group.model_called_ref).bind_iter())
-            .bind(g().map(|group| group.model_id_ref).bind_iter())
-            .bind(g().map(|group| group.model_resolved).bind_iter())
-            .bind(g().map(|group| group.routing_ref).bind_iter())
-            .bind(g().map(|group| group.tier_ref).bind_iter())
-            .bind(g().map(|group| group.error_code_key).bind_iter())
-            .bind(g().map(|group| group.token_shape).bind_iter())
+            .bind(g().map(|group| group.group.day_index).bind_iter())
+            .bind(g().map(|group| group.group.account_ref).bind_iter())
+            .bind(g().map(|group| group.group.region_ref).bind_iter())
+            .bind(g().map(|group| group.group.model_called_ref).bind_iter())
+            .bind(g().map(|group| group.group.model_id_ref).bind_iter())
+            .bind(g().map(|group| group.group.model_resolved).bind_iter())
+            .bind(g().map(|group| group.group.routing_ref).bind_iter())
+            .bind(g().map(|group| group.group.tier_ref).bind_iter())
+            .bind(g().map(|group| group.group.error_code_key).bind_iter())
+            .bind(g().map(|group| group.group.token_shape).bind_iter())
             .bind(g().map(|group| group.pricing_status_ref).bind_iter())
             .bind(g().map(|group| group.price_id).bind_iter())
             .bind(rate(0))

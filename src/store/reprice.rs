@@ -33,21 +33,12 @@ use crate::rollup::{CallerDimensions, Granularity, RollupDelta};
 
 const DAY_MS: i64 = 86_400_000;
 
-/// A price group and its new pricing, as the temporary `reprice_groups` table holds them. Its
-/// first ten fields are the group's key (see `rows::price_group_match`); its model stays as it
-/// is (a group whose model changes is repriced row by row).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct GroupUpdate {
-    pub day_index: i64,
-    pub account_ref: i32,
-    pub region_ref: i32,
-    pub model_called_ref: i32,
-    pub model_id_ref: i32,
-    pub model_resolved: bool,
-    pub routing_ref: i32,
-    pub tier_ref: i32,
-    pub error_code_key: i32,
-    pub token_shape: i32,
+/// A price group and its new pricing, as the temporary `reprice_groups` table holds them: the
+/// group's key (see `rows::price_group_match`) is its stored row's; its model stays as it is
+/// (a group whose model changes is repriced row by row).
+#[derive(Debug, Clone)]
+pub(crate) struct GroupUpdate<'a> {
+    pub group: &'a PriceGroupRow,
     pub pricing_status_ref: i32,
     pub price_id: Option<i64>,
     /// Input, output, cache read, cache write; 0 where the group has no tokens of a type.
@@ -535,12 +526,12 @@ fn rates(price: &PriceRowRecord) -> [i64; 4] {
 }
 
 /// The groups' new values with their strings as dictionary ids (created in `tx` when new).
-async fn encode_groups<T: WriteTx>(
+async fn encode_groups<'g, T: WriteTx>(
     tx: &mut T,
     caches: &WriteCaches,
-    groups: &[PriceGroupRow],
+    groups: &'g [PriceGroupRow],
     pricing: &[GroupPricing],
-) -> Result<(Vec<GroupUpdate>, Vec<(String, i32)>)> {
+) -> Result<(Vec<GroupUpdate<'g>>, Vec<(String, i32)>)> {
     let values = pricing.iter().flat_map(|pricing| {
         [
             Some(pricing.stored.status()),
@@ -558,23 +549,14 @@ async fn encode_groups<T: WriteTx>(
     Ok((updates, resolved.into_created()))
 }
 
-fn group_update(
-    group: &PriceGroupRow,
+fn group_update<'g>(
+    group: &'g PriceGroupRow,
     pricing: &GroupPricing,
     strings: &BatchStrings<'_>,
-) -> Result<GroupUpdate> {
+) -> Result<GroupUpdate<'g>> {
     let stored = &pricing.stored;
     Ok(GroupUpdate {
-        day_index: group.day_index,
-        account_ref: group.account_ref,
-        region_ref: group.region_ref,
-        model_called_ref: group.model_called_ref,
-        model_id_ref: group.model_id_ref,
-        model_resolved: group.model_resolved,
-        routing_ref: group.routing_ref,
-        tier_ref: group.tier_ref,
-        error_code_key: group.error_code_key,
-        token_shape: group.token_shape,
+        group,
         pricing_status_ref: strings.id(stored.status())?,
         price_id: stored.price_id(),
         rates: pricing.rates,

@@ -587,7 +587,7 @@ impl WriteTx for SqliteTx {
         .context("reading dictionary strings")
     }
 
-    async fn create_reprice_groups(&mut self, groups: &[GroupUpdate]) -> Result<()> {
+    async fn create_reprice_groups(&mut self, groups: &[GroupUpdate<'_>]) -> Result<()> {
         for statement in [
             "DROP TABLE IF EXISTS temp.reprice_groups",
             CREATE_REPRICE_GROUPS,
@@ -601,23 +601,23 @@ impl WriteTx for SqliteTx {
                 .await
                 .context("creating the reprice groups table")?;
         }
-        let indexed: Vec<(i64, &GroupUpdate)> = (0..).zip(groups).collect();
+        let indexed: Vec<(i64, &GroupUpdate<'_>)> = (0..).zip(groups).collect();
         execute_chunked(
             &mut self.tx,
             ("INSERT INTO reprice_groups", 23, ""),
             &indexed,
             |arguments, (index, group)| {
                 push(arguments, *index);
-                push(arguments, group.day_index);
-                push(arguments, group.account_ref);
-                push(arguments, group.region_ref);
-                push(arguments, group.model_called_ref);
-                push(arguments, group.model_id_ref);
-                push(arguments, group.model_resolved);
-                push(arguments, group.routing_ref);
-                push(arguments, group.tier_ref);
-                push(arguments, group.error_code_key);
-                push(arguments, group.token_shape);
+                push(arguments, group.group.day_index);
+                push(arguments, group.group.account_ref);
+                push(arguments, group.group.region_ref);
+                push(arguments, group.group.model_called_ref);
+                push(arguments, group.group.model_id_ref);
+                push(arguments, group.group.model_resolved);
+                push(arguments, group.group.routing_ref);
+                push(arguments, group.group.tier_ref);
+                push(arguments, group.group.error_code_key);
+                push(arguments, group.group.token_shape);
                 push(arguments, group.pricing_status_ref);
                 push(arguments, group.price_id);
                 for rate in group.rates {

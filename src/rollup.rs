@@ -89,6 +89,13 @@ pub mod latency {
         (i64::from(bin) << PACKED_COUNT_BITS) | count.clamp(0, PACKED_COUNT_MASK)
     }
 
+    /// The bin and count of a packed entry: the inverse of [`pack`] (SQL does the same with
+    /// `>>` and `&`). An entry not made by `pack` gives a bin past any real one.
+    pub fn unpack(entry: i64) -> (i16, u64) {
+        let bin = i16::try_from(entry >> PACKED_COUNT_BITS).unwrap_or(i16::MAX);
+        (bin, (entry & PACKED_COUNT_MASK) as u64)
+    }
+
     /// The value a bin stands for: the geometric middle of its bounds, in milliseconds.
     pub fn representative_ms(bin: i16) -> f64 {
         if bin <= 0 {
@@ -510,12 +517,8 @@ fn cell_key(granularity: Granularity, invocation: &Invocation) -> CellKey<'_> {
 mod tests {
     use super::*;
 
-    /// The inverse of `latency::pack` (SQL does the same with `>>` and `&`).
-    fn unpack(entry: i64) -> (i16, i64) {
-        let bin = i16::try_from(entry >> latency::PACKED_COUNT_BITS).unwrap_or(i16::MAX);
-        (bin, entry & latency::PACKED_COUNT_MASK)
-    }
     use crate::model::{ModelRef, Routing, TierResolution, TierSource, TokenCounts};
+    use latency::unpack;
 
     fn invocation(timestamp_ms: i64, tier: Tier, latency_ms: Option<u32>) -> Invocation {
         Invocation {
@@ -640,7 +643,7 @@ mod tests {
         // Packed per cell: the hour cell holds both Priority latencies, bins in order.
         let packed = delta.packed_histograms();
         let hour = &packed[&hour_priority];
-        let unpacked: Vec<(i16, i64)> = hour.total.iter().map(|e| unpack(*e)).collect();
+        let unpacked: Vec<(i16, u64)> = hour.total.iter().map(|e| unpack(*e)).collect();
         let mut expected = vec![(latency::bin(400), 1), (latency::bin(500), 1)];
         expected.sort();
         assert_eq!(unpacked, expected);
@@ -650,7 +653,7 @@ mod tests {
     #[test]
     fn packed_entries_keep_bin_and_count_and_sort_by_bin() {
         for (bin, count) in [(0, 1), (1, 7), (257, (1 << 40) - 1), (100, 123_456_789)] {
-            assert_eq!(unpack(latency::pack(bin, count)), (bin, count));
+            assert_eq!(unpack(latency::pack(bin, count)), (bin, count as u64));
         }
         assert!(latency::pack(3, 1_000_000) < latency::pack(4, 1));
         // Past the count bits a count saturates instead of spilling into the bin.

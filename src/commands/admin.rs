@@ -39,9 +39,10 @@ pub async fn retention(config: &Config) -> Result<ExitCode> {
     } else {
         outln!(
             "Raw invocations are kept from {from}: dropped {} invocations ({}). Their rollups \
-             are kept.",
+             are kept, and {} price groups to reprice their days.",
             dropped.invocations,
-            dropped.months.join(", ")
+            dropped.months.join(", "),
+            dropped.price_groups
         );
     }
     Ok(ExitCode::SUCCESS)

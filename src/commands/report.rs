@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::ingest::{self, PricingContext};
 use crate::report::{self, Format, Month};
+use crate::store::RepricePath;
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
@@ -58,9 +59,16 @@ pub async fn reprice(config: &Config, args: RepriceArgs) -> Result<ExitCode> {
     };
     let range = (month.start_ms(), month.end_ms());
     let outcome = ingest::reprice(&store, &context, range, args.rebuild).await?;
-    let rollups = match outcome.price_groups {
-        Some(groups) => format!("decided per price group ({groups} groups), rollups updated"),
-        None => "decided per call, rollups rebuilt".to_string(),
+    let rollups = match outcome.path {
+        RepricePath::ByPriceGroup { groups } => {
+            format!("decided per price group ({groups} groups), rollups updated")
+        }
+        RepricePath::PerCall => "decided per call, rollups rebuilt".to_string(),
+        RepricePath::FromKeptGroups { groups, day_cells } => format!(
+            "raw calls dropped by retention: decided per kept price group ({groups} groups), \
+             {day_cells} day cells and the unpriced causes updated (hour, minute and caller \
+             cells keep their earlier costs)"
+        ),
     };
     outln!(
         "Repriced {} invocations of {month} with {}: {} changed; {rollups}.",

@@ -88,6 +88,7 @@ async fn apply_retention(
             match store.drop_raw_invocations(kept_from).await {
                 Ok(dropped) if !dropped.months.is_empty() => tracing::info!(
                     invocations = dropped.invocations,
+                    price_groups = dropped.price_groups,
                     months = ?dropped.months,
                     "dropped raw invocations past retention.raw_invocations (rollups kept)"
                 ),

@@ -68,6 +68,10 @@ pub enum StoreError {
          {what} needs them"
     )]
     RawInvocationsDropped { kept_from: String, what: String },
+    #[error(
+        "cannot reprice {range} from the price groups kept of its dropped raw invocations: {reason}"
+    )]
+    NotRepricable { range: String, reason: String },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -243,6 +247,18 @@ pub struct RawDropped {
     /// The months dropped, as their partitions are named (`invocations_2025_08`).
     pub months: Vec<String>,
     pub invocations: u64,
+    /// Price groups kept of them (see migration 0013), to reprice their days later.
+    pub price_groups: u64,
+}
+
+/// Before raw invocations up to `keep_from_ms` are dropped: sums those not dropped yet into
+/// the kept price groups, in the dropping transaction. Returns how many groups were written.
+async fn keep_price_groups_before<T: WriteTx>(tx: &mut T, keep_from_ms: i64) -> Result<u64> {
+    let kept_from = tx.raw_kept_from().await?;
+    if keep_from_ms <= kept_from {
+        return Ok(0);
+    }
+    tx.keep_price_groups(kept_from, keep_from_ms).await
 }
 
 /// The first millisecond of the UTC month holding `ts_ms`.
@@ -739,8 +755,8 @@ impl Store {
         self.run_aggregate(table, span, filter, group).await
     }
 
-    /// Merged latency histograms of rollup cells, filtered and grouped in the database.
-    /// Latency is not kept per caller, so a caller filter is ignored here.
+    /// Merged latency histograms of rollup cells, filtered in the database and merged per
+    /// group here. Latency is not kept per caller, so a caller filter is ignored here.
     pub async fn histograms(
         &self,
         span: CellSpan,
@@ -752,11 +768,10 @@ impl Store {
             caller: None,
             ..filter.clone()
         };
-        let dialect = on_backend!(self, store => store.dialect());
-        let built = query::histogram_sql(dialect, span, &filter, group, metric);
+        let built = query::histogram_sql(span, &filter, group, metric);
         self.cached(built.clone(), async {
-            let raw = on_backend!(self, store => store.fetch_bins(built).await)?;
-            Ok(query::fold_bins(raw))
+            let cells = on_backend!(self, store => store.fetch_packed_histograms(built).await)?;
+            Ok(query::fold_packed(cells))
         })
         .await
     }
@@ -1239,10 +1254,25 @@ pub enum RepriceDecision {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RepriceOutcome {
     pub invocations: u64,
+    /// Calls whose price changed; repriced from kept price groups, the calls of the day cells
+    /// whose cost changed.
     pub changed: u64,
-    /// How many price groups were decided, when the reprice was decided per group (`None`:
-    /// every call was decided on its own and the rollups rebuilt).
-    pub price_groups: Option<u64>,
+    pub path: RepricePath,
+}
+
+/// How a reprice went about it (see `reprice.rs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RepricePath {
+    /// Every call decided on its own; the range's rollups rebuilt from the rows.
+    #[default]
+    PerCall,
+    /// Decided once per price group; the calls that changed rewritten, and the rollups they
+    /// count in moved by the difference.
+    ByPriceGroup { groups: u64 },
+    /// The raw calls were dropped by retention: decided once per price group kept of them;
+    /// the day cells' costs and the unpriced causes rewritten (hour, minute and caller cells
+    /// keep the costs they had).
+    FromKeptGroups { groups: u64, day_cells: u64 },
 }
 
 /// Milliseconds since the Unix epoch, now.
@@ -1306,6 +1336,25 @@ pub(crate) trait WriteTx: Send {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<rows::PriceGroupRow>>;
+    /// Sums the invocations of `start ≤ ts < end` into the kept price groups (before they are
+    /// dropped); returns how many groups were written.
+    async fn keep_price_groups(&mut self, start_ms: i64, end_ms: i64) -> Result<u64>;
+    /// The kept price groups of the days in `start ≤ ms < end`.
+    async fn load_kept_price_groups(
+        &mut self,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<rows::KeptPriceGroupRow>>;
+    /// The day cells in `start ≤ bucket_start < end`: calls and cost fields.
+    async fn day_cell_invocations(
+        &mut self,
+        start_s: i64,
+        end_s: i64,
+    ) -> Result<Vec<reprice::DayCellRow>>;
+    /// Overwrites the cost fields of day cells.
+    async fn set_day_cell_pricing(&mut self, cells: &[reprice::DayCellPricing]) -> Result<()>;
+    /// Deletes every unpriced cause counted in `start ≤ bucket_start < end`.
+    async fn delete_unpriced_rollups(&mut self, start_s: i64, end_s: i64) -> Result<()>;
     /// Deletes the unpriced causes of a range that no invocation has any more.
     async fn delete_empty_unpriced_rollups(&mut self, start_s: i64, end_s: i64) -> Result<()>;
     /// The strings of dictionary ids.

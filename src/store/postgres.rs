@@ -128,6 +128,7 @@ impl PgStore {
     /// millisecond): their partitions, whole. Returns the months dropped and their rows.
     pub(super) async fn drop_raw_invocations(&self, keep_from_ms: i64) -> Result<RawDropped> {
         let mut tx = self.begin_exclusive().await?;
+        let price_groups = super::keep_price_groups_before(&mut tx, keep_from_ms).await?;
         sqlx::query(SET_RAW_KEPT_FROM)
             .bind(keep_from_ms)
             .execute(&mut *tx.tx)
@@ -140,7 +141,10 @@ impl PgStore {
         .fetch_all(&mut *tx.tx)
         .await
         .context("listing the invocation partitions")?;
-        let mut dropped = RawDropped::default();
+        let mut dropped = RawDropped {
+            price_groups,
+            ..RawDropped::default()
+        };
         for name in partitions {
             let Some(month_end) = super::partition_month(&name).map(|(_, end)| end) else {
                 continue;
@@ -226,6 +230,28 @@ impl PgStore {
     alerts::alert_reads!();
     price_list::price_list_reads!();
     query::aggregate_reads!();
+
+    /// Cells' packed histograms with their groups (see `query::histogram_sql`).
+    pub(super) async fn fetch_packed_histograms(
+        &self,
+        built: query::BuiltQuery,
+    ) -> Result<Vec<(query::HistogramGroup, Vec<i64>)>> {
+        #[derive(sqlx::FromRow)]
+        struct PackedCell {
+            #[sqlx(flatten)]
+            group: query::HistogramGroup,
+            packed: Vec<i64>,
+        }
+        let statement = sqlx::query_as(AssertSqlSafe(built.sql));
+        let cells: Vec<PackedCell> = query::bind_all(statement, built.params)
+            .fetch_all(&self.pool)
+            .await
+            .context("reading latency histograms")?;
+        Ok(cells
+            .into_iter()
+            .map(|cell| (cell.group, cell.packed))
+            .collect())
+    }
 }
 
 /// Hides the password of a connection URL in messages.

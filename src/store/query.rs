@@ -2,10 +2,12 @@
 //! and grouped in SQL, so a page reads a handful of rows whatever the number of invocations.
 //!
 //! The SQL is the same on both backends (`$N` parameters work in SQLite too), except for
-//! unpacking a cell's histogram ([`histogram_entries`]). Sums come back
+//! unpacking a cell's histogram in SQL ([`histogram_entries`]). Sums come back
 //! as text and are parsed into i128: Postgres sums BIGINT into NUMERIC, and text is the one
 //! type both databases hand over exactly. Should a sum pass i64 in SQLite, SQLite reports an
 //! integer overflow: an error, never a wrong number.
+
+use std::collections::BTreeMap;
 
 use crate::rollup::{CellTotals, Granularity, LatencyMetric, latency};
 
@@ -21,10 +23,7 @@ pub(crate) enum Dialect {
 /// A FROM item listing the packed entries of the histogram of `metric` of each cell `r`, one
 /// row per entry, as `h.value` (Postgres stores an int8[], SQLite a JSON array).
 pub(super) fn histogram_entries(dialect: Dialect, metric: LatencyMetric) -> String {
-    let column = match metric {
-        LatencyMetric::Total => "latency_hist",
-        LatencyMetric::FirstToken => "first_token_hist",
-    };
+    let column = histogram_column(metric);
     match dialect {
         Dialect::Postgres => format!("unnest(r.{column}) AS h(value)"),
         Dialect::Sqlite => format!("json_each(r.{column}) AS h"),
@@ -513,9 +512,11 @@ pub(super) fn aggregate_sql(
     query
 }
 
-/// Merged latency histograms of the cells of `span` that pass `filter`, grouped by `group`.
+/// The packed latency histogram of `metric` of every cell of `span` that passes `filter`,
+/// each with the group it counts in (as `packed`): merged per group by [`fold_packed`].
+/// Merging in tierwatch rather than in SQL reads one row per cell instead of one per bin
+/// entry (a month of day cells at 10M calls: 3,720 rows, not 220,000).
 pub(super) fn histogram_sql(
-    dialect: Dialect,
     span: CellSpan,
     filter: &Filter,
     group: Grouping,
@@ -525,20 +526,57 @@ pub(super) fn histogram_sql(
         sql: String::new(),
         params: Vec::new(),
     };
-    let (mut select, mut grouped) = group_columns(group, false);
-    let (bin, count) = entry_bin_and_count();
-    select.push(format!("{bin} AS bin"));
-    select.push(format!("CAST(SUM({count}) AS BIGINT) AS count"));
+    let (mut select, _) = group_columns(group, false);
+    select.push(format!("r.{} AS packed", histogram_column(metric)));
     let clause = where_clause(&mut query, span, filter);
-    grouped.push("bin");
-    let list = grouped.join(", ");
     query.sql = format!(
-        "SELECT {} FROM rollups r JOIN series s ON s.id = r.series_id \
-         CROSS JOIN {} WHERE {clause} GROUP BY {list} ORDER BY {list}",
+        "SELECT {} FROM rollups r JOIN series s ON s.id = r.series_id WHERE {clause}",
         select.join(", "),
-        histogram_entries(dialect, metric),
     );
     query
+}
+
+fn histogram_column(metric: LatencyMetric) -> &'static str {
+    match metric {
+        LatencyMetric::Total => "latency_hist",
+        LatencyMetric::FirstToken => "first_token_hist",
+    }
+}
+
+/// The group a cell's histogram counts in, as [`histogram_sql`] selects it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, sqlx::FromRow)]
+pub(super) struct HistogramGroup {
+    bucket_start: i64,
+    account_id: String,
+    region: String,
+    model_id: String,
+    tier: String,
+}
+
+/// Merges cells' packed histograms (`bin << 40 | count` entries) per group: one histogram per
+/// group, groups and bins in order.
+pub(super) fn fold_packed(
+    cells: impl IntoIterator<Item = (HistogramGroup, Vec<i64>)>,
+) -> Vec<HistogramRow> {
+    let mut merged: BTreeMap<HistogramGroup, BTreeMap<i16, u64>> = BTreeMap::new();
+    for (group, entries) in cells {
+        let bins = merged.entry(group).or_default();
+        for entry in entries {
+            let (bin, count) = latency::unpack(entry);
+            *bins.entry(bin).or_default() += count;
+        }
+    }
+    merged
+        .into_iter()
+        .map(|(group, bins)| HistogramRow {
+            bucket_start: group.bucket_start,
+            account_id: group.account_id,
+            region: group.region,
+            model_id: group.model_id,
+            tier: group.tier,
+            bins: bins.into_iter().collect(),
+        })
+        .collect()
 }
 
 /// An aggregate row as the database returns it.
@@ -609,45 +647,6 @@ impl AggregateRaw {
     }
 }
 
-/// A histogram row as the database returns it: one bin of one group.
-#[derive(Debug, sqlx::FromRow)]
-pub(super) struct BinRaw {
-    bucket_start: i64,
-    account_id: String,
-    region: String,
-    model_id: String,
-    tier: String,
-    bin: i16,
-    count: i64,
-}
-
-/// Folds bin rows (ordered by group, then bin) into one histogram per group.
-pub(super) fn fold_bins(rows: Vec<BinRaw>) -> Vec<HistogramRow> {
-    let mut histograms: Vec<HistogramRow> = Vec::new();
-    for row in rows {
-        let count = u64::try_from(row.count).unwrap_or(0);
-        let same_group = histograms.last().is_some_and(|last| {
-            last.bucket_start == row.bucket_start
-                && last.account_id == row.account_id
-                && last.region == row.region
-                && last.model_id == row.model_id
-                && last.tier == row.tier
-        });
-        match histograms.last_mut() {
-            Some(last) if same_group => last.bins.push((row.bin, count)),
-            _ => histograms.push(HistogramRow {
-                bucket_start: row.bucket_start,
-                account_id: row.account_id,
-                region: row.region,
-                model_id: row.model_id,
-                tier: row.tier,
-                bins: vec![(row.bin, count)],
-            }),
-        }
-    }
-    histograms
-}
-
 /// Binds a built query's parameters, in order, on either backend.
 pub(super) fn bind_all<'q, DB, O>(
     mut statement: sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments>,
@@ -679,17 +678,6 @@ macro_rules! aggregate_reads {
                 .fetch_all(&self.pool)
                 .await
                 .context("reading rollup sums")
-        }
-
-        pub(super) async fn fetch_bins(
-            &self,
-            built: query::BuiltQuery,
-        ) -> Result<Vec<query::BinRaw>> {
-            let statement = sqlx::query_as(AssertSqlSafe(built.sql));
-            query::bind_all(statement, built.params)
-                .fetch_all(&self.pool)
-                .await
-                .context("reading latency histograms")
         }
 
         pub(super) async fn latest_bucket(&self, granularity: Granularity) -> Result<Option<i64>> {
@@ -853,23 +841,26 @@ mod tests {
     }
 
     #[test]
-    fn bins_fold_per_group_in_order() {
-        let raw = |tier: &str, bin: i16, count: i64| BinRaw {
+    fn packed_histograms_merge_per_group_in_order() {
+        let group = |tier: &str| HistogramGroup {
             bucket_start: 0,
             account_id: String::new(),
             region: String::new(),
             model_id: String::new(),
             tier: tier.into(),
-            bin,
-            count,
         };
-        let folded = fold_bins(vec![
-            raw("flex", 10, 2),
-            raw("flex", 12, 1),
-            raw("standard", 9, 5),
+        let pack = latency::pack;
+        let folded = fold_packed(vec![
+            (group("standard"), vec![pack(9, 5)]),
+            (group("flex"), vec![pack(10, 2), pack(12, 1)]),
+            (group("flex"), vec![pack(12, 3), pack(11, 4)]),
+            (group("priority"), vec![]),
         ]);
-        assert_eq!(folded.len(), 2);
-        assert_eq!(folded[0].bins, vec![(10, 2), (12, 1)]);
-        assert_eq!(folded[1].tier, "standard");
+        assert_eq!(folded.len(), 3);
+        assert_eq!(folded[0].tier, "flex");
+        assert_eq!(folded[0].bins, vec![(10, 2), (11, 4), (12, 4)]);
+        assert_eq!(folded[1].tier, "priority");
+        assert!(folded[1].bins.is_empty());
+        assert_eq!(folded[2].bins, vec![(9, 5)]);
     }
 }

@@ -17,12 +17,14 @@
 //! as [`Method::RowByRow`] always does (which also rebuilds caller cells for newly configured
 //! caller dimensions).
 
+mod kept_groups;
+
 use std::collections::HashMap;
 
 use super::dictionary::{self, BatchStrings};
 use super::rows::PriceGroupRow;
 use super::{
-    PriceRowRecord, RepriceDecision, RepriceOutcome, Result, StandardCost, StoreError,
+    PriceRowRecord, RepriceDecision, RepriceOutcome, RepricePath, Result, StandardCost, StoreError,
     StoredInvocation, StoredPricing, WriteCaches, WriteTx, add_delta, add_to_delta, format_ms,
     now_ms, remember_series,
 };
@@ -30,6 +32,8 @@ use crate::model::{
     Invocation, ModelRef, Money, Routing, Tier, TierResolution, TierSource, TokenCounts, TokenKind,
 };
 use crate::rollup::{CallerDimensions, Granularity, RollupDelta};
+
+pub(crate) use kept_groups::{DayCellPricing, DayCellRow};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -78,12 +82,27 @@ where
     F: FnMut(&mut Invocation) -> RepriceDecision + Send,
 {
     let now = now_ms();
-    // Rebuilding rollups from raw rows that retention dropped would empty them.
     let kept_from = tx.raw_kept_from().await?;
+    if range.end_ms <= kept_from && method == Method::ByGroup {
+        let outcome = kept_groups::reprice(&mut tx, range, &mut decide).await?;
+        tx.commit().await?;
+        return Ok(outcome);
+    }
+    // Rebuilding rollups from raw rows that retention dropped would empty them.
     if range.start_ms < kept_from {
+        let what = if range.end_ms <= kept_from {
+            "rebuilding their rollups (--rebuild)".to_string()
+        } else {
+            format!(
+                "repricing {} .. {} as one (reprice the days before {} apart)",
+                format_ms(range.start_ms),
+                format_ms(range.end_ms),
+                format_ms(kept_from)
+            )
+        };
         return Err(StoreError::RawInvocationsDropped {
             kept_from: format_ms(kept_from),
-            what: format!("repricing from {}", format_ms(range.start_ms)),
+            what,
         });
     }
     let mut written = Written::default();
@@ -182,7 +201,9 @@ async fn reprice_by_group<T: WriteTx>(
     let mut outcome = RepriceOutcome {
         invocations: plan.invocations,
         changed: 0,
-        price_groups: Some(plan.pricing.len() as u64),
+        path: RepricePath::ByPriceGroup {
+            groups: plan.pricing.len() as u64,
+        },
     };
     let hour_ms = Granularity::Hour.seconds() * 1000;
     let mut pending: Vec<(StoredInvocation, StoredInvocation)> = Vec::new();
@@ -351,8 +372,8 @@ where
 
 /// The price decision of each group, or `None` when some group's calls could be decided
 /// differently one by one, or change model (see the module's documentation).
-fn decide_groups<F>(
-    groups: &[PriceGroupRow],
+fn decide_groups<'g, F>(
+    groups: impl IntoIterator<Item = &'g PriceGroupRow>,
     start_ms: i64,
     decide: &mut F,
 ) -> Option<Vec<RepriceDecision>>
@@ -360,7 +381,7 @@ where
     F: FnMut(&mut Invocation) -> RepriceDecision,
 {
     groups
-        .iter()
+        .into_iter()
         .map(|group| {
             let mut smallest = representative(group, start_ms, TokenExtreme::Smallest)?;
             let mut largest = representative(group, start_ms, TokenExtreme::Largest)?;

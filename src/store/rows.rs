@@ -341,6 +341,71 @@ pub(crate) struct PriceGroupRow {
     pub error_code: Option<String>,
 }
 
+/// Sums the invocations of `$1 ≤ ts < $2` per day and price group into `price_groups`, which
+/// reprices their days once retention has dropped them (see migration 0013).
+pub(super) const KEEP_PRICE_GROUPS: &str = concat!(
+    "INSERT INTO price_groups (bucket_start, account_ref, region_ref, model_called_ref, \
+     model_id_ref, model_resolved, routing_ref, tier_ref, error_code_key, token_shape, \
+     invocations, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, \
+     max_input, max_output, max_cache_read, max_cache_write) \
+     SELECT (i.ts_ms / 86400000) * 86400, i.account_ref, i.region_ref, i.model_called_ref, \
+     i.model_id_ref, i.model_resolved, i.routing_ref, i.tier_ref, COALESCE(i.error_code_ref, 0), ",
+    token_shape!(),
+    ", COUNT(*), SUM(COALESCE(i.input_tokens, 0)), SUM(COALESCE(i.output_tokens, 0)), \
+     SUM(COALESCE(i.cache_read_tokens, 0)), SUM(COALESCE(i.cache_write_tokens, 0)), \
+     MAX(i.input_tokens), MAX(i.output_tokens), MAX(i.cache_read_tokens), \
+     MAX(i.cache_write_tokens) \
+     FROM invocations i WHERE i.ts_ms >= $1 AND i.ts_ms < $2 \
+     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10"
+);
+
+/// The kept price groups of the days in `$1 ≤ ms < $2`, as [`KeptPriceGroupRow`]s, with the
+/// series (rollup cells' key) each counts in.
+pub(super) const KEPT_PRICE_GROUPS: &str = "SELECT (g.bucket_start * 1000 - $1) / 86400000 AS day_index, \
+     g.account_ref, g.region_ref, g.model_called_ref, g.model_id_ref, g.model_resolved, \
+     g.routing_ref, g.tier_ref, g.error_code_key, g.token_shape, \
+     g.max_input, g.max_output, g.max_cache_read, g.max_cache_write, g.invocations, \
+     a.value AS account_id, r.value AS region, mc.value AS model_called, mi.value AS model_id, \
+     ro.value AS routing, t.value AS tier, e.value AS error_code, \
+     g.bucket_start, s.id AS series_id, g.input_tokens AS sum_input, \
+     g.output_tokens AS sum_output, g.cache_read_tokens AS sum_cache_read, \
+     g.cache_write_tokens AS sum_cache_write \
+     FROM price_groups g \
+     JOIN dictionary a ON a.id = g.account_ref JOIN dictionary r ON r.id = g.region_ref \
+     JOIN dictionary mc ON mc.id = g.model_called_ref JOIN dictionary mi ON mi.id = g.model_id_ref \
+     JOIN dictionary ro ON ro.id = g.routing_ref JOIN dictionary t ON t.id = g.tier_ref \
+     LEFT JOIN dictionary e ON e.id = g.error_code_key \
+     LEFT JOIN series s ON s.account_id = a.value AND s.region = r.value \
+         AND s.model_id = mi.value AND s.tier = t.value \
+     WHERE g.bucket_start >= $1 / 1000 AND g.bucket_start < $2 / 1000";
+
+/// A kept price group (see migration 0013): its key and maxima as [`PriceGroupRow`], its day,
+/// series and token sums.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct KeptPriceGroupRow {
+    #[sqlx(flatten)]
+    pub group: PriceGroupRow,
+    /// Unix seconds.
+    pub bucket_start: i64,
+    /// `None` would mean a day cell without its series row: inconsistent.
+    pub series_id: Option<i64>,
+    pub sum_input: i64,
+    pub sum_output: i64,
+    pub sum_cache_read: i64,
+    pub sum_cache_write: i64,
+}
+
+/// Day cells of `$1 ≤ bucket_start < $2` (seconds): their key, how many calls they count and
+/// their cost fields (see `reprice::DayCellRow`).
+pub(super) const DAY_CELL_INVOCATIONS: &str = "SELECT bucket_start, series_id, invocations, \
+    priced_invocations, unpriced_invocations, cost_pico, standard_cost_pico, compared_cost_pico \
+    FROM rollups WHERE granularity = 86400 AND bucket_start >= $1 AND bucket_start < $2";
+
+/// Overwrites what a day cell's prices make of its calls.
+pub(super) const SET_DAY_CELL_PRICING: &str = "UPDATE rollups SET priced_invocations = $3, \
+    unpriced_invocations = $4, cost_pico = $5, standard_cost_pico = $6, compared_cost_pico = $7 \
+    WHERE granularity = 86400 AND bucket_start = $1 AND series_id = $2";
+
 /// Moves the retention horizon forward (never back): raw invocations before it are gone.
 pub(crate) const SET_RAW_KEPT_FROM: &str =
     "UPDATE retention SET raw_kept_from_ms = $1 WHERE id = 1 AND raw_kept_from_ms < $1";
@@ -763,10 +828,6 @@ pub(super) fn granularity_column(granularity: crate::rollup::Granularity) -> i32
 /// backend's `impl`, where `self.pool` is that backend's pool (the only difference).
 macro_rules! shared_reads {
     () => {
-        pub(super) fn dialect(&self) -> query::Dialect {
-            Self::DIALECT
-        }
-
         /// Whether invocations of the layout before migration 0011 await conversion.
         pub(super) async fn legacy_invocations_exist(&self) -> Result<bool> {
             sqlx::query_scalar(Self::LEGACY_TABLE_EXISTS)
@@ -1070,6 +1131,75 @@ macro_rules! shared_tx_statements {
                     Ok((row.into_stored(&strings)?, group))
                 })
                 .collect()
+        }
+
+        async fn keep_price_groups(&mut self, start_ms: i64, end_ms: i64) -> Result<u64> {
+            let kept = sqlx::query(rows::KEEP_PRICE_GROUPS)
+                .bind(start_ms)
+                .bind(end_ms)
+                .execute(&mut *self.tx)
+                .await
+                .context("keeping the price groups of invocations to drop")?;
+            Ok(kept.rows_affected())
+        }
+
+        async fn load_kept_price_groups(
+            &mut self,
+            start_ms: i64,
+            end_ms: i64,
+        ) -> Result<Vec<rows::KeptPriceGroupRow>> {
+            sqlx::query_as(rows::KEPT_PRICE_GROUPS)
+                .bind(start_ms)
+                .bind(end_ms)
+                .fetch_all(&mut *self.tx)
+                .await
+                .context("loading the price groups kept of dropped invocations")
+        }
+
+        async fn day_cell_invocations(
+            &mut self,
+            start_s: i64,
+            end_s: i64,
+        ) -> Result<Vec<super::reprice::DayCellRow>> {
+            sqlx::query_as(rows::DAY_CELL_INVOCATIONS)
+                .bind(start_s)
+                .bind(end_s)
+                .fetch_all(&mut *self.tx)
+                .await
+                .context("reading day cells")
+        }
+
+        async fn set_day_cell_pricing(
+            &mut self,
+            cells: &[super::reprice::DayCellPricing],
+        ) -> Result<()> {
+            // A month holds a few thousand day cells: a statement each is cheap enough.
+            for cell in cells {
+                sqlx::query(rows::SET_DAY_CELL_PRICING)
+                    .bind(cell.bucket_start)
+                    .bind(cell.series_id)
+                    .bind(cell.priced_invocations)
+                    .bind(cell.unpriced_invocations)
+                    .bind(cell.cost_pico)
+                    .bind(cell.standard_cost_pico)
+                    .bind(cell.compared_cost_pico)
+                    .execute(&mut *self.tx)
+                    .await
+                    .context("updating a day cell's cost")?;
+            }
+            Ok(())
+        }
+
+        async fn delete_unpriced_rollups(&mut self, start_s: i64, end_s: i64) -> Result<()> {
+            sqlx::query(
+                "DELETE FROM unpriced_rollups WHERE bucket_start >= $1 AND bucket_start < $2",
+            )
+            .bind(start_s)
+            .bind(end_s)
+            .execute(&mut *self.tx)
+            .await
+            .context("deleting unpriced causes to recount")?;
+            Ok(())
         }
 
         async fn raw_kept_from(&mut self) -> Result<i64> {

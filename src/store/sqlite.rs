@@ -89,6 +89,7 @@ impl SqliteStore {
     /// Deletes the raw invocations before `keep_from_ms` (a month's first millisecond).
     pub(super) async fn drop_raw_invocations(&self, keep_from_ms: i64) -> Result<RawDropped> {
         let mut tx = self.begin_exclusive().await?;
+        let price_groups = super::keep_price_groups_before(&mut tx, keep_from_ms).await?;
         sqlx::query(SET_RAW_KEPT_FROM)
             .bind(keep_from_ms)
             .execute(&mut *tx.tx)
@@ -112,6 +113,7 @@ impl SqliteStore {
         Ok(RawDropped {
             months,
             invocations: deleted.rows_affected(),
+            price_groups,
         })
     }
 
@@ -158,6 +160,34 @@ impl SqliteStore {
     alerts::alert_reads!();
     price_list::price_list_reads!();
     query::aggregate_reads!();
+
+    /// Cells' packed histograms with their groups (see `query::histogram_sql`); SQLite keeps
+    /// each as a JSON array.
+    pub(super) async fn fetch_packed_histograms(
+        &self,
+        built: query::BuiltQuery,
+    ) -> Result<Vec<(query::HistogramGroup, Vec<i64>)>> {
+        #[derive(sqlx::FromRow)]
+        struct PackedCell {
+            #[sqlx(flatten)]
+            group: query::HistogramGroup,
+            packed: String,
+        }
+        let statement = sqlx::query_as(AssertSqlSafe(built.sql));
+        let cells: Vec<PackedCell> = query::bind_all(statement, built.params)
+            .fetch_all(&self.pool)
+            .await
+            .context("reading latency histograms")?;
+        cells
+            .into_iter()
+            .map(|cell| {
+                let entries = serde_json::from_str(&cell.packed).map_err(|error| {
+                    StoreError::Inconsistent(format!("a stored latency histogram: {error}"))
+                })?;
+                Ok((cell.group, entries))
+            })
+            .collect()
+    }
 }
 
 /// `head VALUES (?, ?), (?, ?) tail` for `rows` rows of `columns` parameters.

@@ -11,7 +11,7 @@ use tierwatch::model::{Invocation, Money};
 use tierwatch::pricing::{PriceTable, PricingOutcome};
 use tierwatch::report::Month;
 use tierwatch::simulate::{S3LayoutOptions, SimulationSpec, Simulator, write_s3_layout};
-use tierwatch::store::{RepriceDecision, RepriceOutcome, Store};
+use tierwatch::store::{RepriceDecision, RepriceOutcome, RepricePath, Store, StoreError};
 
 use crate::import::prices_with_a_nova_pro_change;
 use crate::support::{BACKENDS, Backend, RawConnection, TestDb, test_prices};
@@ -22,7 +22,9 @@ const NOVEMBER: Month = Month {
 };
 
 /// The decision `tierwatch reprice` makes with `prices`.
-fn decide_with(prices: &PriceTable) -> impl FnMut(&mut Invocation) -> RepriceDecision + Send + '_ {
+pub(crate) fn decide_with(
+    prices: &PriceTable,
+) -> impl FnMut(&mut Invocation) -> RepriceDecision + Send + '_ {
     move |invocation| match prices.price(invocation) {
         PricingOutcome::Priced(priced) => RepriceDecision::Priced {
             price: Arc::new(tierwatch::ingest::price_row_record(&priced.price)),
@@ -190,7 +192,7 @@ async fn reprice_by_group_equals_deciding_every_call_on_its_own() {
             .unwrap();
         assert_eq!(outcome.changed, 0, "{backend:?}");
         assert!(
-            outcome.price_groups.is_some(),
+            matches!(outcome.path, RepricePath::ByPriceGroup { .. }),
             "{backend:?}: decided per group"
         );
         assert_eq!(dump(&by_group, backend).await, before, "{backend:?}");
@@ -207,10 +209,10 @@ async fn reprice_by_group_equals_deciding_every_call_on_its_own() {
             .await
             .unwrap();
         assert!(
-            grouped.price_groups.is_some(),
+            matches!(grouped.path, RepricePath::ByPriceGroup { .. }),
             "{backend:?}: decided per group"
         );
-        assert_eq!(reference.price_groups, None, "{backend:?}");
+        assert_eq!(reference.path, RepricePath::PerCall, "{backend:?}");
         let counts = |outcome: RepriceOutcome| (outcome.invocations, outcome.changed);
         assert_eq!(counts(grouped), counts(reference), "{backend:?}");
         assert!(grouped.changed > 50, "{backend:?}: {grouped:?}");
@@ -238,7 +240,11 @@ async fn reprice_by_group_equals_deciding_every_call_on_its_own() {
             .reprice_and_rebuild(start, end, flat_fee(&test_prices))
             .await
             .unwrap();
-        assert_eq!(grouped.price_groups, None, "{backend:?}: decided per call");
+        assert_eq!(
+            grouped.path,
+            RepricePath::PerCall,
+            "{backend:?}: decided per call"
+        );
         assert_eq!(counts(grouped), counts(reference), "{backend:?}");
         let (left, right) = (
             dump(&by_group, backend).await,
@@ -251,5 +257,181 @@ async fn reprice_by_group_equals_deciding_every_call_on_its_own() {
         );
         by_group.finish().await;
         row_by_row.finish().await;
+    }
+}
+
+/// Day cells and unpriced causes (what monthly reports and month views read), as text.
+async fn day_dump(db: &TestDb, backend: Backend) -> Vec<String> {
+    rows_of(
+        db,
+        backend,
+        &[
+            "SELECT r.bucket_start || '|' || s.account_id || '|' || s.region || '|' || s.model_id \
+             || '|' || s.tier || '|' || r.invocations || '|' || r.priced_invocations || '|' \
+             || r.unpriced_invocations || '|' || r.cost_pico || '|' || r.standard_cost_pico \
+             || '|' || r.compared_cost_pico FROM rollups r JOIN series s ON s.id = r.series_id \
+             WHERE r.granularity = 86400",
+            "SELECT r.bucket_start || '|' || s.account_id || '|' || s.region || '|' || s.model_id \
+             || '|' || s.tier || '|' || r.reason || '|' || r.invocations \
+             FROM unpriced_rollups r JOIN series s ON s.id = r.series_id",
+        ],
+    )
+    .await
+}
+
+/// Hour and minute cells' costs and caller cells' costs, as text.
+async fn finer_cost_dump(db: &TestDb, backend: Backend) -> Vec<String> {
+    rows_of(
+        db,
+        backend,
+        &[
+            "SELECT r.granularity || '|' || r.bucket_start || '|' || r.series_id || '|' \
+             || r.cost_pico || '|' || r.unpriced_invocations FROM rollups r \
+             WHERE r.granularity < 86400",
+            "SELECT r.granularity || '|' || r.bucket_start || '|' || r.series_id || '|' \
+             || r.dimension || '|' || r.value || '|' || r.cost_pico FROM caller_rollups r",
+        ],
+    )
+    .await
+}
+
+async fn rows_of(db: &TestDb, backend: Backend, queries: &[&str]) -> Vec<String> {
+    let mut connection = RawConnection::open(&db.url, backend).await;
+    let mut dump = Vec::new();
+    for sql in queries {
+        let mut rows = connection.texts(sql).await.unwrap();
+        rows.sort();
+        dump.push(format!("{} rows", rows.len()));
+        dump.extend(rows);
+    }
+    dump
+}
+
+async fn report_csv(store: &Store) -> String {
+    tierwatch::report::build(store, NOVEMBER)
+        .await
+        .unwrap()
+        .render(tierwatch::report::Format::Csv)
+}
+
+/// Retention dropped the month's raw invocations, keeping its price groups: repricing it from
+/// them gives the day cells, unpriced causes and report that repricing the raw rows gives.
+#[tokio::test]
+async fn reprice_from_kept_price_groups_equals_repricing_the_raw_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = SimulationSpec::month(2025, 11, 3_000, 9);
+    write_s3_layout(
+        Simulator::new(&spec).unwrap(),
+        dir.path(),
+        &S3LayoutOptions::default(),
+    )
+    .unwrap();
+    let (start, end) = (NOVEMBER.start_ms(), NOVEMBER.end_ms());
+    let changed = prices_with_a_nova_pro_change("2025-11-20");
+    for backend in BACKENDS {
+        let raw = TestDb::new(backend).await;
+        let kept = TestDb::new(backend).await;
+        import(&raw.store, dir.path()).await;
+        import(&kept.store, dir.path()).await;
+        let imported = (
+            day_dump(&kept, backend).await,
+            report_csv(&kept.store).await,
+        );
+        let dropped = kept.store.drop_raw_invocations(end).await.unwrap();
+        assert!(dropped.invocations > 2_000, "{backend:?}: {dropped:?}");
+        assert!(dropped.price_groups > 100, "{backend:?}: {dropped:?}");
+        assert!(
+            dropped.price_groups < dropped.invocations,
+            "{backend:?}: {dropped:?}"
+        );
+        assert_eq!(kept.store.count_invocations(start, end).await.unwrap(), 0);
+        let finer = finer_cost_dump(&kept, backend).await;
+
+        // The same prices from the groups: nothing changes.
+        let same = test_prices();
+        let outcome = kept
+            .store
+            .reprice(start, end, decide_with(&same))
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome.path, RepricePath::FromKeptGroups { groups, .. }
+                if groups == dropped.price_groups),
+            "{backend:?}: {outcome:?}"
+        );
+        assert_eq!(outcome.changed, 0, "{backend:?}");
+        assert_eq!(outcome.invocations, dropped.invocations, "{backend:?}");
+        let now = (
+            day_dump(&kept, backend).await,
+            report_csv(&kept.store).await,
+        );
+        assert!(now == imported, "{backend:?}");
+
+        // A mid-month price change: from the groups as from the raw rows.
+        let from_rows = raw
+            .store
+            .reprice(start, end, decide_with(&changed))
+            .await
+            .unwrap();
+        let from_groups = kept
+            .store
+            .reprice(start, end, decide_with(&changed))
+            .await
+            .unwrap();
+        assert!(from_rows.changed > 50, "{backend:?}: {from_rows:?}");
+        assert!(from_groups.changed > 0, "{backend:?}: {from_groups:?}");
+        let (left, right) = (
+            day_dump(&kept, backend).await,
+            day_dump(&raw, backend).await,
+        );
+        assert!(left != imported.0, "{backend:?}: the change shows");
+        assert!(
+            left == right,
+            "{backend:?}: {}",
+            first_difference(&left, &right)
+        );
+        assert_eq!(
+            report_csv(&kept.store).await,
+            report_csv(&raw.store).await,
+            "{backend:?}"
+        );
+        // What day groups cannot split keeps its earlier costs (the documented limit).
+        assert!(
+            finer_cost_dump(&kept, backend).await == finer,
+            "{backend:?}"
+        );
+
+        // A price that is not Σ tokens × rate cannot be applied to sums: refused, unchanged;
+        // so is rebuilding rollups from rows that are gone.
+        let test_prices = test_prices();
+        let refused = kept.store.reprice(start, end, flat_fee(&test_prices)).await;
+        assert!(
+            matches!(refused, Err(StoreError::NotRepricable { .. })),
+            "{backend:?}: {refused:?}"
+        );
+        let refused = kept
+            .store
+            .reprice_and_rebuild(start, end, decide_with(&test_prices))
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::RawInvocationsDropped { .. })),
+            "{backend:?}: {refused:?}"
+        );
+        assert!(day_dump(&kept, backend).await == right, "{backend:?}");
+
+        // Days dropped before price groups were kept (deleted here) are refused too.
+        let mut connection = RawConnection::open(&kept.url, backend).await;
+        connection
+            .execute("DELETE FROM price_groups WHERE bucket_start < 1763251200") // Nov 16
+            .await;
+        let refused = kept.store.reprice(start, end, decide_with(&same)).await;
+        let message = match refused {
+            Err(error @ StoreError::NotRepricable { .. }) => error.to_string(),
+            other => panic!("{backend:?}: {other:?}"),
+        };
+        assert!(message.contains("in no kept price group"), "{message}");
+        assert!(day_dump(&kept, backend).await == right, "{backend:?}");
+        raw.finish().await;
+        kept.finish().await;
     }
 }

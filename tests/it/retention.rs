@@ -8,7 +8,7 @@ use tierwatch::ingest::record::ParseOptions;
 use tierwatch::ingest::{ImportSettings, ImportSummary, import_paths};
 use tierwatch::report::{self, Format, Month};
 use tierwatch::simulate::{S3LayoutOptions, SimulationSpec, Simulator, write_s3_layout};
-use tierwatch::store::{Store, StoreError};
+use tierwatch::store::{RepricePath, Store, StoreError};
 
 use crate::support::{BACKENDS, Backend, RawConnection, TestDb, test_prices};
 
@@ -130,15 +130,31 @@ async fn dropping_a_month_of_raw_invocations_keeps_its_report_and_counts_nothing
             "no partition or row comes back for an expired month"
         );
 
-        // Repricing October would rebuild its rollups from rows that are gone: refused.
+        // Rebuilding October's rollups from rows that are gone: refused. Repricing it reads
+        // the price groups kept of them (see tests/it/reprice.rs); the same prices change
+        // nothing.
         let refused = store
-            .reprice(OCTOBER.start_ms(), OCTOBER.end_ms(), |_| {
+            .reprice_and_rebuild(OCTOBER.start_ms(), OCTOBER.end_ms(), |_| {
                 tierwatch::store::RepriceDecision::NotBilled
             })
             .await;
         assert!(
             matches!(refused, Err(StoreError::RawInvocationsDropped { .. })),
             "{refused:?}"
+        );
+        let prices = test_prices();
+        let repriced = store
+            .reprice(
+                OCTOBER.start_ms(),
+                OCTOBER.end_ms(),
+                crate::reprice::decide_with(&prices),
+            )
+            .await
+            .unwrap();
+        assert_eq!(repriced.changed, 0, "{backend:?}: {repriced:?}");
+        assert!(
+            matches!(repriced.path, RepricePath::FromKeptGroups { .. }),
+            "{repriced:?}"
         );
         assert_eq!(csv(store, OCTOBER).await, october_report, "{backend:?}");
 

@@ -353,7 +353,8 @@ pub async fn run(
     let mut leadership = store.leadership();
     let now = tokio::time::Instant::now();
     let mut next_sync = now;
-    let mut next_profiles = now;
+    // Profiles are listed from the sources' accounts: none without sources.
+    let mut next_profiles = (!config.sources.is_empty()).then_some(now);
     loop {
         let now = tokio::time::Instant::now();
         if config.pricing.sync && now >= next_sync {
@@ -377,11 +378,11 @@ pub async fn run(
                 Err(error) => tracing::warn!(%error, "cannot take the price sync lock"),
             }
         }
-        if !config.sources.is_empty() && now >= next_profiles {
-            next_profiles = now + std::time::Duration::from_secs(86_400);
+        if next_profiles.is_some_and(|due| now >= due) {
+            next_profiles = Some(now + std::time::Duration::from_secs(86_400));
             if let Err(error) = refresh_profiles(&config, &store).await {
                 tracing::warn!(%error, "cannot list application inference profiles; retrying in an hour");
-                next_profiles = now + RELOAD_EVERY;
+                next_profiles = Some(now + RELOAD_EVERY);
             }
         }
         match self::context(&config, &store).await {
@@ -390,18 +391,26 @@ pub async fn run(
             }
             Err(error) => tracing::warn!(%error, "cannot reload prices; keeping the ones in use"),
         }
-        let wake = next_profiles.min(now + RELOAD_EVERY);
-        let wake = if config.pricing.sync {
-            wake.min(next_sync)
-        } else {
-            wake
-        };
+        let wake = next_wake(now, next_profiles, config.pricing.sync.then_some(next_sync));
         tokio::select! {
             _ = tokio::time::sleep_until(wake) => {}
             _ = stop.wait_for(|stopped| *stopped) => break,
         }
     }
     leadership.release_all().await;
+}
+
+/// When the daemon's price loop wakes next: at the reload interval, or earlier when profiles
+/// or a sync are due. Never in the past for work that is not due, or the loop would spin.
+fn next_wake(
+    now: tokio::time::Instant,
+    profiles_due: Option<tokio::time::Instant>,
+    sync_due: Option<tokio::time::Instant>,
+) -> tokio::time::Instant {
+    [profiles_due, sync_due]
+        .into_iter()
+        .flatten()
+        .fold(now + RELOAD_EVERY, std::cmp::Ord::min)
 }
 
 // --- Sync and import ----------------------------------------------------------------------------
@@ -728,4 +737,21 @@ fn format_ms(ms: i64) -> String {
     DateTime::from_timestamp_millis(ms).map_or_else(String::new, |at| {
         at.format("%Y-%m-%d %H:%M UTC").to_string()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_price_loop_sleeps_until_the_reload_unless_profiles_or_a_sync_are_due_sooner() {
+        let now = tokio::time::Instant::now();
+        let minute = std::time::Duration::from_secs(60);
+        // No sources and no sync (a dashboard-only replica): an hour, never a busy loop.
+        assert_eq!(next_wake(now, None, None), now + RELOAD_EVERY);
+        assert_eq!(next_wake(now, Some(now + minute), None), now + minute);
+        assert_eq!(next_wake(now, None, Some(now + minute)), now + minute);
+        let later = now + 3 * RELOAD_EVERY;
+        assert_eq!(next_wake(now, Some(later), Some(later)), now + RELOAD_EVERY);
+    }
 }

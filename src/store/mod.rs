@@ -906,6 +906,10 @@ impl Store {
     /// see `reprice.rs`); only the invocations whose price changes are rewritten, and their
     /// rollup cells move by the difference. Where a group cannot be decided as one, this works
     /// as [`Store::reprice_and_rebuild`] does.
+    ///
+    /// A range whose raw invocations retention dropped is repriced from the price groups kept
+    /// of them: its day cells' costs and unpriced causes are rewritten (hour, minute and
+    /// caller cells keep theirs); a group that cannot be decided as one is then an error.
     pub async fn reprice<F>(&self, start_ms: i64, end_ms: i64, reprice: F) -> Result<RepriceOutcome>
     where
         F: FnMut(&mut Invocation) -> RepriceDecision + Send,

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::rollup::{CellTotals, Granularity, LatencyMetric, latency};
+use crate::rollup::{CellTotals, FastMap, Granularity, LatencyMetric, latency};
 
 use super::StoreError;
 
@@ -544,7 +544,7 @@ fn histogram_column(metric: LatencyMetric) -> &'static str {
 }
 
 /// The group a cell's histogram counts in, as [`histogram_sql`] selects it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, sqlx::FromRow)]
 pub(super) struct HistogramGroup {
     bucket_start: i64,
     account_id: String,
@@ -558,7 +558,7 @@ pub(super) struct HistogramGroup {
 pub(super) fn fold_packed(
     cells: impl IntoIterator<Item = (HistogramGroup, Vec<i64>)>,
 ) -> Vec<HistogramRow> {
-    let mut merged: BTreeMap<HistogramGroup, BTreeMap<i16, u64>> = BTreeMap::new();
+    let mut merged: FastMap<HistogramGroup, BTreeMap<i16, u64>> = FastMap::default();
     for (group, entries) in cells {
         let bins = merged.entry(group).or_default();
         for entry in entries {
@@ -566,6 +566,8 @@ pub(super) fn fold_packed(
             *bins.entry(bin).or_default() += count;
         }
     }
+    let mut merged: Vec<(HistogramGroup, BTreeMap<i16, u64>)> = merged.into_iter().collect();
+    merged.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     merged
         .into_iter()
         .map(|(group, bins)| HistogramRow {

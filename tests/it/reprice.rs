@@ -163,23 +163,36 @@ fn first_difference(left: &[String], right: &[String]) -> String {
         .unwrap_or_else(|| format!("lengths {} and {}", left.len(), right.len()))
 }
 
-#[tokio::test]
-async fn reprice_by_group_equals_deciding_every_call_on_its_own() {
+/// A simulated November 2025 of 3,000 records (several models, tiers, routings, unpriced
+/// models, errors, cache tokens) in the S3 delivery layout.
+fn simulated_november(seed: u64) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let spec = SimulationSpec::month(2025, 11, 3_000, 5);
+    let spec = SimulationSpec::month(2025, 11, 3_000, seed);
     write_s3_layout(
         Simulator::new(&spec).unwrap(),
         dir.path(),
         &S3LayoutOptions::default(),
     )
     .unwrap();
+    dir
+}
+
+/// Two fresh databases of `backend` holding the same import of `dir`.
+async fn two_databases_holding(dir: &Path, backend: Backend) -> (TestDb, TestDb) {
+    let first = TestDb::new(backend).await;
+    let second = TestDb::new(backend).await;
+    import(&first.store, dir).await;
+    import(&second.store, dir).await;
+    (first, second)
+}
+
+#[tokio::test]
+async fn reprice_by_group_equals_deciding_every_call_on_its_own() {
+    let dir = simulated_november(5);
     let (start, end) = (NOVEMBER.start_ms(), NOVEMBER.end_ms());
     let changed = prices_with_a_nova_pro_change("2025-11-20");
     for backend in BACKENDS {
-        let by_group = TestDb::new(backend).await;
-        let row_by_row = TestDb::new(backend).await;
-        import(&by_group.store, dir.path()).await;
-        import(&row_by_row.store, dir.path()).await;
+        let (by_group, row_by_row) = two_databases_holding(dir.path(), backend).await;
         let before = dump(&by_group, backend).await;
         assert_eq!(before, dump(&row_by_row, backend).await, "{backend:?}");
 
@@ -318,21 +331,11 @@ async fn report_csv(store: &Store) -> String {
 /// them gives the day cells, unpriced causes and report that repricing the raw rows gives.
 #[tokio::test]
 async fn reprice_from_kept_price_groups_equals_repricing_the_raw_rows() {
-    let dir = tempfile::tempdir().unwrap();
-    let spec = SimulationSpec::month(2025, 11, 3_000, 9);
-    write_s3_layout(
-        Simulator::new(&spec).unwrap(),
-        dir.path(),
-        &S3LayoutOptions::default(),
-    )
-    .unwrap();
+    let dir = simulated_november(9);
     let (start, end) = (NOVEMBER.start_ms(), NOVEMBER.end_ms());
     let changed = prices_with_a_nova_pro_change("2025-11-20");
     for backend in BACKENDS {
-        let raw = TestDb::new(backend).await;
-        let kept = TestDb::new(backend).await;
-        import(&raw.store, dir.path()).await;
-        import(&kept.store, dir.path()).await;
+        let (raw, kept) = two_databases_holding(dir.path(), backend).await;
         let imported = (
             day_dump(&kept, backend).await,
             report_csv(&kept.store).await,

@@ -1350,7 +1350,7 @@ pub(crate) trait WriteTx: Send {
         end_ms: i64,
     ) -> Result<Vec<rows::KeptPriceGroupRow>>;
     /// The day cells in `start ≤ bucket_start < end`: calls and cost fields.
-    async fn day_cell_invocations(
+    async fn load_day_cells(
         &mut self,
         start_s: i64,
         end_s: i64,

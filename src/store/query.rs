@@ -554,7 +554,7 @@ pub(super) struct HistogramGroup {
 }
 
 /// Merges cells' packed histograms (`bin << 40 | count` entries) per group: one histogram per
-/// group, groups and bins in order.
+/// group with any entries, groups and bins in order.
 pub(super) fn fold_packed(
     cells: impl IntoIterator<Item = (HistogramGroup, Vec<i64>)>,
 ) -> Vec<HistogramRow> {
@@ -566,7 +566,11 @@ pub(super) fn fold_packed(
             *bins.entry(bin).or_default() += count;
         }
     }
-    let mut merged: Vec<(HistogramGroup, BTreeMap<i16, u64>)> = merged.into_iter().collect();
+    // A group whose cells recorded no latency has no histogram (as when SQL unnested them).
+    let mut merged: Vec<(HistogramGroup, BTreeMap<i16, u64>)> = merged
+        .into_iter()
+        .filter(|(_, bins)| !bins.is_empty())
+        .collect();
     merged.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     merged
         .into_iter()
@@ -858,11 +862,11 @@ mod tests {
             (group("flex"), vec![pack(12, 3), pack(11, 4)]),
             (group("priority"), vec![]),
         ]);
-        assert_eq!(folded.len(), 3);
+        // Priority's cells recorded no latency: no histogram.
+        assert_eq!(folded.len(), 2);
         assert_eq!(folded[0].tier, "flex");
         assert_eq!(folded[0].bins, vec![(10, 2), (11, 4), (12, 4)]);
-        assert_eq!(folded[1].tier, "priority");
-        assert!(folded[1].bins.is_empty());
-        assert_eq!(folded[2].bins, vec![(9, 5)]);
+        assert_eq!(folded[1].tier, "standard");
+        assert_eq!(folded[1].bins, vec![(9, 5)]);
     }
 }

@@ -16,6 +16,9 @@
 //! Otherwise every row is decided on its own and the range's rollups are rebuilt from the rows,
 //! as [`Method::RowByRow`] always does (which also rebuilds caller cells for newly configured
 //! caller dimensions).
+//!
+//! A range whose raw invocations retention dropped is repriced from the price groups kept of
+//! them when they were dropped (see `kept_groups`).
 
 mod kept_groups;
 

@@ -397,7 +397,7 @@ pub(crate) struct KeptPriceGroupRow {
 
 /// Day cells of `$1 ≤ bucket_start < $2` (seconds): their key, how many calls they count and
 /// their cost fields (see `reprice::DayCellRow`).
-pub(super) const DAY_CELL_INVOCATIONS: &str = "SELECT bucket_start, series_id, invocations, \
+pub(super) const DAY_CELLS: &str = "SELECT bucket_start, series_id, invocations, \
     priced_invocations, unpriced_invocations, cost_pico, standard_cost_pico, compared_cost_pico \
     FROM rollups WHERE granularity = 86400 AND bucket_start >= $1 AND bucket_start < $2";
 
@@ -1156,12 +1156,12 @@ macro_rules! shared_tx_statements {
                 .context("loading the price groups kept of dropped invocations")
         }
 
-        async fn day_cell_invocations(
+        async fn load_day_cells(
             &mut self,
             start_s: i64,
             end_s: i64,
         ) -> Result<Vec<super::reprice::DayCellRow>> {
-            sqlx::query_as(rows::DAY_CELL_INVOCATIONS)
+            sqlx::query_as(rows::DAY_CELLS)
                 .bind(start_s)
                 .bind(end_s)
                 .fetch_all(&mut *self.tx)

@@ -63,7 +63,7 @@ where
     let groups = tx
         .load_kept_price_groups(range.start_ms, range.end_ms)
         .await?;
-    let cells = tx.day_cell_invocations(start_s, end_s).await?;
+    let cells = tx.load_day_cells(start_s, end_s).await?;
     check_coverage(&groups, &cells).map_err(not_repricable)?;
     let decisions = decide_groups(
         groups.iter().map(|kept| &kept.group),

@@ -626,9 +626,15 @@ impl WriteTx for PgTx {
             .await
             .context("filling the reprice groups table")?;
         // Each hour reads its day's groups; a temporary table has no statistics until analyzed.
+        // For the rest of this transaction only: the planner underestimates an hour's rows
+        // (a filter on an expression of the materialized hour) and sorts both sides for a
+        // merge join on ten columns, spilling the hour to disk; a hash join in memory takes
+        // half the time (EXPLAIN ANALYZE at 10M: 41 ms → 21 ms per hour).
         for statement in [
             "CREATE INDEX ON reprice_groups (day_index)",
             "ANALYZE reprice_groups",
+            "SET LOCAL enable_mergejoin = off",
+            "SET LOCAL work_mem = '32MB'",
         ] {
             sqlx::query(statement)
                 .execute(&mut *self.tx)

@@ -1008,6 +1008,35 @@ macro_rules! shared_reads {
 }
 pub(super) use shared_reads;
 
+/// The rows of `$sql`, whose parameters are a range (`$1` start, `$2` end), in the write
+/// transaction `$tx`.
+macro_rules! fetch_range {
+    ($tx:expr, $sql:expr, ($start:expr, $end:expr), $context:literal) => {
+        sqlx::query_as($sql)
+            .bind($start)
+            .bind($end)
+            .fetch_all(&mut *$tx)
+            .await
+            .context($context)
+    };
+}
+pub(super) use fetch_range;
+
+/// Runs `$sql`, whose parameters are a range (`$1` start, `$2` end), in the write transaction
+/// `$tx`; gives how many rows it affected.
+macro_rules! execute_range {
+    ($tx:expr, $sql:expr, ($start:expr, $end:expr), $context:literal) => {
+        sqlx::query($sql)
+            .bind($start)
+            .bind($end)
+            .execute(&mut *$tx)
+            .await
+            .context($context)
+            .map(|done| done.rows_affected())
+    };
+}
+pub(super) use execute_range;
+
 /// Write-transaction statements that are the same on both backends. Expanded inside each
 /// backend's `impl WriteTx`, where `self.tx` is that backend's transaction.
 macro_rules! shared_tx_statements {
@@ -1073,12 +1102,12 @@ macro_rules! shared_tx_statements {
             start_ms: i64,
             end_ms: i64,
         ) -> Result<Vec<StoredInvocation>> {
-            let raw: Vec<rows::InvocationRow> = sqlx::query_as(rows::LOAD_INVOCATIONS)
-                .bind(start_ms)
-                .bind(end_ms)
-                .fetch_all(&mut *self.tx)
-                .await
-                .context("loading invocations")?;
+            let raw: Vec<rows::InvocationRow> = $crate::store::rows::fetch_range!(
+                self.tx,
+                rows::LOAD_INVOCATIONS,
+                (start_ms, end_ms),
+                "loading invocations"
+            )?;
             raw.into_iter()
                 .map(rows::InvocationRow::into_stored)
                 .collect()
@@ -1089,12 +1118,12 @@ macro_rules! shared_tx_statements {
             start_ms: i64,
             end_ms: i64,
         ) -> Result<Vec<rows::PriceGroupRow>> {
-            sqlx::query_as(rows::PRICE_GROUPS)
-                .bind(start_ms)
-                .bind(end_ms)
-                .fetch_all(&mut *self.tx)
-                .await
-                .context("grouping invocations by what their price depends on")
+            $crate::store::rows::fetch_range!(
+                self.tx,
+                rows::PRICE_GROUPS,
+                (start_ms, end_ms),
+                "grouping invocations by what their price depends on"
+            )
         }
 
         async fn load_changed_by_group(
@@ -1134,13 +1163,12 @@ macro_rules! shared_tx_statements {
         }
 
         async fn keep_price_groups(&mut self, start_ms: i64, end_ms: i64) -> Result<u64> {
-            let kept = sqlx::query(rows::KEEP_PRICE_GROUPS)
-                .bind(start_ms)
-                .bind(end_ms)
-                .execute(&mut *self.tx)
-                .await
-                .context("keeping the price groups of invocations to drop")?;
-            Ok(kept.rows_affected())
+            $crate::store::rows::execute_range!(
+                self.tx,
+                rows::KEEP_PRICE_GROUPS,
+                (start_ms, end_ms),
+                "keeping the price groups of invocations to drop"
+            )
         }
 
         async fn load_kept_price_groups(
@@ -1148,12 +1176,12 @@ macro_rules! shared_tx_statements {
             start_ms: i64,
             end_ms: i64,
         ) -> Result<Vec<rows::KeptPriceGroupRow>> {
-            sqlx::query_as(rows::KEPT_PRICE_GROUPS)
-                .bind(start_ms)
-                .bind(end_ms)
-                .fetch_all(&mut *self.tx)
-                .await
-                .context("loading the price groups kept of dropped invocations")
+            $crate::store::rows::fetch_range!(
+                self.tx,
+                rows::KEPT_PRICE_GROUPS,
+                (start_ms, end_ms),
+                "loading the price groups kept of dropped invocations"
+            )
         }
 
         async fn load_day_cells(
@@ -1161,12 +1189,12 @@ macro_rules! shared_tx_statements {
             start_s: i64,
             end_s: i64,
         ) -> Result<Vec<super::reprice::DayCellRow>> {
-            sqlx::query_as(rows::DAY_CELLS)
-                .bind(start_s)
-                .bind(end_s)
-                .fetch_all(&mut *self.tx)
-                .await
-                .context("reading day cells")
+            $crate::store::rows::fetch_range!(
+                self.tx,
+                rows::DAY_CELLS,
+                (start_s, end_s),
+                "reading day cells"
+            )
         }
 
         async fn set_day_cell_pricing(
@@ -1191,14 +1219,12 @@ macro_rules! shared_tx_statements {
         }
 
         async fn delete_unpriced_rollups(&mut self, start_s: i64, end_s: i64) -> Result<()> {
-            sqlx::query(
+            $crate::store::rows::execute_range!(
+                self.tx,
                 "DELETE FROM unpriced_rollups WHERE bucket_start >= $1 AND bucket_start < $2",
-            )
-            .bind(start_s)
-            .bind(end_s)
-            .execute(&mut *self.tx)
-            .await
-            .context("deleting unpriced causes to recount")?;
+                (start_s, end_s),
+                "deleting unpriced causes to recount"
+            )?;
             Ok(())
         }
 
@@ -1240,26 +1266,24 @@ macro_rules! shared_tx_statements {
                 "DELETE FROM caller_rollups WHERE bucket_start >= $1 AND bucket_start < $2",
                 "DELETE FROM unpriced_rollups WHERE bucket_start >= $1 AND bucket_start < $2",
             ] {
-                sqlx::query(statement)
-                    .bind(start_s)
-                    .bind(end_s)
-                    .execute(&mut *self.tx)
-                    .await
-                    .context("deleting rollups to rebuild")?;
+                $crate::store::rows::execute_range!(
+                    self.tx,
+                    statement,
+                    (start_s, end_s),
+                    "deleting rollups to rebuild"
+                )?;
             }
             Ok(())
         }
 
         async fn delete_empty_unpriced_rollups(&mut self, start_s: i64, end_s: i64) -> Result<()> {
-            sqlx::query(
+            $crate::store::rows::execute_range!(
+                self.tx,
                 "DELETE FROM unpriced_rollups WHERE bucket_start >= $1 AND bucket_start < $2 \
                  AND invocations = 0",
-            )
-            .bind(start_s)
-            .bind(end_s)
-            .execute(&mut *self.tx)
-            .await
-            .context("deleting emptied unpriced causes")?;
+                (start_s, end_s),
+                "deleting emptied unpriced causes"
+            )?;
             Ok(())
         }
 

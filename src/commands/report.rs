@@ -60,9 +60,12 @@ pub async fn reprice(config: &Config, args: RepriceArgs) -> Result<ExitCode> {
     let range = (month.start_ms(), month.end_ms());
     let outcome = ingest::reprice(&store, &context, range, args.rebuild).await?;
     let rollups = match outcome.path {
-        RepricePath::ByPriceGroup { groups } => {
-            format!("decided per price group ({groups} groups), rollups updated")
-        }
+        RepricePath::ByPriceGroup {
+            groups,
+            changed_groups,
+        } => format!(
+            "decided per price group ({groups} groups, {changed_groups} changed), rollups updated"
+        ),
         RepricePath::PerCall => "decided per call, rollups rebuilt".to_string(),
         RepricePath::FromKeptGroups { groups, day_cells } => format!(
             "raw calls dropped by retention: decided per kept price group ({groups} groups), \

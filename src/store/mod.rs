@@ -1270,9 +1270,9 @@ pub enum RepricePath {
     /// Every call decided on its own; the range's rollups rebuilt from the rows.
     #[default]
     PerCall,
-    /// Decided once per price group; the calls that changed rewritten, and the rollups they
-    /// count in moved by the difference.
-    ByPriceGroup { groups: u64 },
+    /// Decided once per price group; the calls of the groups whose price changed rewritten,
+    /// and the rollups they count in moved by the difference.
+    ByPriceGroup { groups: u64, changed_groups: u64 },
     /// The raw calls were dropped by retention: decided once per price group kept of them;
     /// the day cells' costs and the unpriced causes rewritten (hour, minute and caller cells
     /// keep the costs they had).
@@ -1339,7 +1339,7 @@ pub(crate) trait WriteTx: Send {
         &mut self,
         start_ms: i64,
         end_ms: i64,
-    ) -> Result<Vec<rows::PriceGroupRow>>;
+    ) -> Result<Vec<rows::StoredPriceGroupRow>>;
     /// Sums the invocations of `start ≤ ts < end` into the kept price groups (before they are
     /// dropped); returns how many groups were written.
     async fn keep_price_groups(&mut self, start_ms: i64, end_ms: i64) -> Result<u64>;

@@ -362,7 +362,9 @@ const UPDATE_PRICING: &str = "UPDATE invocations SET pricing_status_ref = u.stat
 const CREATE_REPRICE_GROUPS: &str = "CREATE TEMP TABLE reprice_groups (\
     group_index INT8, day_index INT8, account_ref INT4, region_ref INT4, model_called_ref INT4, \
     model_id_ref INT4, model_resolved BOOL, routing_ref INT4, tier_ref INT4, error_code_key INT4, \
-    token_shape INT4, pricing_status_ref INT4, price_id INT8, input_rate INT8, output_rate INT8, cache_read_rate INT8, cache_write_rate INT8, \
+    token_shape INT4, stored_status_ref INT4, stored_price_key INT8, \
+    stored_standard_price_key INT8, stored_reason_key INT4, pricing_status_ref INT4, \
+    price_id INT8, input_rate INT8, output_rate INT8, cache_read_rate INT8, cache_write_rate INT8, \
     standard_price_id INT8, standard_input_rate INT8, standard_output_rate INT8, \
     standard_cache_read_rate INT8, standard_cache_write_rate INT8, unpriced_reason_ref INT4) \
     ON COMMIT DROP";
@@ -370,10 +372,18 @@ const CREATE_REPRICE_GROUPS: &str = "CREATE TEMP TABLE reprice_groups (\
 const FILL_REPRICE_GROUPS: &str = "INSERT INTO reprice_groups SELECT * FROM UNNEST(\
     $1::int8[], $2::int8[], $3::int4[], $4::int4[], $5::int4[], $6::int4[], $7::bool[], \
     $8::int4[], $9::int4[], $10::int4[], $11::int4[], $12::int4[], $13::int8[], $14::int8[], \
-    $15::int8[], $16::int8[], $17::int8[], $18::int8[], $19::int8[], $20::int8[], $21::int8[], \
-    $22::int8[], $23::int4[])";
+    $15::int4[], $16::int4[], $17::int8[], $18::int8[], $19::int8[], $20::int8[], $21::int8[], \
+    $22::int8[], $23::int4[], $24::int4[], $25::int8[], $26::int8[], $27::int4[])";
 
-const CHANGED_BY_PRICE_GROUP: &str = rows::changed_by_price_group!("IS DISTINCT FROM");
+/// See `rows::changed_by_price_group_columns`. The hour's rows come first (materialized): left
+/// to itself, Postgres probes the primary key once per group, reading most of it every time.
+const CHANGED_BY_PRICE_GROUP: &str = concat!(
+    "WITH i AS MATERIALIZED (SELECT * FROM invocations WHERE ts_ms >= $2 AND ts_ms < $3) SELECT ",
+    rows::changed_by_price_group_columns!(),
+    " FROM i JOIN reprice_groups g ON ",
+    rows::price_group_match!(),
+    " WHERE g.day_index = $4"
+);
 
 impl WriteTx for PgTx {
     async fn insert_invocations(
@@ -599,17 +609,24 @@ impl WriteTx for PgTx {
                 .bind_iter()
         };
         sqlx::query(FILL_REPRICE_GROUPS)
-            .bind((0..groups.len() as i64).bind_iter())
-            .bind(g().map(|group| group.group.day_index).bind_iter())
-            .bind(g().map(|group| group.group.account_ref).bind_iter())
-            .bind(g().map(|group| group.group.region_ref).bind_iter())
-            .bind(g().map(|group| group.group.model_called_ref).bind_iter())
-            .bind(g().map(|group| group.group.model_id_ref).bind_iter())
-            .bind(g().map(|group| group.group.model_resolved).bind_iter())
-            .bind(g().map(|group| group.group.routing_ref).bind_iter())
-            .bind(g().map(|group| group.group.tier_ref).bind_iter())
-            .bind(g().map(|group| group.group.error_code_key).bind_iter())
-            .bind(g().map(|group| group.group.token_shape).bind_iter())
+            .bind(g().map(|group| group.index as i64).bind_iter())
+            .bind(g().map(|group| group.key().day_index).bind_iter())
+            .bind(g().map(|group| group.key().account_ref).bind_iter())
+            .bind(g().map(|group| group.key().region_ref).bind_iter())
+            .bind(g().map(|group| group.key().model_called_ref).bind_iter())
+            .bind(g().map(|group| group.key().model_id_ref).bind_iter())
+            .bind(g().map(|group| group.key().model_resolved).bind_iter())
+            .bind(g().map(|group| group.key().routing_ref).bind_iter())
+            .bind(g().map(|group| group.key().tier_ref).bind_iter())
+            .bind(g().map(|group| group.key().error_code_key).bind_iter())
+            .bind(g().map(|group| group.key().token_shape).bind_iter())
+            .bind(g().map(|group| group.group.stored_status_ref).bind_iter())
+            .bind(g().map(|group| group.group.stored_price_key).bind_iter())
+            .bind(
+                g().map(|group| group.group.stored_standard_price_key)
+                    .bind_iter(),
+            )
+            .bind(g().map(|group| group.group.stored_reason_key).bind_iter())
             .bind(g().map(|group| group.pricing_status_ref).bind_iter())
             .bind(g().map(|group| group.price_id).bind_iter())
             .bind(rate(0))

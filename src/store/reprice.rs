@@ -3,11 +3,15 @@
 //! A price decision reads only a few things of an invocation: its day, account, region, model
 //! (as called, as resolved, routing), served tier, whether it failed, and which token counts it
 //! has; the cost is then Σ tokens × rate. So the range's invocations are grouped in SQL by those
-//! fields (a month of millions of calls makes some thousands of *price groups*) and each group
-//! is decided once. The groups' new prices and rates go into a temporary table; an hour at a
-//! time, SQL returns only the invocations their group changes, and those rows are updated and
-//! their change of price applied to the rollups they count in (cells, caller cells, unpriced
-//! causes). Unchanged calls cost one scan; rollups are not rebuilt.
+//! fields and by the pricing they have now (a month of millions of calls makes some thousands
+//! of *price groups*), and each group is decided once. A call's cost is Σ tokens × rates of
+//! its price row, and price rows never change (they are keyed by a fingerprint of their
+//! rates), so a group whose decision names the price rows (or cause) its calls already have
+//! is unchanged as a whole. The other groups, with their new prices and rates, go into a
+//! temporary table; an hour at a time, for the days that have such a group, SQL returns their
+//! invocations, and those rows are updated and their change of price applied to the rollups
+//! they count in (cells, caller cells, unpriced causes). Unchanged calls cost one grouping
+//! scan; rollups are not rebuilt.
 //!
 //! The grouping is only used when it provably gives what deciding row by row would: the
 //! decision is taken for the group's smallest and largest token counts, and both must name the
@@ -25,7 +29,7 @@ mod kept_groups;
 use std::collections::HashMap;
 
 use super::dictionary::{self, BatchStrings};
-use super::rows::PriceGroupRow;
+use super::rows::{PriceGroupRow, StoredPriceGroupRow};
 use super::{
     PriceRowRecord, RepriceDecision, RepriceOutcome, RepricePath, Result, StandardCost, StoreError,
     StoredInvocation, StoredPricing, WriteCaches, WriteTx, add_delta, add_to_delta, format_ms,
@@ -45,7 +49,9 @@ const DAY_MS: i64 = 86_400_000;
 /// (a group whose model changes is repriced row by row).
 #[derive(Debug, Clone)]
 pub(crate) struct GroupUpdate<'a> {
-    pub group: &'a PriceGroupRow,
+    /// The group's place among the range's groups (its decision's, in `GroupPlan::pricing`).
+    pub index: usize,
+    pub group: &'a StoredPriceGroupRow,
     pub pricing_status_ref: i32,
     pub price_id: Option<i64>,
     /// Input, output, cache read, cache write; 0 where the group has no tokens of a type.
@@ -53,6 +59,23 @@ pub(crate) struct GroupUpdate<'a> {
     pub standard_price_id: Option<i64>,
     pub standard_rates: [i64; 4],
     pub unpriced_reason_ref: Option<i32>,
+}
+
+impl GroupUpdate<'_> {
+    /// What a price decision reads of the group.
+    pub fn key(&self) -> &PriceGroupRow {
+        &self.group.group
+    }
+
+    /// True when the new pricing differs from the one the group's calls have (the costs then
+    /// differ too, or the price rows are the same and so are the costs).
+    fn changes(&self) -> bool {
+        let stored = self.group;
+        self.pricing_status_ref != stored.stored_status_ref
+            || self.price_id.unwrap_or(0) != stored.stored_price_key
+            || self.standard_price_id.unwrap_or(0) != stored.stored_standard_price_key
+            || self.unpriced_reason_ref.unwrap_or(0) != stored.stored_reason_key
+    }
 }
 
 /// How a reprice asks for decisions.
@@ -112,7 +135,8 @@ where
     let by_group = match method {
         Method::ByGroup => {
             let groups = tx.load_price_groups(range.start_ms, range.end_ms).await?;
-            let decisions = decide_groups(&groups, range.start_ms, &mut decide);
+            let keys = groups.iter().map(|group| &group.group);
+            let decisions = decide_groups(keys, range.start_ms, &mut decide);
             if decisions.is_none() {
                 tracing::info!("repricing row by row: some price group cannot be decided as one");
             }
@@ -152,18 +176,22 @@ struct Written {
     strings: Vec<(String, i32)>,
 }
 
-/// The groups of a range with their decisions applied: the rows of the temporary table, and
-/// each group's stored pricing and rates, by group index.
+/// The groups of a range with their decisions applied: each group's stored pricing and rates,
+/// by group index, and the days of the groups that change (whose rows the temporary table
+/// holds).
 struct GroupPlan {
     invocations: u64,
     pricing: Vec<GroupPricing>,
+    changed_groups: u64,
+    /// Day indexes in the range, ascending.
+    changed_days: Vec<i64>,
 }
 
 impl GroupPlan {
     async fn resolve<T: WriteTx>(
         tx: &mut T,
         caches: &WriteCaches,
-        groups: &[PriceGroupRow],
+        groups: &[StoredPriceGroupRow],
         decisions: Vec<RepriceDecision>,
         now: i64,
         written: &mut Written,
@@ -173,16 +201,22 @@ impl GroupPlan {
         for decision in decisions {
             pricing.push(prices.resolve_group(tx, decision, now).await?);
         }
-        let (updates, created) = encode_groups(tx, caches, groups, &pricing).await?;
+        let (mut updates, created) = encode_groups(tx, caches, groups, &pricing).await?;
+        updates.retain(GroupUpdate::changes);
         tx.create_reprice_groups(&updates).await?;
         written.strings.extend(created);
+        let mut changed_days: Vec<i64> = updates.iter().map(|u| u.key().day_index).collect();
+        changed_days.sort_unstable();
+        changed_days.dedup();
         let invocations = groups
             .iter()
-            .map(|group| u64::try_from(group.invocations).unwrap_or(0))
+            .map(|group| u64::try_from(group.group.invocations).unwrap_or(0))
             .sum();
         Ok(GroupPlan {
             invocations,
             pricing,
+            changed_groups: updates.len() as u64,
+            changed_days,
         })
     }
 }
@@ -191,8 +225,8 @@ impl GroupPlan {
 /// for a month where every call changes.
 const CHANGED_ROWS_PER_WRITE: usize = 20_000;
 
-/// Applies a plan an hour at a time: the rows it changes are updated, and their change of
-/// price moves the rollups they count in.
+/// Applies a plan an hour at a time, over the days it changes: the rows of its changed groups
+/// are updated, and their change of price moves the rollups they count in.
 async fn reprice_by_group<T: WriteTx>(
     tx: &mut T,
     caches: &WriteCaches,
@@ -206,28 +240,32 @@ async fn reprice_by_group<T: WriteTx>(
         changed: 0,
         path: RepricePath::ByPriceGroup {
             groups: plan.pricing.len() as u64,
+            changed_groups: plan.changed_groups,
         },
     };
     let hour_ms = Granularity::Hour.seconds() * 1000;
+    let hours = plan.changed_days.iter().flat_map(|&day_index| {
+        let day_start = start_ms + day_index * DAY_MS;
+        (0..24)
+            .map(move |hour| (day_index, day_start + hour * hour_ms))
+            .filter(move |&(_, hour_start)| hour_start < end_ms)
+    });
     let mut pending: Vec<(StoredInvocation, StoredInvocation)> = Vec::new();
-    let mut hour_start = start_ms;
-    while hour_start < end_ms {
-        let hour_end = (hour_start + hour_ms).min(end_ms);
-        let day_index = (hour_start - start_ms) / DAY_MS;
-        for (row, group) in tx
-            .load_changed_by_group(start_ms, (hour_start, hour_end), day_index)
-            .await?
-        {
+    for (day_index, hour_start) in hours {
+        let hour = (hour_start, (hour_start + hour_ms).min(end_ms));
+        for (row, group) in tx.load_changed_by_group(start_ms, hour, day_index).await? {
             let repriced = repriced_row(&row, &plan.pricing[group])?;
             pending.push((row, repriced));
         }
-        hour_start = hour_end;
-        if pending.len() >= CHANGED_ROWS_PER_WRITE || (hour_start >= end_ms && !pending.is_empty())
-        {
+        if pending.len() >= CHANGED_ROWS_PER_WRITE {
             outcome.changed += pending.len() as u64;
             write_changes(tx, caches, callers, &pending, written).await?;
             pending.clear();
         }
+    }
+    if !pending.is_empty() {
+        outcome.changed += pending.len() as u64;
+        write_changes(tx, caches, callers, &pending, written).await?;
     }
     tx.delete_empty_unpriced_rollups(start_ms / 1000, end_ms / 1000)
         .await?;
@@ -553,7 +591,7 @@ fn rates(price: &PriceRowRecord) -> [i64; 4] {
 async fn encode_groups<'g, T: WriteTx>(
     tx: &mut T,
     caches: &WriteCaches,
-    groups: &'g [PriceGroupRow],
+    groups: &'g [StoredPriceGroupRow],
     pricing: &[GroupPricing],
 ) -> Result<(Vec<GroupUpdate<'g>>, Vec<(String, i32)>)> {
     let values = pricing.iter().flat_map(|pricing| {
@@ -568,18 +606,21 @@ async fn encode_groups<'g, T: WriteTx>(
     let updates = groups
         .iter()
         .zip(pricing)
-        .map(|(group, pricing)| group_update(group, pricing, &resolved.strings))
+        .enumerate()
+        .map(|(index, (group, pricing))| group_update(index, group, pricing, &resolved.strings))
         .collect::<Result<Vec<_>>>()?;
     Ok((updates, resolved.into_created()))
 }
 
 fn group_update<'g>(
-    group: &'g PriceGroupRow,
+    index: usize,
+    group: &'g StoredPriceGroupRow,
     pricing: &GroupPricing,
     strings: &BatchStrings<'_>,
 ) -> Result<GroupUpdate<'g>> {
     let stored = &pricing.stored;
     Ok(GroupUpdate {
+        index,
         group,
         pricing_status_ref: strings.id(stored.status())?,
         price_id: stored.price_id(),

@@ -84,8 +84,9 @@ pub(super) use token_shape;
 
 /// The columns a price group is matched on, as `reprice_groups` and `invocations i` hold them:
 /// the day (counted from the repriced range's start, $1), every dictionary reference a price
-/// decision reads, and the token shape. An absent error code is 0 (no dictionary id is 0),
-/// so the match is plain equality, which both databases can hash.
+/// decision reads, the token shape, and the pricing the calls have now. An absent value is 0
+/// (no dictionary or price id is 0), so the match is plain equality, which both databases can
+/// hash.
 macro_rules! price_group_match {
     () => {
         concat!(
@@ -93,7 +94,11 @@ macro_rules! price_group_match {
              AND i.region_ref = g.region_ref AND i.model_called_ref = g.model_called_ref \
              AND i.model_id_ref = g.model_id_ref AND i.model_resolved = g.model_resolved \
              AND i.routing_ref = g.routing_ref AND i.tier_ref = g.tier_ref \
-             AND COALESCE(i.error_code_ref, 0) = g.error_code_key AND ",
+             AND COALESCE(i.error_code_ref, 0) = g.error_code_key \
+             AND i.pricing_status_ref = g.stored_status_ref \
+             AND COALESCE(i.price_id, 0) = g.stored_price_key \
+             AND COALESCE(i.standard_price_id, 0) = g.stored_standard_price_key \
+             AND COALESCE(i.unpriced_reason_ref, 0) = g.stored_reason_key AND ",
             $crate::store::rows::token_shape!(),
             " = g.token_shape"
         )
@@ -101,90 +106,27 @@ macro_rules! price_group_match {
 }
 pub(super) use price_group_match;
 
-/// The cost an invocation `i` gets from the rates of its price group `g` (NULL when the group
-/// has no price): Σ tokens × rate, the same sum as `pricing::cost_of`.
-macro_rules! group_cost {
-    ($price:literal, $rates:literal) => {
-        concat!(
-            "CASE WHEN g.",
-            $price,
-            " IS NULL THEN NULL ELSE ",
-            "COALESCE(i.input_tokens, 0) * g.",
-            $rates,
-            "input_rate ",
-            "+ COALESCE(i.output_tokens, 0) * g.",
-            $rates,
-            "output_rate ",
-            "+ COALESCE(i.cache_read_tokens, 0) * g.",
-            $rates,
-            "cache_read_rate ",
-            "+ COALESCE(i.cache_write_tokens, 0) * g.",
-            $rates,
-            "cache_write_rate END"
-        )
+/// What the backends' `CHANGED_BY_PRICE_GROUP` returns of the invocations of one hour
+/// (`$2 ≤ ts < $3`, in day `$4` of the range starting at `$1`) in a price group of the
+/// temporary `reprice_groups` table (which holds only the groups a reprice changes): each as
+/// stored before the change (dictionary references, looked up by the caller), with the index
+/// of its group. Each backend says how the hour's rows meet the groups.
+macro_rules! changed_by_price_group_columns {
+    () => {
+        "i.account_ref, i.region_ref, i.request_key, i.request_text, i.ts_ms, \
+         i.inference_region_ref, i.operation_ref, i.model_called_ref, i.model_id_ref, \
+         i.routing_ref, i.caller_arn_ref, i.request_metadata, i.requested_tier_ref, \
+         i.tier_ref, i.tier_source_ref, i.error_code_ref, i.pricing_status_ref, \
+         i.unpriced_reason_ref, i.model_resolved, i.input_tokens, i.output_tokens, \
+         i.cache_read_tokens, i.cache_write_tokens, i.latency_ms, i.first_token_ms, \
+         i.price_id, i.cost_pico, i.standard_price_id, i.standard_cost_pico, i.source_id, \
+         g.group_index"
     };
 }
-pub(super) use group_cost;
-
-/// True when the price group `g` changes invocation `i`. `$ne` is the dialect's null-safe
-/// "differs" operator.
-macro_rules! price_group_changes {
-    ($ne:literal) => {
-        concat!(
-            "(i.pricing_status_ref ",
-            $ne,
-            " g.pricing_status_ref \
-             OR i.price_id ",
-            $ne,
-            " g.price_id \
-             OR i.cost_pico ",
-            $ne,
-            " (",
-            $crate::store::rows::group_cost!("price_id", ""),
-            ") OR i.standard_price_id ",
-            $ne,
-            " g.standard_price_id \
-             OR i.standard_cost_pico ",
-            $ne,
-            " (",
-            $crate::store::rows::group_cost!("standard_price_id", "standard_"),
-            ") OR i.unpriced_reason_ref ",
-            $ne,
-            " g.unpriced_reason_ref)"
-        )
-    };
-}
-pub(super) use price_group_changes;
-
-/// The invocations of one hour (`$2 ≤ ts < $3`, in day `$4` of the range starting at `$1`)
-/// that their price group in the temporary `reprice_groups` table changes, as stored before
-/// the change (dictionary references, looked up by the caller), with the index of their
-/// group. `$ne` is the dialect's null-safe "differs" operator.
-///
-/// The hour's rows come first (materialized): left to itself, Postgres probes the primary
-/// key once per group, reading most of it every time.
-macro_rules! changed_by_price_group {
-    ($ne:literal) => {
-        concat!(
-            "WITH i AS MATERIALIZED (SELECT * FROM invocations WHERE ts_ms >= $2 AND ts_ms < $3) \
-             SELECT i.account_ref, i.region_ref, i.request_key, i.request_text, i.ts_ms, \
-             i.inference_region_ref, i.operation_ref, i.model_called_ref, i.model_id_ref, \
-             i.routing_ref, i.caller_arn_ref, i.request_metadata, i.requested_tier_ref, \
-             i.tier_ref, i.tier_source_ref, i.error_code_ref, i.pricing_status_ref, \
-             i.unpriced_reason_ref, i.model_resolved, i.input_tokens, i.output_tokens, \
-             i.cache_read_tokens, i.cache_write_tokens, i.latency_ms, i.first_token_ms, \
-             i.price_id, i.cost_pico, i.standard_price_id, i.standard_cost_pico, i.source_id, \
-             g.group_index FROM i JOIN reprice_groups g ON ",
-            $crate::store::rows::price_group_match!(),
-            " WHERE g.day_index = $4 AND ",
-            $crate::store::rows::price_group_changes!($ne)
-        )
-    };
-}
-pub(super) use changed_by_price_group;
+pub(super) use changed_by_price_group_columns;
 
 /// An invocation as stored, its strings as dictionary references (see
-/// [`changed_by_price_group`]), with the index of its price group.
+/// [`changed_by_price_group_columns`]), with the index of its price group.
 #[derive(sqlx::FromRow)]
 pub(crate) struct StoredRefs {
     account_ref: i32,
@@ -292,10 +234,12 @@ impl StoredRefs {
 }
 
 /// The price groups of a range (see `reprice`): invocations that every price decision treats
-/// alike, with the largest token counts of each (to prove no cost in the group overflows).
+/// alike and that are priced alike now, with the largest token counts of each (to prove no
+/// cost in the group overflows).
 pub(super) const PRICE_GROUPS: &str = concat!(
     "SELECT g.day_index, g.account_ref, g.region_ref, g.model_called_ref, g.model_id_ref, \
      g.model_resolved, g.routing_ref, g.tier_ref, g.error_code_key, g.token_shape, \
+     g.stored_status_ref, g.stored_price_key, g.stored_standard_price_key, g.stored_reason_key, \
      g.max_input, g.max_output, g.max_cache_read, g.max_cache_write, g.invocations, \
      a.value AS account_id, r.value AS region, mc.value AS model_called, mi.value AS model_id, \
      ro.value AS routing, t.value AS tier, e.value AS error_code \
@@ -303,18 +247,22 @@ pub(super) const PRICE_GROUPS: &str = concat!(
          i.model_called_ref, i.model_id_ref, i.model_resolved, i.routing_ref, i.tier_ref, \
          COALESCE(i.error_code_ref, 0) AS error_code_key, ",
     token_shape!(),
-    " AS token_shape, MAX(i.input_tokens) AS max_input, MAX(i.output_tokens) AS max_output, \
+    " AS token_shape, i.pricing_status_ref AS stored_status_ref, \
+         COALESCE(i.price_id, 0) AS stored_price_key, \
+         COALESCE(i.standard_price_id, 0) AS stored_standard_price_key, \
+         COALESCE(i.unpriced_reason_ref, 0) AS stored_reason_key, \
+         MAX(i.input_tokens) AS max_input, MAX(i.output_tokens) AS max_output, \
          MAX(i.cache_read_tokens) AS max_cache_read, MAX(i.cache_write_tokens) AS max_cache_write, \
          COUNT(*) AS invocations \
          FROM invocations i WHERE i.ts_ms >= $1 AND i.ts_ms < $2 \
-         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10) g \
+         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14) g \
      JOIN dictionary a ON a.id = g.account_ref JOIN dictionary r ON r.id = g.region_ref \
      JOIN dictionary mc ON mc.id = g.model_called_ref JOIN dictionary mi ON mi.id = g.model_id_ref \
      JOIN dictionary ro ON ro.id = g.routing_ref JOIN dictionary t ON t.id = g.tier_ref \
      LEFT JOIN dictionary e ON e.id = g.error_code_key"
 );
 
-/// One price group of a range, as [`PRICE_GROUPS`] reads it.
+/// What a price decision reads of a price group (see [`PRICE_GROUPS`], [`KEPT_PRICE_GROUPS`]).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(crate) struct PriceGroupRow {
     pub day_index: i64,
@@ -339,6 +287,18 @@ pub(crate) struct PriceGroupRow {
     pub routing: String,
     pub tier: String,
     pub error_code: Option<String>,
+}
+
+/// A price group of stored invocations, as [`PRICE_GROUPS`] reads it: the group, and the
+/// pricing its calls have now (0 where they have no price or cause: no id is 0).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct StoredPriceGroupRow {
+    #[sqlx(flatten)]
+    pub group: PriceGroupRow,
+    pub stored_status_ref: i32,
+    pub stored_price_key: i64,
+    pub stored_standard_price_key: i64,
+    pub stored_reason_key: i32,
 }
 
 /// Sums the invocations of `$1 ≤ ts < $2` per day and price group into `price_groups`, which
@@ -1117,7 +1077,7 @@ macro_rules! shared_tx_statements {
             &mut self,
             start_ms: i64,
             end_ms: i64,
-        ) -> Result<Vec<rows::PriceGroupRow>> {
+        ) -> Result<Vec<rows::StoredPriceGroupRow>> {
             $crate::store::rows::fetch_range!(
                 self.tx,
                 rows::PRICE_GROUPS,

@@ -56,6 +56,23 @@ fn flat_fee(prices: &PriceTable) -> impl FnMut(&mut Invocation) -> RepriceDecisi
     }
 }
 
+/// Decides every other call (by request id) with `changed`, the rest with `same`: the calls of
+/// one price group then hold two prices, as when the price table changed during an import.
+fn half_changed<'p>(
+    same: &'p PriceTable,
+    changed: &'p PriceTable,
+) -> impl FnMut(&mut Invocation) -> RepriceDecision + Send + 'p {
+    let (mut old, mut new) = (decide_with(same), decide_with(changed));
+    move |invocation| {
+        let parity: u32 = invocation.request_id.bytes().map(u32::from).sum();
+        if parity.is_multiple_of(2) {
+            new(invocation)
+        } else {
+            old(invocation)
+        }
+    }
+}
+
 async fn import(store: &Store, path: &Path) {
     let settings = ImportSettings {
         options: Arc::new(ParseOptions::default()),
@@ -259,6 +276,44 @@ async fn reprice_by_group_equals_deciding_every_call_on_its_own() {
             "{backend:?}: decided per call"
         );
         assert_eq!(counts(grouped), counts(reference), "{backend:?}");
+        let (left, right) = (
+            dump(&by_group, backend).await,
+            dump(&row_by_row, backend).await,
+        );
+        assert!(
+            left == right,
+            "{backend:?}: {}",
+            first_difference(&left, &right)
+        );
+
+        // Calls of one price group priced two ways: the group's calls that already have the
+        // new price are left alone, the others change, as deciding each call does.
+        for db in [&by_group, &row_by_row] {
+            db.store
+                .reprice_and_rebuild(start, end, half_changed(&test_prices, &changed))
+                .await
+                .unwrap();
+        }
+        let grouped = by_group
+            .store
+            .reprice(start, end, decide_with(&changed))
+            .await
+            .unwrap();
+        let reference = row_by_row
+            .store
+            .reprice_and_rebuild(start, end, decide_with(&changed))
+            .await
+            .unwrap();
+        let RepricePath::ByPriceGroup {
+            groups,
+            changed_groups,
+        } = grouped.path
+        else {
+            panic!("{backend:?}: decided per group: {grouped:?}");
+        };
+        assert!(0 < changed_groups && changed_groups < groups, "{grouped:?}");
+        assert_eq!(counts(grouped), counts(reference), "{backend:?}");
+        assert!(grouped.changed > 0, "{backend:?}: {grouped:?}");
         let (left, right) = (
             dump(&by_group, backend).await,
             dump(&row_by_row, backend).await,

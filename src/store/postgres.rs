@@ -358,22 +358,18 @@ const UPDATE_PRICING: &str = "UPDATE invocations SET pricing_status_ref = u.stat
     WHERE invocations.account_ref = u.account_ref AND invocations.region_ref = u.region_ref \
     AND invocations.request_key = u.request_key AND invocations.ts_ms = u.ts_ms";
 
-/// Price groups of a reprice (see `reprice`), for one transaction.
+/// The price groups a reprice changes: their index and stored key (see `reprice`), for one
+/// transaction.
 const CREATE_REPRICE_GROUPS: &str = "CREATE TEMP TABLE reprice_groups (\
     group_index INT8, day_index INT8, account_ref INT4, region_ref INT4, model_called_ref INT4, \
     model_id_ref INT4, model_resolved BOOL, routing_ref INT4, tier_ref INT4, error_code_key INT4, \
     token_shape INT4, stored_status_ref INT4, stored_price_key INT8, \
-    stored_standard_price_key INT8, stored_reason_key INT4, pricing_status_ref INT4, \
-    price_id INT8, input_rate INT8, output_rate INT8, cache_read_rate INT8, cache_write_rate INT8, \
-    standard_price_id INT8, standard_input_rate INT8, standard_output_rate INT8, \
-    standard_cache_read_rate INT8, standard_cache_write_rate INT8, unpriced_reason_ref INT4) \
-    ON COMMIT DROP";
+    stored_standard_price_key INT8, stored_reason_key INT4) ON COMMIT DROP";
 
 const FILL_REPRICE_GROUPS: &str = "INSERT INTO reprice_groups SELECT * FROM UNNEST(\
     $1::int8[], $2::int8[], $3::int4[], $4::int4[], $5::int4[], $6::int4[], $7::bool[], \
     $8::int4[], $9::int4[], $10::int4[], $11::int4[], $12::int4[], $13::int8[], $14::int8[], \
-    $15::int4[], $16::int4[], $17::int8[], $18::int8[], $19::int8[], $20::int8[], $21::int8[], \
-    $22::int8[], $23::int4[], $24::int4[], $25::int8[], $26::int8[], $27::int4[])";
+    $15::int4[])";
 
 /// See `rows::changed_by_price_group_columns`. The hour's rows come first (materialized): left
 /// to itself, Postgres probes the primary key once per group, reading most of it every time.
@@ -603,11 +599,6 @@ impl WriteTx for PgTx {
             .await
             .context("creating the reprice groups table")?;
         let g = || groups.iter();
-        let rate = |index: usize| g().map(move |group| group.rates[index]).bind_iter();
-        let standard_rate = |index: usize| {
-            g().map(move |group| group.standard_rates[index])
-                .bind_iter()
-        };
         sqlx::query(FILL_REPRICE_GROUPS)
             .bind(g().map(|group| group.index as i64).bind_iter())
             .bind(g().map(|group| group.key().day_index).bind_iter())
@@ -627,18 +618,6 @@ impl WriteTx for PgTx {
                     .bind_iter(),
             )
             .bind(g().map(|group| group.group.stored_reason_key).bind_iter())
-            .bind(g().map(|group| group.pricing_status_ref).bind_iter())
-            .bind(g().map(|group| group.price_id).bind_iter())
-            .bind(rate(0))
-            .bind(rate(1))
-            .bind(rate(2))
-            .bind(rate(3))
-            .bind(g().map(|group| group.standard_price_id).bind_iter())
-            .bind(standard_rate(0))
-            .bind(standard_rate(1))
-            .bind(standard_rate(2))
-            .bind(standard_rate(3))
-            .bind(g().map(|group| group.unpriced_reason_ref).bind_iter())
             .execute(&mut *self.tx)
             .await
             .context("filling the reprice groups table")?;

@@ -44,21 +44,19 @@ pub(crate) use kept_groups::{DayCellPricing, DayCellRow};
 
 const DAY_MS: i64 = 86_400_000;
 
-/// A price group and its new pricing, as the temporary `reprice_groups` table holds them: the
-/// group's key (see `rows::price_group_match`) is its stored row's; its model stays as it is
-/// (a group whose model changes is repriced row by row).
+/// A price group with its new pricing as stored ids, to compare with the pricing its calls
+/// have. The temporary `reprice_groups` table holds the groups that change: their index and
+/// stored key (see `rows::price_group_match`); their model stays as it is (a group whose model
+/// changes is repriced row by row).
 #[derive(Debug, Clone)]
 pub(crate) struct GroupUpdate<'a> {
     /// The group's place among the range's groups (its decision's, in `GroupPlan::pricing`).
     pub index: usize,
     pub group: &'a StoredPriceGroupRow,
-    pub pricing_status_ref: i32,
-    pub price_id: Option<i64>,
-    /// Input, output, cache read, cache write; 0 where the group has no tokens of a type.
-    pub rates: [i64; 4],
-    pub standard_price_id: Option<i64>,
-    pub standard_rates: [i64; 4],
-    pub unpriced_reason_ref: Option<i32>,
+    pricing_status_ref: i32,
+    price_id: Option<i64>,
+    standard_price_id: Option<i64>,
+    unpriced_reason_ref: Option<i32>,
 }
 
 impl GroupUpdate<'_> {
@@ -581,8 +579,9 @@ fn rate_of(price: &PriceRowRecord, kind: TokenKind) -> Option<i64> {
     }
 }
 
-/// The four rates of a price row for `UPDATE … FROM`: a missing rate is 0, which only ever
-/// multiplies a count of 0 (a group with tokens of a type and no rate is unpriced).
+/// The four rates of a price row, as a repriced call's cost multiplies them: a missing rate is
+/// 0, which only ever multiplies a count of 0 (a group with tokens of a type and no rate is
+/// unpriced).
 fn rates(price: &PriceRowRecord) -> [i64; 4] {
     TokenKind::ALL.map(|kind| rate_of(price, kind).unwrap_or(0))
 }
@@ -624,9 +623,7 @@ fn group_update<'g>(
         group,
         pricing_status_ref: strings.id(stored.status())?,
         price_id: stored.price_id(),
-        rates: pricing.rates,
         standard_price_id: stored.standard().map(|standard| standard.price_id),
-        standard_rates: pricing.standard_rates,
         unpriced_reason_ref: strings.optional_id(stored.unpriced_reason())?,
     })
 }

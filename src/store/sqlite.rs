@@ -399,17 +399,13 @@ const UPDATE_PRICING_TAIL: &str = ") UPDATE invocations SET pricing_status_ref =
     FROM u WHERE invocations.account_ref = +u.account_ref \
     AND invocations.region_ref = +u.region_ref AND invocations.request_key = +u.request_key";
 
-/// Price groups of a reprice (see `reprice`), for one transaction.
+/// The price groups a reprice changes: their index and stored key (see `reprice`), for one
+/// transaction.
 const CREATE_REPRICE_GROUPS: &str = "CREATE TEMP TABLE reprice_groups (\
-    group_index INTEGER, day_index INTEGER, account_ref INTEGER, region_ref INTEGER, model_called_ref INTEGER, \
-    model_id_ref INTEGER, model_resolved INTEGER, routing_ref INTEGER, tier_ref INTEGER, \
-    error_code_key INTEGER, token_shape INTEGER, stored_status_ref INTEGER, \
-    stored_price_key INTEGER, stored_standard_price_key INTEGER, stored_reason_key INTEGER, \
-    pricing_status_ref INTEGER, \
-    price_id INTEGER, input_rate INTEGER, output_rate INTEGER, cache_read_rate INTEGER, \
-    cache_write_rate INTEGER, standard_price_id INTEGER, standard_input_rate INTEGER, \
-    standard_output_rate INTEGER, standard_cache_read_rate INTEGER, \
-    standard_cache_write_rate INTEGER, unpriced_reason_ref INTEGER)";
+    group_index INTEGER, day_index INTEGER, account_ref INTEGER, region_ref INTEGER, \
+    model_called_ref INTEGER, model_id_ref INTEGER, model_resolved INTEGER, routing_ref INTEGER, \
+    tier_ref INTEGER, error_code_key INTEGER, token_shape INTEGER, stored_status_ref INTEGER, \
+    stored_price_key INTEGER, stored_standard_price_key INTEGER, stored_reason_key INTEGER)";
 
 /// See `rows::changed_by_price_group_columns`. CROSS JOIN keeps SQLite's join order: the
 /// hour's rows, each looking its group up in the groups' index (at 10M invocations 14 ms an
@@ -659,7 +655,7 @@ impl WriteTx for SqliteTx {
         }
         execute_chunked(
             &mut self.tx,
-            ("INSERT INTO reprice_groups", 27, ""),
+            ("INSERT INTO reprice_groups", 15, ""),
             groups,
             |arguments, group| {
                 let key = group.key();
@@ -678,16 +674,6 @@ impl WriteTx for SqliteTx {
                 push(arguments, group.group.stored_price_key);
                 push(arguments, group.group.stored_standard_price_key);
                 push(arguments, group.group.stored_reason_key);
-                push(arguments, group.pricing_status_ref);
-                push(arguments, group.price_id);
-                for rate in group.rates {
-                    push(arguments, rate);
-                }
-                push(arguments, group.standard_price_id);
-                for rate in group.standard_rates {
-                    push(arguments, rate);
-                }
-                push(arguments, group.unpriced_reason_ref);
             },
             "filling the reprice groups table",
         )

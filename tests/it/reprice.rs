@@ -1,6 +1,7 @@
-//! Repricing by price group (one decision per group of alike calls, one `UPDATE … FROM`)
-//! against the reference: every call decided on its own. On a simulated month with several
-//! models, tiers, routings, unpriced models, errors and cache tokens, on both backends.
+//! Repricing by price group (one decision per group of alike calls; only the calls of groups
+//! whose price changes are rewritten) against the reference: every call decided on its own. On a
+//! simulated month with several models, tiers, routings, unpriced models, errors and cache
+//! tokens, on both backends.
 
 use std::path::Path;
 use std::sync::Arc;

@@ -475,6 +475,30 @@ impl<'a> RollupDelta<'a> {
         self.cells.is_empty()
     }
 
+    /// The cells and histogram counts of this delta summed per tier (account, region and
+    /// model left empty): what it adds to the store's tier cells. Caller cells and unpriced
+    /// causes have no tier-level copy.
+    pub fn by_tier(&self) -> RollupDelta<'a> {
+        let collapse = |cell: &CellKey<'a>| CellKey {
+            account_id: "",
+            region: "",
+            model_id: "",
+            ..*cell
+        };
+        let mut tiers = RollupDelta::default();
+        for (cell, totals) in &self.cells {
+            tiers.cells.entry(collapse(cell)).or_default().merge(totals);
+        }
+        for (key, count) in &self.bins {
+            let key = BinKey {
+                cell: collapse(&key.cell),
+                ..*key
+            };
+            *tiers.bins.entry(key).or_default() += count;
+        }
+        tiers
+    }
+
     /// The histograms of every cell that has one, packed for storage (see [`latency`]).
     pub fn packed_histograms(&self) -> FastMap<CellKey<'a>, PackedHistograms> {
         let mut cells: FastMap<CellKey<'a>, PackedHistograms> = FastMap::default();

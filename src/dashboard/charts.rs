@@ -68,6 +68,8 @@ pub fn stacked_bars(chart: &Stacked<'_>) -> String {
         let x = LEFT + slot * b as f64 + (slot - bar) / 2.0;
         let mut y = TOP + plot_height;
         let mut unpriced_tiers = Vec::new();
+        // Formatted once per bar, not per tier: dates are the costliest part of a chart.
+        let label = escape(&bucket_label(*bucket, chart.granularity_s, true));
         for (t, tier) in chart.tiers.iter().enumerate() {
             let value = chart
                 .values
@@ -93,7 +95,7 @@ pub fn stacked_bars(chart: &Stacked<'_>) -> String {
                 svg,
                 r#"<rect class="bar" x="{x:.1}" y="{y:.1}" width="{bar:.1}" height="{height:.1}" fill="{}"><title>{} {}: {}{}</title></rect>"#,
                 tier_colour(tier),
-                escape(&bucket_label(*bucket, chart.granularity_s, true)),
+                label,
                 escape(tier),
                 escape(&(chart.format)(value)),
                 escape(&partial),
@@ -104,7 +106,7 @@ pub fn stacked_bars(chart: &Stacked<'_>) -> String {
                 svg,
                 r##"<rect class="unpriced-mark" x="{x:.1}" y="{:.1}" width="{bar:.1}" height="{UNPRICED_MARK}" fill="url(#{HATCH_ID})" stroke="#92400e" stroke-width="0.5"><title>{}: calls without a price, not in the bar ({})</title></rect>"##,
                 y - UNPRICED_MARK,
-                escape(&bucket_label(*bucket, chart.granularity_s, true)),
+                label,
                 escape(&unpriced_tiers.join(", ")),
             );
         }

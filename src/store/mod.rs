@@ -430,12 +430,13 @@ impl SeriesKey {
     }
 }
 
-/// A rollup cell as written: its series resolved to an id.
+/// A rollup cell as written: `key` is its series id (a cell of `rollups`) or its tier (a cell
+/// of `tier_rollups`, every series of the tier summed).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct CellWrite<'a> {
+pub(crate) struct CellWrite<'a, Key> {
     pub granularity_s: i64,
     pub bucket_start: i64,
-    pub series_id: i64,
+    pub key: Key,
     pub totals: &'a CellTotals,
     /// Packed histogram entries added to the cell (see `rollup::latency`), sorted by bin.
     pub latency_hist: &'a [i64],
@@ -1301,7 +1302,9 @@ pub(crate) trait WriteTx: Send {
     async fn ensure_series(&mut self, keys: &[&SeriesKey]) -> Result<Vec<i64>>;
     /// Adds to rollup cells and their histograms (cells come sorted by key, so concurrent
     /// writers lock them in the same order).
-    async fn add_rollups(&mut self, cells: &[CellWrite<'_>]) -> Result<()>;
+    async fn add_rollups(&mut self, cells: &[CellWrite<'_, i64>]) -> Result<()>;
+    /// Adds to tier cells: the same sums and histograms per tier (sorted by key).
+    async fn add_tier_rollups(&mut self, cells: &[CellWrite<'_, &str>]) -> Result<()>;
     /// Adds to caller cells (sorted by key, like rollups).
     async fn add_caller_rollups(&mut self, rows: &[CallerWrite<'_>]) -> Result<()>;
     /// Adds to the unpriced counts per day and cause (sorted by key).
@@ -1357,6 +1360,9 @@ pub(crate) trait WriteTx: Send {
     ) -> Result<Vec<reprice::DayCellRow>>;
     /// Overwrites the cost fields of day cells.
     async fn set_day_cell_pricing(&mut self, cells: &[reprice::DayCellPricing]) -> Result<()>;
+    /// Sets the pricing sums of the tier day cells of the range to those of their series'
+    /// day cells (after `set_day_cell_pricing`).
+    async fn refresh_tier_day_cells(&mut self, start_s: i64, end_s: i64) -> Result<()>;
     /// Deletes every unpriced cause counted in `start ≤ bucket_start < end`.
     async fn delete_unpriced_rollups(&mut self, start_s: i64, end_s: i64) -> Result<()>;
     /// Deletes the unpriced causes of a range that no invocation has any more.
@@ -1558,7 +1564,7 @@ async fn add_delta<T: WriteTx>(
             Ok(CellWrite {
                 granularity_s: key.granularity.seconds(),
                 bucket_start: key.bucket_start,
-                series_id: series_id(key)?,
+                key: series_id(key)?,
                 totals,
                 latency_hist: &packed.total,
                 first_token_hist: &packed.first_token,
@@ -1566,8 +1572,9 @@ async fn add_delta<T: WriteTx>(
         })
         .collect::<Result<Vec<_>>>()?;
     // Concurrent writers lock rows in one global order: the order of the primary keys.
-    cells.sort_unstable_by_key(|c| (c.granularity_s, c.bucket_start, c.series_id));
+    cells.sort_unstable_by_key(|c| (c.granularity_s, c.bucket_start, c.key));
     tx.add_rollups(&cells).await?;
+    add_tier_cells(tx, delta).await?;
     let mut callers = delta
         .callers
         .iter()
@@ -1616,6 +1623,30 @@ async fn add_delta<T: WriteTx>(
     });
     tx.add_unpriced_rollups(&unpriced).await?;
     Ok(new_series)
+}
+
+/// Adds what `delta` adds to its series' cells to the tier cells, in the same transaction.
+async fn add_tier_cells<T: WriteTx>(tx: &mut T, delta: &RollupDelta<'_>) -> Result<()> {
+    let tiers = delta.by_tier();
+    let histograms = tiers.packed_histograms();
+    let no_histograms = PackedHistograms::default();
+    let mut cells: Vec<CellWrite<'_, &str>> = tiers
+        .cells
+        .iter()
+        .map(|(key, totals)| {
+            let packed = histograms.get(key).unwrap_or(&no_histograms);
+            CellWrite {
+                granularity_s: key.granularity.seconds(),
+                bucket_start: key.bucket_start,
+                key: key.tier.as_str(),
+                totals,
+                latency_hist: &packed.total,
+                first_token_hist: &packed.first_token,
+            }
+        })
+        .collect();
+    cells.sort_unstable_by_key(|c| (c.granularity_s, c.bucket_start, c.key));
+    tx.add_tier_rollups(&cells).await
 }
 
 fn remember_series(cache: &SeriesCache, series: Vec<(SeriesKey, i64)>) {

@@ -307,39 +307,57 @@ const UPSERT_CALLERS: &str = "INSERT INTO caller_rollups (granularity, bucket_st
     standard_cost_pico = caller_rollups.standard_cost_pico + excluded.standard_cost_pico, \
     compared_cost_pico = caller_rollups.compared_cost_pico + excluded.compared_cost_pico";
 
-/// Each cell's histograms arrive as a slice of one flat array per metric (`$19`, `$22`): a
-/// bound parameter cannot be an array of arrays of different lengths.
-const UPSERT_ROLLUPS: &str = "INSERT INTO rollups (granularity, bucket_start, series_id, \
-    invocations, errors, input_tokens, output_tokens, \
-    cache_read_tokens, cache_write_tokens, priced_invocations, unpriced_invocations, cost_pico, \
-    standard_cost_pico, compared_cost_pico, latency_count, latency_sum_ms, first_token_count, \
-    first_token_sum_ms, latency_hist, first_token_hist) \
-    SELECT g, b, s, n, e, i, o, cr, cw, p, u, c, sc, cc, lc, ls, fc, fs, \
-    COALESCE(($19::int8[])[lf:lt], '{}'), COALESCE(($22::int8[])[ff:ft], '{}') \
-    FROM UNNEST($1::int4[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], \
-    $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], \
-    $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::int8[], $18::int8[], \
-    $20::int4[], $21::int4[], $23::int4[], $24::int4[]) \
-    AS t(g, b, s, n, e, i, o, cr, cw, p, u, c, sc, cc, lc, ls, fc, fs, lf, lt, ff, ft) \
-    ON CONFLICT (granularity, bucket_start, series_id) DO UPDATE SET \
-    invocations = rollups.invocations + excluded.invocations, \
-    errors = rollups.errors + excluded.errors, \
-    input_tokens = rollups.input_tokens + excluded.input_tokens, \
-    output_tokens = rollups.output_tokens + excluded.output_tokens, \
-    cache_read_tokens = rollups.cache_read_tokens + excluded.cache_read_tokens, \
-    cache_write_tokens = rollups.cache_write_tokens + excluded.cache_write_tokens, \
-    priced_invocations = rollups.priced_invocations + excluded.priced_invocations, \
-    unpriced_invocations = rollups.unpriced_invocations + excluded.unpriced_invocations, \
-    cost_pico = rollups.cost_pico + excluded.cost_pico, \
-    standard_cost_pico = rollups.standard_cost_pico + excluded.standard_cost_pico, \
-    compared_cost_pico = rollups.compared_cost_pico + excluded.compared_cost_pico, \
-    latency_count = rollups.latency_count + excluded.latency_count, \
-    latency_sum_ms = rollups.latency_sum_ms + excluded.latency_sum_ms, \
-    first_token_count = rollups.first_token_count + excluded.first_token_count, \
-    first_token_sum_ms = rollups.first_token_sum_ms + excluded.first_token_sum_ms, \
-    latency_hist = merge_latency_histograms(rollups.latency_hist, excluded.latency_hist), \
-    first_token_hist = merge_latency_histograms(rollups.first_token_hist, \
-    excluded.first_token_hist)";
+/// The upsert adding cells to `$table` (rollups, keyed by series id, or tier_rollups, keyed by
+/// tier; `$key` and `$key_type` name the key column and its array type). Each cell's histograms
+/// arrive as a slice of one flat array per metric (`$19`, `$22`): a bound parameter cannot be
+/// an array of arrays of different lengths.
+macro_rules! upsert_cells {
+    ($table:literal, $key:literal, $key_type:literal) => {
+        concat!(
+            "INSERT INTO ",
+            $table,
+            " AS t (granularity, bucket_start, ",
+            $key,
+            ", \
+            invocations, errors, input_tokens, output_tokens, \
+            cache_read_tokens, cache_write_tokens, priced_invocations, unpriced_invocations, \
+            cost_pico, standard_cost_pico, compared_cost_pico, latency_count, latency_sum_ms, \
+            first_token_count, first_token_sum_ms, latency_hist, first_token_hist) \
+            SELECT g, b, s, n, e, i, o, cr, cw, p, u, c, sc, cc, lc, ls, fc, fs, \
+            COALESCE(($19::int8[])[lf:lt], '{}'), COALESCE(($22::int8[])[ff:ft], '{}') \
+            FROM UNNEST($1::int4[], $2::int8[], $3::",
+            $key_type,
+            "[], $4::int8[], $5::int8[], \
+            $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int8[], \
+            $12::int8[], $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::int8[], \
+            $18::int8[], $20::int4[], $21::int4[], $23::int4[], $24::int4[]) \
+            AS v(g, b, s, n, e, i, o, cr, cw, p, u, c, sc, cc, lc, ls, fc, fs, lf, lt, ff, ft) \
+            ON CONFLICT (granularity, bucket_start, ",
+            $key,
+            ") DO UPDATE SET \
+            invocations = t.invocations + excluded.invocations, \
+            errors = t.errors + excluded.errors, \
+            input_tokens = t.input_tokens + excluded.input_tokens, \
+            output_tokens = t.output_tokens + excluded.output_tokens, \
+            cache_read_tokens = t.cache_read_tokens + excluded.cache_read_tokens, \
+            cache_write_tokens = t.cache_write_tokens + excluded.cache_write_tokens, \
+            priced_invocations = t.priced_invocations + excluded.priced_invocations, \
+            unpriced_invocations = t.unpriced_invocations + excluded.unpriced_invocations, \
+            cost_pico = t.cost_pico + excluded.cost_pico, \
+            standard_cost_pico = t.standard_cost_pico + excluded.standard_cost_pico, \
+            compared_cost_pico = t.compared_cost_pico + excluded.compared_cost_pico, \
+            latency_count = t.latency_count + excluded.latency_count, \
+            latency_sum_ms = t.latency_sum_ms + excluded.latency_sum_ms, \
+            first_token_count = t.first_token_count + excluded.first_token_count, \
+            first_token_sum_ms = t.first_token_sum_ms + excluded.first_token_sum_ms, \
+            latency_hist = merge_latency_histograms(t.latency_hist, excluded.latency_hist), \
+            first_token_hist = merge_latency_histograms(t.first_token_hist, \
+            excluded.first_token_hist)"
+        )
+    };
+}
+const UPSERT_ROLLUPS: &str = upsert_cells!("rollups", "series_id", "int8");
+const UPSERT_TIER_ROLLUPS: &str = upsert_cells!("tier_rollups", "tier", "text");
 
 const INSERT_QUARANTINE: &str = "INSERT INTO quarantine (source_id, location, reason, detail, \
     excerpt, first_seen_ms) \
@@ -490,39 +508,16 @@ impl WriteTx for PgTx {
         Ok(ids)
     }
 
-    async fn add_rollups(&mut self, cells: &[CellWrite<'_>]) -> Result<()> {
-        let totals = || cells.iter().map(|cell| cell.totals);
-        let latency = FlatSlices::of(cells.iter().map(|c| c.latency_hist));
-        let first_token = FlatSlices::of(cells.iter().map(|c| c.first_token_hist));
-        sqlx::query(UPSERT_ROLLUPS)
-            .bind(cells.iter().map(|c| c.granularity_s as i32).bind_iter())
-            .bind(cells.iter().map(|c| c.bucket_start).bind_iter())
-            .bind(cells.iter().map(|c| c.series_id).bind_iter())
-            .bind(totals().map(|t| t.invocations).bind_iter())
-            .bind(totals().map(|t| t.errors).bind_iter())
-            .bind(totals().map(|t| t.input_tokens).bind_iter())
-            .bind(totals().map(|t| t.output_tokens).bind_iter())
-            .bind(totals().map(|t| t.cache_read_tokens).bind_iter())
-            .bind(totals().map(|t| t.cache_write_tokens).bind_iter())
-            .bind(totals().map(|t| t.priced_invocations).bind_iter())
-            .bind(totals().map(|t| t.unpriced_invocations).bind_iter())
-            .bind(totals().map(|t| t.cost_pico).bind_iter())
-            .bind(totals().map(|t| t.standard_cost_pico).bind_iter())
-            .bind(totals().map(|t| t.compared_cost_pico).bind_iter())
-            .bind(totals().map(|t| t.latency_count).bind_iter())
-            .bind(totals().map(|t| t.latency_sum_ms).bind_iter())
-            .bind(totals().map(|t| t.first_token_count).bind_iter())
-            .bind(totals().map(|t| t.first_token_sum_ms).bind_iter())
-            .bind(&latency.values)
-            .bind(&latency.from)
-            .bind(&latency.to)
-            .bind(&first_token.values)
-            .bind(&first_token.from)
-            .bind(&first_token.to)
-            .execute(&mut *self.tx)
+    async fn add_rollups(&mut self, cells: &[CellWrite<'_, i64>]) -> Result<()> {
+        upsert_cells(&mut self.tx, UPSERT_ROLLUPS, cells)
             .await
-            .context("updating rollups")?;
-        Ok(())
+            .context("updating rollups")
+    }
+
+    async fn add_tier_rollups(&mut self, cells: &[CellWrite<'_, &str>]) -> Result<()> {
+        upsert_cells(&mut self.tx, UPSERT_TIER_ROLLUPS, cells)
+            .await
+            .context("updating tier cells")
     }
 
     async fn add_caller_rollups(&mut self, rows: &[CallerWrite<'_>]) -> Result<()> {
@@ -710,6 +705,50 @@ impl WriteTx for PgTx {
     metric_tx_statements!();
     alerts::alert_tx_statements!();
     price_list::price_list_tx_statements!();
+}
+
+/// Adds `cells` to a table of cells with `statement` (see `upsert_cells!`), one statement for
+/// the batch: the key is a series id or a tier.
+async fn upsert_cells<Key>(
+    tx: &mut Transaction<'static, Postgres>,
+    statement: &'static str,
+    cells: &[CellWrite<'_, Key>],
+) -> std::result::Result<(), sqlx::Error>
+where
+    Key: Copy + Send + Sync + sqlx::postgres::PgHasArrayType,
+    for<'q> Key: sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>,
+{
+    let totals = || cells.iter().map(|cell| cell.totals);
+    let latency = FlatSlices::of(cells.iter().map(|c| c.latency_hist));
+    let first_token = FlatSlices::of(cells.iter().map(|c| c.first_token_hist));
+    sqlx::query(statement)
+        .bind(cells.iter().map(|c| c.granularity_s as i32).bind_iter())
+        .bind(cells.iter().map(|c| c.bucket_start).bind_iter())
+        .bind(cells.iter().map(|c| c.key).bind_iter())
+        .bind(totals().map(|t| t.invocations).bind_iter())
+        .bind(totals().map(|t| t.errors).bind_iter())
+        .bind(totals().map(|t| t.input_tokens).bind_iter())
+        .bind(totals().map(|t| t.output_tokens).bind_iter())
+        .bind(totals().map(|t| t.cache_read_tokens).bind_iter())
+        .bind(totals().map(|t| t.cache_write_tokens).bind_iter())
+        .bind(totals().map(|t| t.priced_invocations).bind_iter())
+        .bind(totals().map(|t| t.unpriced_invocations).bind_iter())
+        .bind(totals().map(|t| t.cost_pico).bind_iter())
+        .bind(totals().map(|t| t.standard_cost_pico).bind_iter())
+        .bind(totals().map(|t| t.compared_cost_pico).bind_iter())
+        .bind(totals().map(|t| t.latency_count).bind_iter())
+        .bind(totals().map(|t| t.latency_sum_ms).bind_iter())
+        .bind(totals().map(|t| t.first_token_count).bind_iter())
+        .bind(totals().map(|t| t.first_token_sum_ms).bind_iter())
+        .bind(&latency.values)
+        .bind(&latency.from)
+        .bind(&latency.to)
+        .bind(&first_token.values)
+        .bind(&first_token.from)
+        .bind(&first_token.to)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Lists of values sent as one flat array and, per list, the 1-based bounds of its slice

@@ -366,6 +366,25 @@ pub(super) const SET_DAY_CELL_PRICING: &str = "UPDATE rollups SET priced_invocat
     unpriced_invocations = $4, cost_pico = $5, standard_cost_pico = $6, compared_cost_pico = $7 \
     WHERE granularity = 86400 AND bucket_start = $1 AND series_id = $2";
 
+/// Sets the sums of the tier day cells of `$1 ≤ bucket_start < $2` (seconds) to those of their
+/// series' day cells: after `SET_DAY_CELL_PRICING`, which changes only pricing columns (the
+/// histograms of a cell do not depend on prices).
+pub(super) const REFRESH_TIER_DAY_CELLS: &str = "UPDATE tier_rollups SET \
+    priced_invocations = c.priced_invocations, unpriced_invocations = c.unpriced_invocations, \
+    cost_pico = c.cost_pico, standard_cost_pico = c.standard_cost_pico, \
+    compared_cost_pico = c.compared_cost_pico \
+    FROM (SELECT r.bucket_start AS bucket_start, s.tier AS tier, \
+        CAST(SUM(r.priced_invocations) AS BIGINT) AS priced_invocations, \
+        CAST(SUM(r.unpriced_invocations) AS BIGINT) AS unpriced_invocations, \
+        CAST(SUM(r.cost_pico) AS BIGINT) AS cost_pico, \
+        CAST(SUM(r.standard_cost_pico) AS BIGINT) AS standard_cost_pico, \
+        CAST(SUM(r.compared_cost_pico) AS BIGINT) AS compared_cost_pico \
+        FROM rollups r JOIN series s ON s.id = r.series_id \
+        WHERE r.granularity = 86400 AND r.bucket_start >= $1 AND r.bucket_start < $2 \
+        GROUP BY r.bucket_start, s.tier) c \
+    WHERE tier_rollups.granularity = 86400 AND tier_rollups.bucket_start = c.bucket_start \
+    AND tier_rollups.tier = c.tier";
+
 /// Moves the retention horizon forward (never back): raw invocations before it are gone.
 pub(crate) const SET_RAW_KEPT_FROM: &str =
     "UPDATE retention SET raw_kept_from_ms = $1 WHERE id = 1 AND raw_kept_from_ms < $1";
@@ -1178,6 +1197,16 @@ macro_rules! shared_tx_statements {
             Ok(())
         }
 
+        async fn refresh_tier_day_cells(&mut self, start_s: i64, end_s: i64) -> Result<()> {
+            $crate::store::rows::execute_range!(
+                self.tx,
+                rows::REFRESH_TIER_DAY_CELLS,
+                (start_s, end_s),
+                "summing repriced day cells per tier"
+            )?;
+            Ok(())
+        }
+
         async fn delete_unpriced_rollups(&mut self, start_s: i64, end_s: i64) -> Result<()> {
             $crate::store::rows::execute_range!(
                 self.tx,
@@ -1223,6 +1252,7 @@ macro_rules! shared_tx_statements {
         async fn delete_rollups(&mut self, start_s: i64, end_s: i64) -> Result<()> {
             for statement in [
                 "DELETE FROM rollups WHERE bucket_start >= $1 AND bucket_start < $2",
+                "DELETE FROM tier_rollups WHERE bucket_start >= $1 AND bucket_start < $2",
                 "DELETE FROM caller_rollups WHERE bucket_start >= $1 AND bucket_start < $2",
                 "DELETE FROM unpriced_rollups WHERE bucket_start >= $1 AND bucket_start < $2",
             ] {

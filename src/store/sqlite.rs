@@ -225,38 +225,61 @@ const INSERT_INVOCATIONS_TAIL: &str = "ON CONFLICT (account_ref, region_ref, req
     DO NOTHING RETURNING account_ref, region_ref, request_key";
 
 const ROLLUP_COLUMNS: usize = 20;
-const UPSERT_ROLLUPS_HEAD: &str = "INSERT INTO rollups (granularity, bucket_start, series_id, \
-    invocations, errors, input_tokens, output_tokens, \
-    cache_read_tokens, cache_write_tokens, priced_invocations, unpriced_invocations, cost_pico, \
-    standard_cost_pico, compared_cost_pico, latency_count, latency_sum_ms, first_token_count, \
-    first_token_sum_ms, latency_hist, first_token_hist)";
-/// Histograms merge by adding the counts of equal bins (`>> 40` and the 40-bit mask are
-/// `rollup::latency::PACKED_COUNT_BITS` and `PACKED_COUNT_MASK`, as in migration 0010's
-/// Postgres function).
-const UPSERT_ROLLUPS_TAIL: &str = "ON CONFLICT (granularity, bucket_start, series_id) DO UPDATE SET \
-    invocations = invocations + excluded.invocations, \
-    errors = errors + excluded.errors, \
-    input_tokens = input_tokens + excluded.input_tokens, \
-    output_tokens = output_tokens + excluded.output_tokens, \
-    cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, \
-    cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, \
-    priced_invocations = priced_invocations + excluded.priced_invocations, \
-    unpriced_invocations = unpriced_invocations + excluded.unpriced_invocations, \
-    cost_pico = cost_pico + excluded.cost_pico, \
-    standard_cost_pico = standard_cost_pico + excluded.standard_cost_pico, \
-    compared_cost_pico = compared_cost_pico + excluded.compared_cost_pico, \
-    latency_count = latency_count + excluded.latency_count, \
-    latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms, \
-    first_token_count = first_token_count + excluded.first_token_count, \
-    first_token_sum_ms = first_token_sum_ms + excluded.first_token_sum_ms, \
-    latency_hist = (SELECT json_group_array(entry) FROM (SELECT \
-        ((value >> 40) << 40) | SUM(value & 1099511627775) AS entry FROM (\
-        SELECT value FROM json_each(rollups.latency_hist) UNION ALL \
-        SELECT value FROM json_each(excluded.latency_hist)) GROUP BY value >> 40 ORDER BY 1)), \
-    first_token_hist = (SELECT json_group_array(entry) FROM (SELECT \
-        ((value >> 40) << 40) | SUM(value & 1099511627775) AS entry FROM (\
-        SELECT value FROM json_each(rollups.first_token_hist) UNION ALL \
-        SELECT value FROM json_each(excluded.first_token_hist)) GROUP BY value >> 40 ORDER BY 1))";
+/// The head and tail of the upsert adding cells to `$table` (rollups, keyed by series id, or
+/// tier_rollups, keyed by tier; `$key` names the key column). Histograms merge by adding the
+/// counts of equal bins (`>> 40` and the 40-bit mask are `rollup::latency::PACKED_COUNT_BITS`
+/// and `PACKED_COUNT_MASK`, as in migration 0010's Postgres function).
+macro_rules! upsert_cells {
+    ($table:literal, $key:literal) => {
+        (
+            concat!(
+                "INSERT INTO ",
+                $table,
+                " AS t (granularity, bucket_start, ",
+                $key,
+                ", \
+                invocations, errors, input_tokens, output_tokens, \
+                cache_read_tokens, cache_write_tokens, priced_invocations, \
+                unpriced_invocations, cost_pico, standard_cost_pico, compared_cost_pico, \
+                latency_count, latency_sum_ms, first_token_count, first_token_sum_ms, \
+                latency_hist, first_token_hist)"
+            ),
+            ROLLUP_COLUMNS,
+            concat!(
+                "ON CONFLICT (granularity, bucket_start, ",
+                $key,
+                ") DO UPDATE SET \
+                invocations = invocations + excluded.invocations, \
+                errors = errors + excluded.errors, \
+                input_tokens = input_tokens + excluded.input_tokens, \
+                output_tokens = output_tokens + excluded.output_tokens, \
+                cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, \
+                cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, \
+                priced_invocations = priced_invocations + excluded.priced_invocations, \
+                unpriced_invocations = unpriced_invocations + excluded.unpriced_invocations, \
+                cost_pico = cost_pico + excluded.cost_pico, \
+                standard_cost_pico = standard_cost_pico + excluded.standard_cost_pico, \
+                compared_cost_pico = compared_cost_pico + excluded.compared_cost_pico, \
+                latency_count = latency_count + excluded.latency_count, \
+                latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms, \
+                first_token_count = first_token_count + excluded.first_token_count, \
+                first_token_sum_ms = first_token_sum_ms + excluded.first_token_sum_ms, \
+                latency_hist = (SELECT json_group_array(entry) FROM (SELECT \
+                    ((value >> 40) << 40) | SUM(value & 1099511627775) AS entry FROM (\
+                    SELECT value FROM json_each(t.latency_hist) UNION ALL \
+                    SELECT value FROM json_each(excluded.latency_hist)) \
+                    GROUP BY value >> 40 ORDER BY 1)), \
+                first_token_hist = (SELECT json_group_array(entry) FROM (SELECT \
+                    ((value >> 40) << 40) | SUM(value & 1099511627775) AS entry FROM (\
+                    SELECT value FROM json_each(t.first_token_hist) UNION ALL \
+                    SELECT value FROM json_each(excluded.first_token_hist)) \
+                    GROUP BY value >> 40 ORDER BY 1))"
+            ),
+        )
+    };
+}
+const UPSERT_ROLLUPS: (&str, usize, &str) = upsert_cells!("rollups", "series_id");
+const UPSERT_TIER_ROLLUPS: (&str, usize, &str) = upsert_cells!("tier_rollups", "tier");
 
 const CALLER_COLUMNS: usize = 16;
 const UPSERT_CALLERS_HEAD: &str = "INSERT INTO caller_rollups (granularity, bucket_start, \
@@ -382,6 +405,38 @@ fn bind_invocation(arguments: &mut SqliteArguments, row: &EncodedRow<'_>) {
         push(arguments, value);
     }
     push(arguments, row.row.source_id);
+}
+
+/// Binds one cell of an `upsert_cells!` statement: its key is a series id or a tier.
+fn bind_cell<'q, Key>(arguments: &mut SqliteArguments, cell: &CellWrite<'_, Key>)
+where
+    Key: Copy + sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite>,
+{
+    let totals = cell.totals;
+    push(arguments, cell.granularity_s);
+    push(arguments, cell.bucket_start);
+    push(arguments, cell.key);
+    for value in [
+        totals.invocations,
+        totals.errors,
+        totals.input_tokens,
+        totals.output_tokens,
+        totals.cache_read_tokens,
+        totals.cache_write_tokens,
+        totals.priced_invocations,
+        totals.unpriced_invocations,
+        totals.cost_pico,
+        totals.standard_cost_pico,
+        totals.compared_cost_pico,
+        totals.latency_count,
+        totals.latency_sum_ms,
+        totals.first_token_count,
+        totals.first_token_sum_ms,
+    ] {
+        push(arguments, value);
+    }
+    push(arguments, json_array(cell.latency_hist));
+    push(arguments, json_array(cell.first_token_hist));
 }
 
 /// New pricing of many invocations in one statement, found by their key (a statement per row
@@ -510,40 +565,25 @@ impl WriteTx for SqliteTx {
         Ok(ids)
     }
 
-    async fn add_rollups(&mut self, cells: &[CellWrite<'_>]) -> Result<()> {
-        let statement = (UPSERT_ROLLUPS_HEAD, ROLLUP_COLUMNS, UPSERT_ROLLUPS_TAIL);
+    async fn add_rollups(&mut self, cells: &[CellWrite<'_, i64>]) -> Result<()> {
         execute_chunked(
             &mut self.tx,
-            statement,
+            UPSERT_ROLLUPS,
             cells,
-            |arguments, cell| {
-                let totals = cell.totals;
-                for value in [
-                    cell.granularity_s,
-                    cell.bucket_start,
-                    cell.series_id,
-                    totals.invocations,
-                    totals.errors,
-                    totals.input_tokens,
-                    totals.output_tokens,
-                    totals.cache_read_tokens,
-                    totals.cache_write_tokens,
-                    totals.priced_invocations,
-                    totals.unpriced_invocations,
-                    totals.cost_pico,
-                    totals.standard_cost_pico,
-                    totals.compared_cost_pico,
-                    totals.latency_count,
-                    totals.latency_sum_ms,
-                    totals.first_token_count,
-                    totals.first_token_sum_ms,
-                ] {
-                    push(arguments, value);
-                }
-                push(arguments, json_array(cell.latency_hist));
-                push(arguments, json_array(cell.first_token_hist));
-            },
+            bind_cell,
             "updating rollups",
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn add_tier_rollups(&mut self, cells: &[CellWrite<'_, &str>]) -> Result<()> {
+        execute_chunked(
+            &mut self.tx,
+            UPSERT_TIER_ROLLUPS,
+            cells,
+            bind_cell,
+            "updating tier cells",
         )
         .await?;
         Ok(())

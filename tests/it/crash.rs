@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tierwatch::report;
 use tierwatch::simulate::{S3LayoutOptions, SimulationSpec, Simulator, write_s3_layout};
 
-use crate::support::{BACKENDS, TestDb, fixture};
+use crate::support::{BACKENDS, TestDb, assert_tier_cells_agree, fixture};
 
 const RECORDS: u64 = 24_000;
 
@@ -104,6 +104,7 @@ async fn killing_an_import_at_any_point_loses_and_doubles_nothing() {
             expected,
             "{backend:?}"
         );
+        assert_tier_cells_agree(&crashed, backend).await;
         clean.finish().await;
         crashed.finish().await;
     }

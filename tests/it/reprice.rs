@@ -15,7 +15,9 @@ use tierwatch::simulate::{S3LayoutOptions, SimulationSpec, Simulator, write_s3_l
 use tierwatch::store::{RepriceDecision, RepriceOutcome, RepricePath, Store, StoreError};
 
 use crate::import::prices_with_a_nova_pro_change;
-use crate::support::{BACKENDS, Backend, RawConnection, TestDb, test_prices};
+use crate::support::{
+    BACKENDS, Backend, RawConnection, TestDb, assert_tier_cells_agree, test_prices,
+};
 
 const NOVEMBER: Month = Month {
     year: 2025,
@@ -305,6 +307,8 @@ where
         "{backend:?}: {}",
         first_difference(&left, &right)
     );
+    assert_tier_cells_agree(by_group, backend).await;
+    assert_tier_cells_agree(row_by_row, backend).await;
     grouped
 }
 
@@ -423,6 +427,7 @@ async fn reprice_from_kept_price_groups_equals_repricing_the_raw_rows() {
             day_dump(&raw, backend).await,
         );
         assert!(left != imported.0, "{backend:?}: the change shows");
+        assert_tier_cells_agree(&kept, backend).await;
         assert!(
             left == right,
             "{backend:?}: {}",

@@ -193,3 +193,124 @@ impl RawConnection {
         .unwrap()
     }
 }
+
+/// Asserts that every tier cell holds the sums and merged histograms of its series' cells
+/// (and that no series cell lacks its tier cell): the tier cells are kept beside the rollups
+/// in the same transactions, and unfiltered dashboard reads trust them.
+pub async fn assert_tier_cells_agree(db: &TestDb, backend: Backend) {
+    // A cell as `granularity|bucket|tier|15 sums|latency hist|first-token hist`.
+    let cell_text = |prefix: &str, tier: &str| {
+        let columns = [
+            "granularity",
+            "bucket_start",
+            "tier",
+            "invocations",
+            "errors",
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "priced_invocations",
+            "unpriced_invocations",
+            "cost_pico",
+            "standard_cost_pico",
+            "compared_cost_pico",
+            "latency_count",
+            "latency_sum_ms",
+            "first_token_count",
+            "first_token_sum_ms",
+            "latency_hist",
+            "first_token_hist",
+        ];
+        let texts: Vec<String> = columns
+            .iter()
+            .map(|column| match *column {
+                "tier" => tier.to_string(),
+                _ => format!("CAST({prefix}{column} AS TEXT)"),
+            })
+            .collect();
+        texts.join(" || '|' || ")
+    };
+    let mut connection = RawConnection::open(&db.url, backend).await;
+    let tier_sql = format!("SELECT {} FROM tier_rollups", cell_text("", "tier"));
+    let series_sql = format!(
+        "SELECT {} FROM rollups r JOIN series s ON s.id = r.series_id",
+        cell_text("r.", "s.tier")
+    );
+    let tier_rows = connection.texts(&tier_sql).await.unwrap();
+    let expected = sum_per_tier(&connection.texts(&series_sql).await.unwrap());
+    let mut actual: Vec<String> = tier_rows.iter().map(|row| normalize_cell(row)).collect();
+    actual.sort();
+    assert!(!expected.is_empty(), "{backend:?}: no rollups to compare");
+    assert!(
+        actual == expected,
+        "{backend:?}: {} tier cells, {} expected from the series' cells; first difference: {:?}",
+        actual.len(),
+        expected.len(),
+        actual.iter().zip(&expected).find(|(a, e)| a != e)
+    );
+}
+
+/// Cells given as `granularity|bucket|tier|15 sums|latency hist|first-token hist` summed per
+/// (granularity, bucket, tier), histograms merged bin by bin; sorted, in `normalize_cell` form.
+fn sum_per_tier(rows: &[String]) -> Vec<String> {
+    use std::collections::BTreeMap;
+    /// A cell's sums and its two histograms (bin → count).
+    type Summed = (Vec<i64>, [BTreeMap<i64, i64>; 2]);
+    let mut cells: BTreeMap<String, Summed> = BTreeMap::new();
+    for row in rows {
+        let fields: Vec<&str> = row.split('|').collect();
+        let key = fields[..3].join("|");
+        let cell = cells.entry(key).or_default();
+        let sums: Vec<i64> = fields[3..18].iter().map(|f| f.parse().unwrap()).collect();
+        if cell.0.is_empty() {
+            cell.0 = vec![0; sums.len()];
+        }
+        for (total, value) in cell.0.iter_mut().zip(sums) {
+            *total += value;
+        }
+        for (histogram, text) in cell.1.iter_mut().zip(&fields[18..20]) {
+            for entry in packed_entries(text) {
+                *histogram.entry(entry >> 40).or_default() += entry & ((1 << 40) - 1);
+            }
+        }
+    }
+    cells
+        .into_iter()
+        .map(|(key, (sums, histograms))| {
+            let sums: Vec<String> = sums.iter().map(i64::to_string).collect();
+            let histograms: Vec<String> = histograms
+                .iter()
+                .map(|bins| {
+                    let entries: Vec<String> = bins
+                        .iter()
+                        .map(|(bin, count)| ((bin << 40) | count).to_string())
+                        .collect();
+                    entries.join(",")
+                })
+                .collect();
+            format!("{key}|{}|{}", sums.join("|"), histograms.join("|"))
+        })
+        .collect()
+}
+
+/// A tier cell row with its histograms written as bare comma lists (Postgres prints arrays as
+/// `{…}`, SQLite keeps JSON `[…]`).
+fn normalize_cell(row: &str) -> String {
+    let fields: Vec<&str> = row.split('|').collect();
+    let histograms: Vec<String> = fields[18..20]
+        .iter()
+        .map(|text| {
+            let entries: Vec<String> = packed_entries(text).map(|e| e.to_string()).collect();
+            entries.join(",")
+        })
+        .collect();
+    format!("{}|{}", fields[..18].join("|"), histograms.join("|"))
+}
+
+fn packed_entries(text: &str) -> impl Iterator<Item = i64> + '_ {
+    text.trim_matches(|c| matches!(c, '{' | '}' | '[' | ']'))
+        .split(',')
+        .filter(|entry| !entry.trim().is_empty())
+        .map(|entry| entry.trim().parse::<i64>().unwrap())
+}

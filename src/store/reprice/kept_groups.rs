@@ -105,6 +105,9 @@ where
         }
     }
     tx.set_day_cell_pricing(&changed).await?;
+    if !changed.is_empty() {
+        tx.refresh_tier_day_cells(start_s, end_s).await?;
+    }
     tx.delete_unpriced_rollups(start_s, end_s).await?;
     let unpriced: Vec<UnpricedWrite<'_>> = repriced
         .unpriced

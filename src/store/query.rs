@@ -1,8 +1,8 @@
 //! Aggregate reads for the dashboard, its API and alerts: sums over rollup cells, filtered
 //! and grouped in SQL, so a page reads a handful of rows whatever the number of invocations.
 //!
-//! The SQL is the same on both backends (`$N` parameters work in SQLite too), except for
-//! unpacking a cell's histogram in SQL ([`histogram_entries`]). Sums come back
+//! The SQL is the same on both backends (`$N` parameters work in SQLite too); histograms are
+//! read packed, one value per cell, and merged here ([`fold_packed`]). Sums come back
 //! as text and are parsed into i128: Postgres sums BIGINT into NUMERIC, and text is the one
 //! type both databases hand over exactly. Should a sum pass i64 in SQLite, SQLite reports an
 //! integer overflow: an error, never a wrong number.
@@ -10,33 +10,6 @@
 use crate::rollup::{CellTotals, FastMap, Granularity, LatencyMetric, latency};
 
 use super::StoreError;
-
-/// A backend's SQL dialect, where statements differ.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Dialect {
-    Postgres,
-    Sqlite,
-}
-
-/// A FROM item listing the packed entries of the histogram of `metric` of each cell `r`, one
-/// row per entry, as `h.value` (Postgres stores an int8[], SQLite a JSON array).
-pub(super) fn histogram_entries(dialect: Dialect, metric: LatencyMetric) -> String {
-    let column = histogram_column(metric);
-    match dialect {
-        Dialect::Postgres => format!("unnest(r.{column}) AS h(value)"),
-        Dialect::Sqlite => format!("json_each(r.{column}) AS h"),
-    }
-}
-
-/// The bin and the count of a packed entry `h.value`, as SQL expressions.
-pub(super) fn entry_bin_and_count() -> (String, String) {
-    let bits = latency::PACKED_COUNT_BITS;
-    let mask = latency::PACKED_COUNT_MASK;
-    (
-        format!("CAST(h.value >> {bits} AS SMALLINT)"),
-        format!("(h.value & {mask})"),
-    )
-}
 
 /// Which cells a read covers: one granularity, `start ≤ bucket_start < end` (Unix seconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -335,6 +308,22 @@ pub struct HistogramRow {
     pub bins: Vec<(i16, u64)>,
 }
 
+/// Both latency metrics' merged histograms of each group.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LatencyHistograms {
+    pub total: Vec<HistogramRow>,
+    pub first_token: Vec<HistogramRow>,
+}
+
+impl LatencyHistograms {
+    pub fn of(&self, metric: LatencyMetric) -> &[HistogramRow] {
+        match metric {
+            LatencyMetric::Total => &self.total,
+            LatencyMetric::FirstToken => &self.first_token,
+        }
+    }
+}
+
 /// A bound parameter of a built query.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) enum Param {
@@ -559,23 +548,20 @@ pub(super) fn aggregate_sql(
     query
 }
 
-/// The packed latency histogram of `metric` of every cell of `span` that passes `filter`,
-/// each with the group it counts in (as `packed`): merged per group by [`fold_packed`].
+/// Both packed latency histograms (as `total` and `first_token`) of every cell of `span` that
+/// passes `filter`, each with the group it counts in: merged per group by [`fold_packed`].
 /// Merging in tierwatch rather than in SQL reads one row per cell instead of one per bin
-/// entry (a month of day cells at 10M calls: 3,720 rows, not 220,000).
-pub(super) fn histogram_sql(
-    span: CellSpan,
-    filter: &Filter,
-    group: Grouping,
-    metric: LatencyMetric,
-) -> BuiltQuery {
+/// entry (a month of day cells at 10M calls: 3,720 rows, not 220,000); reading both metrics
+/// in one statement reads each cell once.
+pub(super) fn histogram_sql(span: CellSpan, filter: &Filter, group: Grouping) -> BuiltQuery {
     let mut query = BuiltQuery {
         sql: String::new(),
         params: Vec::new(),
     };
     let source = CellSource::of(Table::Rollups, filter, group);
     let (mut select, _) = group_columns(group, false, source);
-    select.push(format!("r.{} AS packed", histogram_column(metric)));
+    select.push("r.latency_hist AS total".into());
+    select.push("r.first_token_hist AS first_token".into());
     let clause = where_clause(&mut query, span, filter, source);
     query.sql = format!(
         "SELECT {} FROM {} WHERE {clause}",
@@ -585,10 +571,26 @@ pub(super) fn histogram_sql(
     query
 }
 
-fn histogram_column(metric: LatencyMetric) -> &'static str {
-    match metric {
-        LatencyMetric::Total => "latency_hist",
-        LatencyMetric::FirstToken => "first_token_hist",
+/// One cell's packed histograms, as [`histogram_sql`] reads them.
+pub(super) struct PackedCell {
+    pub group: HistogramGroup,
+    pub total: Vec<i64>,
+    pub first_token: Vec<i64>,
+}
+
+/// Both metrics' histograms per group, from cells read by [`histogram_sql`].
+pub(super) fn fold_cells(cells: &[PackedCell]) -> LatencyHistograms {
+    LatencyHistograms {
+        total: fold_packed(
+            cells
+                .iter()
+                .map(|cell| (&cell.group, cell.total.as_slice())),
+        ),
+        first_token: fold_packed(
+            cells
+                .iter()
+                .map(|cell| (&cell.group, cell.first_token.as_slice())),
+        ),
     }
 }
 
@@ -605,16 +607,16 @@ pub(super) struct HistogramGroup {
 /// Merges cells' packed histograms (`bin << 40 | count` entries) per group: one histogram per
 /// group with any entries, groups and bins in order. Counts add up in a dense array per group
 /// (bins run 0..=257), not a map: a month of day cells merges ~100,000 entries per read.
-pub(super) fn fold_packed(
-    cells: impl IntoIterator<Item = (HistogramGroup, Vec<i64>)>,
+pub(super) fn fold_packed<'c>(
+    cells: impl IntoIterator<Item = (&'c HistogramGroup, &'c [i64])>,
 ) -> Vec<HistogramRow> {
-    let mut merged: FastMap<HistogramGroup, Vec<u64>> = FastMap::default();
+    let mut merged: FastMap<&HistogramGroup, Vec<u64>> = FastMap::default();
     for (group, entries) in cells {
         if entries.is_empty() {
             continue;
         }
         let counts = merged.entry(group).or_default();
-        for entry in entries {
+        for &entry in entries {
             let (bin, count) = latency::unpack(entry);
             // Bins are never negative (see `latency::bin`); a foreign entry's bin is i16::MAX.
             let index = usize::try_from(bin).unwrap_or(0);
@@ -625,16 +627,16 @@ pub(super) fn fold_packed(
         }
     }
     // A group whose cells recorded no latency has no histogram (as when SQL unnested them).
-    let mut merged: Vec<(HistogramGroup, Vec<u64>)> = merged.into_iter().collect();
-    merged.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut merged: Vec<(&HistogramGroup, Vec<u64>)> = merged.into_iter().collect();
+    merged.sort_unstable_by(|a, b| a.0.cmp(b.0));
     merged
         .into_iter()
         .map(|(group, counts)| HistogramRow {
             bucket_start: group.bucket_start,
-            account_id: group.account_id,
-            region: group.region,
-            model_id: group.model_id,
-            tier: group.tier,
+            account_id: group.account_id.clone(),
+            region: group.region.clone(),
+            model_id: group.model_id.clone(),
+            tier: group.tier.clone(),
             bins: counts
                 .into_iter()
                 .enumerate()
@@ -828,7 +830,7 @@ mod tests {
     fn reads_naming_no_series_column_read_the_tier_cells() {
         let by_tier = |filter: &Filter, group| {
             let built = aggregate_sql(Table::Rollups, span(), filter, group);
-            let histogram = histogram_sql(span(), filter, group, LatencyMetric::Total);
+            let histogram = histogram_sql(span(), filter, group);
             let tiers = built.sql.contains("FROM tier_rollups r WHERE");
             assert_eq!(
                 tiers,
@@ -962,11 +964,12 @@ mod tests {
             tier: tier.into(),
         };
         let pack = latency::pack;
+        let (standard, flex, priority) = (group("standard"), group("flex"), group("priority"));
         let folded = fold_packed(vec![
-            (group("standard"), vec![pack(9, 5)]),
-            (group("flex"), vec![pack(10, 2), pack(12, 1)]),
-            (group("flex"), vec![pack(12, 3), pack(11, 4)]),
-            (group("priority"), vec![]),
+            (&standard, &[pack(9, 5)][..]),
+            (&flex, &[pack(10, 2), pack(12, 1)][..]),
+            (&flex, &[pack(12, 3), pack(11, 4)][..]),
+            (&priority, &[][..]),
         ]);
         // Priority's cells recorded no latency: no histogram.
         assert_eq!(folded.len(), 2);

@@ -1,24 +1,21 @@
 //! Row shapes and read queries shared by both backends.
 //!
 //! Read queries are plain SQL that Postgres and SQLite both accept (`$N` parameters work in
-//! SQLite too), but for unpacking histograms (`query::histogram_entries`); sums are done in
-//! Rust, in i128 where money can grow, so no dialect's SUM overflow or NUMERIC type gets in
-//! the way.
+//! SQLite too); sums are done in Rust, in i128 where money can grow, so no dialect's SUM
+//! overflow or NUMERIC type gets in the way.
 
 use crate::model::{
     Invocation, ModelRef, Money, Routing, Tier, TierResolution, TierSource, TokenCounts,
 };
-use crate::rollup::{CellTotals, LatencyMetric};
+use crate::rollup::CellTotals;
 
 use std::collections::HashSet;
 
 use uuid::Uuid;
 
 use super::dictionary::{self, BatchStrings};
-use super::query::{self, Dialect};
 use super::{
-    BinRow, CellRow, Result, StandardCost, StoreError, StoredInvocation, StoredPricing,
-    UnpricedGroup,
+    CellRow, Result, StandardCost, StoreError, StoredInvocation, StoredPricing, UnpricedGroup,
 };
 
 pub(super) const READ_CELLS: &str = "SELECT r.bucket_start, s.account_id, s.region, s.model_id, \
@@ -27,17 +24,6 @@ pub(super) const READ_CELLS: &str = "SELECT r.bucket_start, s.account_id, s.regi
     latency_count, latency_sum_ms, first_token_count, first_token_sum_ms \
     FROM rollups r JOIN series s ON s.id = r.series_id \
     WHERE r.granularity = $1 AND r.bucket_start >= $2 AND r.bucket_start < $3";
-
-/// Every bin of every cell of one granularity and range, for one metric.
-pub(super) fn read_bins_sql(dialect: Dialect, metric: LatencyMetric) -> String {
-    let (bin, count) = query::entry_bin_and_count();
-    format!(
-        "SELECT r.bucket_start, s.account_id, s.region, s.model_id, s.tier, {bin}, {count} \
-         FROM rollups r JOIN series s ON s.id = r.series_id CROSS JOIN {} \
-         WHERE r.granularity = $1 AND r.bucket_start >= $2 AND r.bucket_start < $3",
-        query::histogram_entries(dialect, metric)
-    )
-}
 
 pub(super) const UNPRICED_GROUPS: &str = "SELECT s.model_id, s.region, s.tier, u.reason, \
     CAST(SUM(u.invocations) AS BIGINT) AS invocations FROM unpriced_rollups u \
@@ -611,19 +597,6 @@ pub(super) fn count_column(value: Option<u64>) -> Option<i64> {
     value.map(|v| i64::try_from(v).unwrap_or(i64::MAX))
 }
 
-pub(super) fn bin_row(raw: (i64, String, String, String, String, i16, i64)) -> BinRow {
-    let (bucket_start, account_id, region, model_id, tier, bin, count) = raw;
-    BinRow {
-        bucket_start,
-        account_id,
-        region,
-        model_id,
-        tier,
-        bin,
-        count,
-    }
-}
-
 pub(super) fn unpriced_group(raw: (String, String, String, String, i64)) -> UnpricedGroup {
     let (model_id, region, tier, reason, invocations) = raw;
     UnpricedGroup {
@@ -884,25 +857,6 @@ macro_rules! shared_reads {
                 .await
                 .context("reading rollups")?;
             Ok(raw.into_iter().map(CellRow::from).collect())
-        }
-
-        pub(super) async fn read_bins(
-            &self,
-            granularity: Granularity,
-            start_s: i64,
-            end_s: i64,
-            metric: LatencyMetric,
-        ) -> Result<Vec<BinRow>> {
-            let sql = rows::read_bins_sql(Self::DIALECT, metric);
-            let raw: Vec<(i64, String, String, String, String, i16, i64)> =
-                sqlx::query_as(AssertSqlSafe(sql))
-                    .bind(rows::granularity_column(granularity))
-                    .bind(start_s)
-                    .bind(end_s)
-                    .fetch_all(&self.pool)
-                    .await
-                    .context("reading latency histograms")?;
-            Ok(raw.into_iter().map(rows::bin_row).collect())
         }
 
         pub(super) async fn unpriced_groups(

@@ -24,12 +24,12 @@ use super::rows::{
     shared_reads, shared_tx_statements,
 };
 use super::{
-    BinRow, CallerWrite, CellRow, CellWrite, Checkpoint, CoverageRow, MetricPointRow,
-    MetricSeriesKey, ObjectRecord, PriceRowRecord, QuarantineGroup, QuarantinedRecord,
-    QueryContext, QuotaRecord, RawDropped, Result, SeriesKey, SourceHealth, StoreError,
-    StoredInvocation, UnpricedGroup, UnpricedWrite, WriteTx,
+    CallerWrite, CellRow, CellWrite, Checkpoint, CoverageRow, MetricPointRow, MetricSeriesKey,
+    ObjectRecord, PriceRowRecord, QuarantineGroup, QuarantinedRecord, QueryContext, QuotaRecord,
+    RawDropped, Result, SeriesKey, SourceHealth, StoreError, StoredInvocation, UnpricedGroup,
+    UnpricedWrite, WriteTx,
 };
-use crate::rollup::{Granularity, LatencyMetric};
+use crate::rollup::{Granularity, latency};
 
 /// Bound parameters per statement: well below SQLite's default limit of 32,766.
 const MAX_PARAMETERS: usize = 16_000;
@@ -149,9 +149,6 @@ impl SqliteStore {
         Ok(ids)
     }
 
-    /// Where this backend's SQL differs (see `query::Dialect`).
-    const DIALECT: query::Dialect = query::Dialect::Sqlite;
-
     /// Whether the table of invocations of the layout before migration 0011 exists.
     const LEGACY_TABLE_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'invocations_v1')";
 
@@ -162,29 +159,30 @@ impl SqliteStore {
     query::aggregate_reads!();
 
     /// Cells' packed histograms with their groups (see `query::histogram_sql`); SQLite keeps
-    /// each as a JSON array.
+    /// each as a blob (see `histogram_blob`).
     pub(super) async fn fetch_packed_histograms(
         &self,
         built: query::BuiltQuery,
-    ) -> Result<Vec<(query::HistogramGroup, Vec<i64>)>> {
+    ) -> Result<Vec<query::PackedCell>> {
         #[derive(sqlx::FromRow)]
-        struct PackedCell {
+        struct Row {
             #[sqlx(flatten)]
             group: query::HistogramGroup,
-            packed: String,
+            total: Vec<u8>,
+            first_token: Vec<u8>,
         }
         let statement = sqlx::query_as(AssertSqlSafe(built.sql));
-        let cells: Vec<PackedCell> = query::bind_all(statement, built.params)
+        let rows: Vec<Row> = query::bind_all(statement, built.params)
             .fetch_all(&self.pool)
             .await
             .context("reading latency histograms")?;
-        cells
-            .into_iter()
-            .map(|cell| {
-                let entries = serde_json::from_str(&cell.packed).map_err(|error| {
-                    StoreError::Inconsistent(format!("a stored latency histogram: {error}"))
-                })?;
-                Ok((cell.group, entries))
+        rows.into_iter()
+            .map(|row| {
+                Ok(query::PackedCell {
+                    total: parse_histogram_blob(&row.total)?,
+                    first_token: parse_histogram_blob(&row.first_token)?,
+                    group: row.group,
+                })
             })
             .collect()
     }
@@ -226,9 +224,9 @@ const INSERT_INVOCATIONS_TAIL: &str = "ON CONFLICT (account_ref, region_ref, req
 
 const ROLLUP_COLUMNS: usize = 20;
 /// The head and tail of the upsert adding cells to `$table` (rollups, keyed by series id, or
-/// tier_rollups, keyed by tier; `$key` names the key column). Histograms merge by adding the
-/// counts of equal bins (`>> 40` and the 40-bit mask are `rollup::latency::PACKED_COUNT_BITS`
-/// and `PACKED_COUNT_MASK`, as in migration 0010's Postgres function).
+/// tier_rollups, keyed by tier; `$key` names the key column). Sums add up in SQL; histograms
+/// arrive already merged with the stored ones (see `merged_with_stored`): SQLite has no
+/// function to add two packed blobs, and its one writer makes reading them first safe.
 macro_rules! upsert_cells {
     ($table:literal, $key:literal) => {
         (
@@ -264,22 +262,35 @@ macro_rules! upsert_cells {
                 latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms, \
                 first_token_count = first_token_count + excluded.first_token_count, \
                 first_token_sum_ms = first_token_sum_ms + excluded.first_token_sum_ms, \
-                latency_hist = (SELECT json_group_array(entry) FROM (SELECT \
-                    ((value >> 40) << 40) | SUM(value & 1099511627775) AS entry FROM (\
-                    SELECT value FROM json_each(t.latency_hist) UNION ALL \
-                    SELECT value FROM json_each(excluded.latency_hist)) \
-                    GROUP BY value >> 40 ORDER BY 1)), \
-                first_token_hist = (SELECT json_group_array(entry) FROM (SELECT \
-                    ((value >> 40) << 40) | SUM(value & 1099511627775) AS entry FROM (\
-                    SELECT value FROM json_each(t.first_token_hist) UNION ALL \
-                    SELECT value FROM json_each(excluded.first_token_hist)) \
-                    GROUP BY value >> 40 ORDER BY 1))"
+                latency_hist = excluded.latency_hist, \
+                first_token_hist = excluded.first_token_hist"
             ),
         )
     };
 }
 const UPSERT_ROLLUPS: (&str, usize, &str) = upsert_cells!("rollups", "series_id");
 const UPSERT_TIER_ROLLUPS: (&str, usize, &str) = upsert_cells!("tier_rollups", "tier");
+
+/// The head and tail reading the stored histograms of the cells listed in between (a chunk's
+/// position, granularity, bucket and key per row). CROSS JOIN makes SQLite walk the list and
+/// probe the table's primary key, never the other way round.
+macro_rules! stored_histograms {
+    ($table:literal, $key:literal) => {
+        (
+            "WITH k(i, g, b, s) AS (",
+            4,
+            concat!(
+                ") SELECT k.i, t.latency_hist, t.first_token_hist FROM k CROSS JOIN ",
+                $table,
+                " t ON t.granularity = k.g AND t.bucket_start = k.b AND t.",
+                $key,
+                " = k.s"
+            ),
+        )
+    };
+}
+const STORED_ROLLUP_HISTOGRAMS: (&str, usize, &str) = stored_histograms!("rollups", "series_id");
+const STORED_TIER_HISTOGRAMS: (&str, usize, &str) = stored_histograms!("tier_rollups", "tier");
 
 const CALLER_COLUMNS: usize = 16;
 const UPSERT_CALLERS_HEAD: &str = "INSERT INTO caller_rollups (granularity, bucket_start, \
@@ -311,18 +322,104 @@ const INSERT_QUARANTINE_HEAD: &str =
     "INSERT INTO quarantine (source_id, location, reason, detail, excerpt, first_seen_ms)";
 const INSERT_QUARANTINE_TAIL: &str = "ON CONFLICT (source_id, location) DO NOTHING";
 
-/// A packed histogram as the JSON array SQLite's json_each reads.
-fn json_array(entries: &[i64]) -> String {
-    use std::fmt::Write;
-    let mut text = String::with_capacity(2 + entries.len() * 15);
-    text.push('[');
-    for (index, entry) in entries.iter().enumerate() {
-        let separator = if index == 0 { "" } else { "," };
-        // Writing to a String cannot fail.
-        let _ = write!(text, "{separator}{entry}");
+/// A packed histogram as SQLite stores it: each entry as 8 bytes, most significant first
+/// (migration 0015 writes the same with `unhex(printf('%016X', …))`).
+fn histogram_blob(entries: &[i64]) -> Vec<u8> {
+    entries
+        .iter()
+        .flat_map(|entry| entry.to_be_bytes())
+        .collect()
+}
+
+/// The entries of a stored histogram blob; a length that is not a whole number of entries is
+/// damage, reported rather than guessed at.
+fn parse_histogram_blob(bytes: &[u8]) -> Result<Vec<i64>> {
+    let entries = bytes.chunks_exact(8);
+    if !entries.remainder().is_empty() {
+        return Err(StoreError::Inconsistent(format!(
+            "a stored latency histogram of {} bytes (8 per entry)",
+            bytes.len()
+        )));
     }
-    text.push(']');
-    text
+    Ok(entries
+        .map(|entry| {
+            let mut word = [0; 8];
+            word.copy_from_slice(entry);
+            i64::from_be_bytes(word)
+        })
+        .collect())
+}
+
+/// Each cell's histograms merged with those its stored cell already holds (the cell's own
+/// where none is stored), in `cells`' order, read with `stored` (`stored_histograms!`).
+async fn merged_with_stored<'q, Key>(
+    tx: &mut Transaction<'static, Sqlite>,
+    (head, columns, tail): (&str, usize, &str),
+    cells: &[CellWrite<'_, Key>],
+) -> Result<Vec<(Vec<i64>, Vec<i64>)>>
+where
+    Key: Copy + sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite>,
+{
+    let mut merged: Vec<(Vec<i64>, Vec<i64>)> = cells
+        .iter()
+        .map(|cell| (cell.latency_hist.to_vec(), cell.first_token_hist.to_vec()))
+        .collect();
+    let full = chunk_rows(columns);
+    for (chunk_index, chunk) in cells.chunks(full).enumerate() {
+        let sql = multi_row_sql(head, columns, chunk.len(), tail);
+        let mut arguments = SqliteArguments::default();
+        for (position, cell) in chunk.iter().enumerate() {
+            push(&mut arguments, position as i64);
+            push(&mut arguments, cell.granularity_s);
+            push(&mut arguments, cell.bucket_start);
+            push(&mut arguments, cell.key);
+        }
+        let stored: Vec<(i64, Vec<u8>, Vec<u8>)> =
+            sqlx::query_as_with(AssertSqlSafe(sql), arguments)
+                .persistent(chunk.len() == full)
+                .fetch_all(&mut **tx)
+                .await
+                .context("reading stored latency histograms")?;
+        for (position, latency, first_token) in stored {
+            let index = usize::try_from(position)
+                .ok()
+                .map(|position| chunk_index * full + position)
+                .filter(|index| *index < merged.len())
+                .ok_or_else(|| {
+                    StoreError::Inconsistent(format!("a stored cell at position {position}"))
+                })?;
+            let (own_latency, own_first_token) = &merged[index];
+            merged[index] = (
+                latency::merge_packed(&parse_histogram_blob(&latency)?, own_latency),
+                latency::merge_packed(&parse_histogram_blob(&first_token)?, own_first_token),
+            );
+        }
+    }
+    Ok(merged)
+}
+
+/// Upserts cells (`upsert_cells!`) after merging their histograms with the stored ones.
+async fn upsert_cells<'q, Key>(
+    tx: &mut Transaction<'static, Sqlite>,
+    (upsert, stored): ((&str, usize, &str), (&str, usize, &str)),
+    cells: &[CellWrite<'_, Key>],
+    context: &'static str,
+) -> Result<()>
+where
+    Key: Copy + sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite>,
+{
+    let merged = merged_with_stored(tx, stored, cells).await?;
+    let cells: Vec<CellWrite<'_, Key>> = cells
+        .iter()
+        .zip(&merged)
+        .map(|(cell, (latency, first_token))| CellWrite {
+            latency_hist: latency,
+            first_token_hist: first_token,
+            ..*cell
+        })
+        .collect();
+    execute_chunked(tx, upsert, &cells, bind_cell, context).await?;
+    Ok(())
 }
 
 /// Runs a multi-row statement over `items`, chunked, binding each item with `bind`.
@@ -435,8 +532,8 @@ where
     ] {
         push(arguments, value);
     }
-    push(arguments, json_array(cell.latency_hist));
-    push(arguments, json_array(cell.first_token_hist));
+    push(arguments, histogram_blob(cell.latency_hist));
+    push(arguments, histogram_blob(cell.first_token_hist));
 }
 
 /// New pricing of many invocations in one statement, found by their key (a statement per row
@@ -566,27 +663,13 @@ impl WriteTx for SqliteTx {
     }
 
     async fn add_rollups(&mut self, cells: &[CellWrite<'_, i64>]) -> Result<()> {
-        execute_chunked(
-            &mut self.tx,
-            UPSERT_ROLLUPS,
-            cells,
-            bind_cell,
-            "updating rollups",
-        )
-        .await?;
-        Ok(())
+        let statements = (UPSERT_ROLLUPS, STORED_ROLLUP_HISTOGRAMS);
+        upsert_cells(&mut self.tx, statements, cells, "updating rollups").await
     }
 
     async fn add_tier_rollups(&mut self, cells: &[CellWrite<'_, &str>]) -> Result<()> {
-        execute_chunked(
-            &mut self.tx,
-            UPSERT_TIER_ROLLUPS,
-            cells,
-            bind_cell,
-            "updating tier cells",
-        )
-        .await?;
-        Ok(())
+        let statements = (UPSERT_TIER_ROLLUPS, STORED_TIER_HISTOGRAMS);
+        upsert_cells(&mut self.tx, statements, cells, "updating tier cells").await
     }
 
     async fn add_caller_rollups(&mut self, rows: &[CallerWrite<'_>]) -> Result<()> {
@@ -788,7 +871,21 @@ impl WriteTx for SqliteTx {
 
 #[cfg(test)]
 mod tests {
-    use super::multi_row_sql;
+    use super::{histogram_blob, multi_row_sql, parse_histogram_blob};
+    use crate::rollup::latency::pack;
+
+    #[test]
+    fn histogram_blobs_hold_eight_bytes_per_entry_most_significant_first() {
+        let entries = vec![pack(0, 1), pack(1, 7), pack(257, (1 << 40) - 1)];
+        let blob = histogram_blob(&entries);
+        assert_eq!(blob.len(), 24);
+        // As migration 0015's unhex(printf('%016X', entry)) writes pack(1, 7).
+        assert_eq!(&blob[8..16], &[0, 0, 1, 0, 0, 0, 0, 7]);
+        assert_eq!(parse_histogram_blob(&blob).unwrap(), entries);
+        assert_eq!(parse_histogram_blob(&[]).unwrap(), Vec::<i64>::new());
+        let error = parse_histogram_blob(&blob[..20]).unwrap_err();
+        assert!(error.to_string().contains("20 bytes"), "{error}");
+    }
 
     #[test]
     fn multi_row_sql_lists_one_group_per_row() {

@@ -989,6 +989,7 @@ async fn migration_packs_latency_bins_into_cells() {
             before[0].contains("p95"),
             "the models view shows latency percentiles"
         );
+        let mut connection = RawConnection::open(&db.url, backend).await;
         let (folder, old_layout) = match backend {
             crate::support::Backend::Postgres => (
                 "postgres",
@@ -1001,35 +1002,65 @@ async fn migration_packs_latency_bins_into_cells() {
                  CROSS JOIN LATERAL (VALUES (0, latency_hist), (1, first_token_hist)) AS m(metric, h) \
                  CROSS JOIN unnest(m.h) AS e; \
                  ALTER TABLE rollups DROP COLUMN latency_hist, DROP COLUMN first_token_hist; \
-                 DROP FUNCTION merge_latency_histograms;",
+                 DROP FUNCTION merge_latency_histograms;"
+                    .to_string(),
             ),
             crate::support::Backend::Sqlite => (
                 "sqlite",
-                "CREATE TABLE latency_bins (granularity INTEGER NOT NULL, \
-                 bucket_start BIGINT NOT NULL, series_id BIGINT NOT NULL, metric SMALLINT NOT NULL, \
-                 bin SMALLINT NOT NULL, count BIGINT NOT NULL, \
-                 PRIMARY KEY (granularity, bucket_start, series_id, metric, bin)); \
-                 INSERT INTO latency_bins SELECT granularity, bucket_start, series_id, 0, \
-                 h.value >> 40, h.value & 1099511627775 FROM rollups, json_each(latency_hist) h; \
-                 INSERT INTO latency_bins SELECT granularity, bucket_start, series_id, 1, \
-                 h.value >> 40, h.value & 1099511627775 FROM rollups, json_each(first_token_hist) h; \
-                 ALTER TABLE rollups DROP COLUMN latency_hist; \
-                 ALTER TABLE rollups DROP COLUMN first_token_hist;",
+                format!(
+                    "CREATE TABLE latency_bins (granularity INTEGER NOT NULL, \
+                     bucket_start BIGINT NOT NULL, series_id BIGINT NOT NULL, \
+                     metric SMALLINT NOT NULL, bin SMALLINT NOT NULL, count BIGINT NOT NULL, \
+                     PRIMARY KEY (granularity, bucket_start, series_id, metric, bin)); \
+                     INSERT INTO latency_bins VALUES {}; \
+                     ALTER TABLE rollups DROP COLUMN latency_hist; \
+                     ALTER TABLE rollups DROP COLUMN first_token_hist;",
+                    sqlite_bin_rows(&mut connection).await
+                ),
             ),
         };
         let migration =
             std::fs::read_to_string(format!("migrations/{folder}/0010_packed_histograms.sql"))
                 .unwrap();
-        let mut connection = RawConnection::open(&db.url, backend).await;
-        connection.execute(old_layout).await;
+        connection.execute(&old_layout).await;
         let bins = connection.count("SELECT COUNT(*) FROM latency_bins").await;
         assert!(bins > 10, "{bins} bins in the old layout");
         connection.execute(&migration).await;
+        if backend == crate::support::Backend::Sqlite {
+            // 0010 wrote JSON arrays; 0015 turns them into the blobs SQLite reads now.
+            let blobs = std::fs::read_to_string("migrations/sqlite/0015_histogram_blobs.sql");
+            connection.execute(&blobs.unwrap()).await;
+        }
         for (uri, before) in uris.iter().zip(&before) {
             assert_eq!(&get(&app, uri).await.body, before, "{backend:?} {uri}");
         }
         db.finish().await;
     }
+}
+
+/// SQLite's packed histograms (blobs) as rows of the layout before migration 0010: a
+/// `VALUES` list of (granularity, bucket, series, metric, bin, count).
+async fn sqlite_bin_rows(connection: &mut RawConnection) -> String {
+    let cells = connection
+        .texts(
+            "SELECT granularity || '|' || bucket_start || '|' || series_id || '|' || \
+             hex(latency_hist) || '|' || hex(first_token_hist) FROM rollups",
+        )
+        .await
+        .unwrap();
+    let mut rows = Vec::new();
+    for cell in cells {
+        let fields: Vec<&str> = cell.split('|').collect();
+        for (metric, hex) in fields[3..5].iter().enumerate() {
+            for at in (0..hex.len()).step_by(16) {
+                let entry = i64::from_str_radix(&hex[at..at + 16], 16).unwrap();
+                let (bin, count) = (entry >> 40, entry & ((1 << 40) - 1));
+                let key = fields[..3].join(", ");
+                rows.push(format!("({key}, {metric}, {bin}, {count})"));
+            }
+        }
+    }
+    rows.join(", ")
 }
 
 /// Every stored invocation as one text per row (same backend, same representation), from

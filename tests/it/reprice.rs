@@ -93,7 +93,13 @@ async fn import(store: &Store, path: &Path) {
 /// since two databases may number the same price rows differently), every rollup cell with
 /// its histograms, every caller cell and every unpriced cause, each under its series' names.
 async fn dump(db: &TestDb, backend: Backend) -> Vec<String> {
-    let text = |column: &str| format!("COALESCE(CAST({column} AS TEXT), '-')");
+    let text = |column: &str| match column {
+        // SQLite keeps histograms as blobs.
+        "r.latency_hist" | "r.first_token_hist" if backend == Backend::Sqlite => {
+            format!("hex({column})")
+        }
+        _ => format!("COALESCE(CAST({column} AS TEXT), '-')"),
+    };
     let joined = |columns: &[&str]| {
         columns
             .iter()

@@ -226,6 +226,10 @@ pub async fn assert_tier_cells_agree(db: &TestDb, backend: Backend) {
             .iter()
             .map(|column| match *column {
                 "tier" => tier.to_string(),
+                // SQLite keeps histograms as blobs: read as hex (see `packed_entries`).
+                "latency_hist" | "first_token_hist" if backend == Backend::Sqlite => {
+                    format!("hex({prefix}{column})")
+                }
                 _ => format!("CAST({prefix}{column} AS TEXT)"),
             })
             .collect();
@@ -295,22 +299,30 @@ fn sum_per_tier(rows: &[String]) -> Vec<String> {
 }
 
 /// A tier cell row with its histograms written as bare comma lists (Postgres prints arrays as
-/// `{…}`, SQLite keeps JSON `[…]`).
+/// `{…}`; SQLite's blobs are read as hex, 16 digits per entry).
 fn normalize_cell(row: &str) -> String {
     let fields: Vec<&str> = row.split('|').collect();
     let histograms: Vec<String> = fields[18..20]
         .iter()
         .map(|text| {
-            let entries: Vec<String> = packed_entries(text).map(|e| e.to_string()).collect();
+            let entries: Vec<String> = packed_entries(text).iter().map(i64::to_string).collect();
             entries.join(",")
         })
         .collect();
     format!("{}|{}", fields[..18].join("|"), histograms.join("|"))
 }
 
-fn packed_entries(text: &str) -> impl Iterator<Item = i64> + '_ {
-    text.trim_matches(|c| matches!(c, '{' | '}' | '[' | ']'))
+fn packed_entries(text: &str) -> Vec<i64> {
+    if !text.starts_with('{') {
+        assert_eq!(text.len() % 16, 0, "a histogram blob in hex: {text}");
+        return (0..text.len())
+            .step_by(16)
+            .map(|at| i64::from_str_radix(&text[at..at + 16], 16).unwrap())
+            .collect();
+    }
+    text.trim_matches(|c| matches!(c, '{' | '}'))
         .split(',')
         .filter(|entry| !entry.trim().is_empty())
         .map(|entry| entry.trim().parse::<i64>().unwrap())
+        .collect()
 }

@@ -34,8 +34,8 @@ fn main() -> ExitCode {
 /// system when freed. By default glibc raises that threshold as large blocks are freed (up to
 /// 32 MiB), after which a batch's big buffers (statement parameters, rollup maps) are carved
 /// from the heap and their pages stay resident between batches: a Postgres import of 1M
-/// records in batches of 2,000 peaked at 79.5 MiB RSS, 75 MiB with this threshold. Lower
-/// thresholds saved more (67 MiB at 128 KiB) but cost SQLite imports 5 s of page faults.
+/// records peaked at 131 MiB RSS before, 106 MiB with this threshold (batches of 2,000: 79.5
+/// → 75 MiB). 128 KiB saved more but cost SQLite imports 5 s of page faults.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn return_large_allocations_to_the_system() {
     const THRESHOLD_BYTES: libc::c_int = 1024 * 1024;

@@ -351,7 +351,7 @@ fn parse_histogram_blob(bytes: &[u8]) -> Result<Vec<i64>> {
 }
 
 /// Each cell's histograms merged with those its stored cell already holds (the cell's own
-/// where none is stored), in `cells`' order, read with `stored` (`stored_histograms!`).
+/// where none is stored), in `cells`' order, read by a `stored_histograms!` statement.
 async fn merged_with_stored<'q, Key>(
     tx: &mut Transaction<'static, Sqlite>,
     (head, columns, tail): (&str, usize, &str),

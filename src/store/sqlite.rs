@@ -350,20 +350,18 @@ fn parse_histogram_blob(bytes: &[u8]) -> Result<Vec<i64>> {
         .collect())
 }
 
-/// Each cell's histograms merged with those its stored cell already holds (the cell's own
-/// where none is stored), in `cells`' order, read by a `stored_histograms!` statement.
+/// For each cell whose cell is already stored, its histograms merged with the stored ones
+/// (`None` for a new cell: its own histograms are written as they are), in `cells`' order,
+/// read by a `stored_histograms!` statement.
 async fn merged_with_stored<'q, Key>(
     tx: &mut Transaction<'static, Sqlite>,
     (head, columns, tail): (&str, usize, &str),
     cells: &[CellWrite<'_, Key>],
-) -> Result<Vec<(Vec<i64>, Vec<i64>)>>
+) -> Result<Vec<Option<(Vec<i64>, Vec<i64>)>>>
 where
     Key: Copy + sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite>,
 {
-    let mut merged: Vec<(Vec<i64>, Vec<i64>)> = cells
-        .iter()
-        .map(|cell| (cell.latency_hist.to_vec(), cell.first_token_hist.to_vec()))
-        .collect();
+    let mut merged = vec![None; cells.len()];
     let full = chunk_rows(columns);
     for (chunk_index, chunk) in cells.chunks(full).enumerate() {
         let sql = multi_row_sql(head, columns, chunk.len(), tail);
@@ -384,15 +382,15 @@ where
             let index = usize::try_from(position)
                 .ok()
                 .map(|position| chunk_index * full + position)
-                .filter(|index| *index < merged.len())
+                .filter(|index| *index < cells.len())
                 .ok_or_else(|| {
                     StoreError::Inconsistent(format!("a stored cell at position {position}"))
                 })?;
-            let (own_latency, own_first_token) = &merged[index];
-            merged[index] = (
-                latency::merge_packed(&parse_histogram_blob(&latency)?, own_latency),
-                latency::merge_packed(&parse_histogram_blob(&first_token)?, own_first_token),
-            );
+            let cell = &cells[index];
+            merged[index] = Some((
+                latency::merge_packed(&parse_histogram_blob(&latency)?, cell.latency_hist),
+                latency::merge_packed(&parse_histogram_blob(&first_token)?, cell.first_token_hist),
+            ));
         }
     }
     Ok(merged)
@@ -412,10 +410,13 @@ where
     let cells: Vec<CellWrite<'_, Key>> = cells
         .iter()
         .zip(&merged)
-        .map(|(cell, (latency, first_token))| CellWrite {
-            latency_hist: latency,
-            first_token_hist: first_token,
-            ..*cell
+        .map(|(cell, merged)| match merged {
+            Some((latency, first_token)) => CellWrite {
+                latency_hist: latency,
+                first_token_hist: first_token,
+                ..*cell
+            },
+            None => *cell,
         })
         .collect();
     execute_chunked(tx, upsert, &cells, bind_cell, context).await?;

@@ -230,7 +230,7 @@ async fn overflow(
     start_ms: i64,
     end_ms: i64,
 ) -> Result<Option<Totals>, StoreError> {
-    if start_ms < store.raw_kept_from().await? {
+    if start_ms < store.horizons().await?.raw_kept_from_ms {
         return Ok(None);
     }
     let mut totals = Totals::default();

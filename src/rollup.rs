@@ -293,7 +293,13 @@ pub struct RollupDelta<'a> {
     pub callers: FastMap<CallerKey<'a>, CellTotals>,
     /// Unpriced invocations per day cell and cause.
     pub unpriced: FastMap<UnpricedKey<'a>, i64>,
+    /// Minute cells start here or later (Unix seconds): older calls count in hour and day
+    /// cells only, as retention keeps no older minute cells (0, the default: every minute).
+    minute_cells_from_s: i64,
 }
+
+/// The granularities of a call older than the minute cells' horizon.
+const WITHOUT_MINUTES: [Granularity; 2] = [Granularity::Hour, Granularity::Day];
 
 /// A day cell's unpriced invocations of one cause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -409,6 +415,23 @@ fn truncate(value: &str) -> &str {
 }
 
 impl<'a> RollupDelta<'a> {
+    /// An empty delta that writes no minute cell before `minute_cells_from_s`.
+    pub fn keeping_minutes_from(minute_cells_from_s: i64) -> RollupDelta<'a> {
+        RollupDelta {
+            minute_cells_from_s,
+            ..RollupDelta::default()
+        }
+    }
+
+    /// The granularities of the cells `invocation` counts in.
+    fn granularities(&self, invocation: &Invocation) -> &'static [Granularity] {
+        if Granularity::Minute.bucket_start(invocation.timestamp_ms) >= self.minute_cells_from_s {
+            &Granularity::ALL
+        } else {
+            &WITHOUT_MINUTES
+        }
+    }
+
     /// Adds one invocation to the cells of every granularity, and to its caller cells.
     pub fn add(
         &mut self,
@@ -451,7 +474,7 @@ impl<'a> RollupDelta<'a> {
         callers: &'a CallerDimensions,
     ) {
         let change = CellTotals::repricing(before.0, after.0);
-        for granularity in Granularity::ALL {
+        for &granularity in self.granularities(invocation) {
             let cell = cell_key(granularity, invocation);
             self.cells.entry(cell).or_default().merge(&change);
         }
@@ -477,7 +500,7 @@ impl<'a> RollupDelta<'a> {
     }
 
     fn add_cells(&mut self, invocation: &'a Invocation, cost: CostKind) {
-        for granularity in Granularity::ALL {
+        for &granularity in self.granularities(invocation) {
             let cell = cell_key(granularity, invocation);
             self.cells.entry(cell).or_default().add(invocation, cost);
             let latencies = [
@@ -800,6 +823,58 @@ mod tests {
                 .keys()
                 .all(|key| key.cell.granularity != Granularity::Minute)
         );
+    }
+
+    #[test]
+    fn calls_before_the_minute_horizon_count_in_hours_and_days_only() {
+        let horizon_s = 1_762_128_000; // 2025-11-03T00:00:00Z
+        let before = invocation(horizon_s * 1000 - 1, Tier::Standard, Some(300));
+        let after = invocation(horizon_s * 1000, Tier::Standard, Some(400));
+        let callers = CallerDimensions::new(&[] as &[&str]);
+        let priced = CostKind::Priced {
+            cost: Money(1_000),
+            standard: None,
+        };
+        let mut delta = RollupDelta::keeping_minutes_from(horizon_s);
+        delta.add(&before, priced, &callers);
+        delta.add(&after, priced, &callers);
+        let granularities = |call: &Invocation| -> Vec<Granularity> {
+            let mut kept: Vec<Granularity> = Granularity::ALL
+                .into_iter()
+                .filter(|g| delta.cells.contains_key(&cell_key(*g, call)))
+                .collect();
+            kept.sort();
+            kept
+        };
+        assert_eq!(
+            granularities(&before),
+            [Granularity::Hour, Granularity::Day]
+        );
+        assert_eq!(granularities(&after), Granularity::ALL);
+        // The histograms follow the cells: none for the older call's minute.
+        let minute_bins = |call: &Invocation| {
+            delta
+                .bins
+                .keys()
+                .filter(|key| key.cell == cell_key(Granularity::Minute, call))
+                .count()
+        };
+        assert_eq!((minute_bins(&before), minute_bins(&after)), (0, 1));
+        // A reprice moves only the cells that are kept.
+        let mut reprice = RollupDelta::keeping_minutes_from(horizon_s);
+        reprice.add_repricing(
+            &before,
+            (priced, None),
+            (CostKind::Unpriced, None),
+            &callers,
+        );
+        assert!(
+            reprice
+                .cells
+                .keys()
+                .all(|key| key.granularity != Granularity::Minute)
+        );
+        assert_eq!(reprice.cells.len(), 2);
     }
 
     #[test]

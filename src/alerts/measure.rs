@@ -85,7 +85,7 @@ struct Span {
     link_window: String,
 }
 
-fn span(rule: &RuleConfig, now_s: i64, callers: bool) -> Result<Span> {
+async fn span(store: &Store, rule: &RuleConfig, now_s: i64, callers: bool) -> Result<Span> {
     const DAY: i64 = 86_400;
     let today = now_s - now_s.rem_euclid(DAY);
     Ok(match rule.window {
@@ -118,9 +118,11 @@ fn span(rule: &RuleConfig, now_s: i64, callers: bool) -> Result<Span> {
         }
         RuleWindow::Rolling(duration) => {
             // Minute cells up to now; caller cells have hours only, so a caller-scoped
-            // rolling window covers the hours it touches.
+            // rolling window covers the hours it touches. So does a window that starts before
+            // the minute cells retention keeps (an evaluation `--at` a past instant).
             let length = i64::try_from(duration.as_secs()).unwrap_or(i64::MAX / 2);
-            let (granularity, step) = if callers {
+            let hours_only = callers || now_s - length < store.minute_cells_from().await?;
+            let (granularity, step) = if hours_only {
                 (Granularity::Hour, 3_600)
             } else {
                 (Granularity::Minute, 60)
@@ -199,7 +201,7 @@ fn link(rule: &RuleConfig, window: &str) -> String {
 
 async fn spend(store: &Store, rule: &RuleConfig, now_s: i64) -> Result<Measurement> {
     let filter = filter(rule);
-    let span = span(rule, now_s, filter.caller.is_some())?;
+    let span = span(store, rule, now_s, filter.caller.is_some()).await?;
     let rows = store.aggregate(span.cells, &filter, Grouping::NONE).await?;
     let mut totals = Totals::default();
     for row in &rows {
@@ -255,7 +257,7 @@ fn delay_metric(statistic: DelayStatistic) -> (LatencyMetric, f64, &'static str)
 
 async fn delay(store: &Store, rule: &RuleConfig, now_s: i64) -> Result<Measurement> {
     let filter = filter(rule);
-    let span = span(rule, now_s, false)?;
+    let span = span(store, rule, now_s, false).await?;
     let statistic = rule.statistic.unwrap_or(DelayStatistic::Latency(0.95));
     let link = link(rule, &span.link_window);
     if statistic == DelayStatistic::OutputTokensPerSecond {
@@ -313,7 +315,7 @@ async fn delay_vs_standard(
 ) -> Result<Vec<Measurement>> {
     let mut filter = filter(rule);
     filter.tier = None;
-    let span = span(rule, now_s, false)?;
+    let span = span(store, rule, now_s, false).await?;
     let (metric, quantile, name) =
         delay_metric(rule.statistic.unwrap_or(DelayStatistic::Latency(0.95)));
     let histograms = store
@@ -370,7 +372,7 @@ async fn delay_vs_standard(
 
 async fn error_rate(store: &Store, rule: &RuleConfig, now_s: i64) -> Result<Measurement> {
     let filter = filter(rule);
-    let span = span(rule, now_s, filter.caller.is_some())?;
+    let span = span(store, rule, now_s, filter.caller.is_some()).await?;
     let rows = store.aggregate(span.cells, &filter, Grouping::NONE).await?;
     let totals = rows.first().map(|row| row.totals).unwrap_or_default();
     let samples = totals.invocations as u64;
@@ -389,7 +391,7 @@ async fn error_rate(store: &Store, rule: &RuleConfig, now_s: i64) -> Result<Meas
 }
 
 async fn throttle_rate(store: &Store, rule: &RuleConfig, now_s: i64) -> Result<Measurement> {
-    let span = span(rule, now_s, false)?;
+    let span = span(store, rule, now_s, false).await?;
     let (start_s, end_s) = (span.cells.start_s, span.cells.end_s);
     let throttled = store
         .sum_metric_points("InvocationThrottles", "Sum", start_s, end_s)
@@ -435,7 +437,7 @@ async fn throttle_rate(store: &Store, rule: &RuleConfig, now_s: i64) -> Result<M
 }
 
 async fn headroom(store: &Store, rule: &RuleConfig, now_s: i64) -> Result<Vec<Measurement>> {
-    let span = span(rule, now_s, false)?;
+    let span = span(store, rule, now_s, false).await?;
     let rows = crate::headroom::headroom(store, span.cells.start_s, span.cells.end_s).await?;
     let scope = &rule.scope;
     Ok(rows
@@ -481,7 +483,7 @@ async fn headroom(store: &Store, rule: &RuleConfig, now_s: i64) -> Result<Vec<Me
 
 async fn unpriced(store: &Store, rule: &RuleConfig, now_s: i64) -> Result<Measurement> {
     let filter = filter(rule);
-    let span = span(rule, now_s, filter.caller.is_some())?;
+    let span = span(store, rule, now_s, filter.caller.is_some()).await?;
     let rows = store.aggregate(span.cells, &filter, Grouping::NONE).await?;
     let totals = rows.first().map(|row| row.totals).unwrap_or_default();
     let count = totals.unpriced_invocations;
@@ -498,7 +500,7 @@ async fn unpriced(store: &Store, rule: &RuleConfig, now_s: i64) -> Result<Measur
 /// Minutes since the last invocation, and per failing source minutes since its last success.
 async fn staleness(store: &Store, _rule: &RuleConfig, now_s: i64) -> Result<Vec<Measurement>> {
     let mut measurements = Vec::new();
-    let latest = store.latest_bucket(Granularity::Minute).await?;
+    let latest = store.latest_minute().await?;
     let minutes = |since_s: i64| ((now_s - since_s).max(0) as f64) / 60.0;
     measurements.push(Measurement {
         instance: "invocations".into(),

@@ -19,21 +19,26 @@ pub async fn migrate(config: &Config) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `tierwatch retention`: drops the raw invocations retention no longer keeps.
+/// `tierwatch retention`: drops the minute cells and raw invocations retention no longer keeps.
 pub async fn retention(config: &Config) -> Result<ExitCode> {
-    let Some(kept_from) = config.retention.raw_kept_from(crate::store::now_ms()) else {
-        eprintln!(
-            "retention.raw_invocations is not set: raw invocations are kept forever. Set it \
-             (e.g. \"90d\") under [retention] in the config file."
-        );
-        return Ok(ExitCode::from(EXIT_BAD_CONFIG));
-    };
     let store = open_configured_store(config).await?;
-    let dropped = store.drop_raw_invocations(kept_from).await?;
-    let from = chrono::DateTime::from_timestamp_millis(kept_from).map_or_else(
-        || kept_from.to_string(),
-        |time| time.format("%Y-%m-%d").to_string(),
+    let now_ms = crate::store::now_ms();
+    let minutes_from =
+        super::serve::drop_old_minute_cells(&store, &config.retention, now_ms).await?;
+    outln!(
+        "Minute cells are kept from {} (retention.minute_cells); hour and day cells are kept \
+         forever.",
+        day_text(minutes_from * 1000)
     );
+    let Some(kept_from) = config.retention.raw_kept_from(now_ms) else {
+        outln!(
+            "Raw invocations are kept forever (retention.raw_invocations is not set; e.g. \
+             \"90d\" under [retention] drops older months)."
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
+    let dropped = store.drop_raw_invocations(kept_from).await?;
+    let from = day_text(kept_from);
     if dropped.months.is_empty() {
         outln!("Raw invocations are kept from {from}; nothing older was stored.");
     } else {
@@ -46,6 +51,14 @@ pub async fn retention(config: &Config) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A millisecond timestamp as its UTC day, `YYYY-MM-DD`.
+fn day_text(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(
+        || ms.to_string(),
+        |time| time.format("%Y-%m-%d").to_string(),
+    )
 }
 
 pub async fn check_config(config: &Config, connect: bool) -> Result<ExitCode> {

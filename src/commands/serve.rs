@@ -43,13 +43,11 @@ pub async fn serve(config: &Config) -> Result<ExitCode> {
         context_sender,
         stop.clone(),
     ));
-    let retention = config.retention.raw_invocations.is_some().then(|| {
-        tokio::spawn(apply_retention(
-            shared.store.clone(),
-            config.retention.clone(),
-            stop.clone(),
-        ))
-    });
+    let retention = tokio::spawn(apply_retention(
+        shared.store.clone(),
+        config.retention.clone(),
+        stop.clone(),
+    ));
     let alerts = config.alerts.is_active().then(|| {
         tokio::spawn(crate::alerts::run(
             shared.store.clone(),
@@ -69,14 +67,13 @@ pub async fn serve(config: &Config) -> Result<ExitCode> {
     if let Some(alerts) = alerts {
         alerts.await.context("the alerts task panicked")?;
     }
-    if let Some(retention) = retention {
-        retention.await.context("the retention task panicked")?;
-    }
+    retention.await.context("the retention task panicked")?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Drops the raw invocations `retention` no longer keeps, at start and then daily, until
-/// `stop`. Replicas may all do it: the store serializes it, and a second run finds nothing.
+/// Drops the minute cells and raw invocations `retention` no longer keeps, at start and then
+/// daily, until `stop`. Replicas may all do it: the store serializes it, and a second run
+/// finds nothing.
 async fn apply_retention(
     store: Store,
     retention: RetentionConfig,
@@ -84,7 +81,11 @@ async fn apply_retention(
 ) {
     const DAILY: std::time::Duration = std::time::Duration::from_secs(86_400);
     loop {
-        if let Some(kept_from) = retention.raw_kept_from(crate::store::now_ms()) {
+        let now_ms = crate::store::now_ms();
+        if let Err(error) = drop_old_minute_cells(&store, &retention, now_ms).await {
+            tracing::warn!(%error, "dropping old minute cells failed; retrying tomorrow");
+        }
+        if let Some(kept_from) = retention.raw_kept_from(now_ms) {
             match store.drop_raw_invocations(kept_from).await {
                 Ok(dropped) if !dropped.months.is_empty() => tracing::info!(
                     invocations = dropped.invocations,
@@ -103,6 +104,28 @@ async fn apply_retention(
             _ = stop.wait_for(|stopped| *stopped) => return,
         }
     }
+}
+
+/// Drops the minute cells older than `retention.minute_cells` at `now_ms`; returns the
+/// first day kept.
+pub(crate) async fn drop_old_minute_cells(
+    store: &Store,
+    retention: &RetentionConfig,
+    now_ms: i64,
+) -> Result<i64> {
+    let from_s = retention.minute_cells_from(now_ms);
+    let deleted = store
+        .drop_minute_cells(from_s)
+        .await
+        .context("dropping minute cells past retention.minute_cells")?;
+    if deleted > 0 {
+        tracing::info!(
+            deleted,
+            from = %crate::dashboard::scope::rfc3339(from_s),
+            "dropped minute cells past retention.minute_cells (hour and day cells kept)"
+        );
+    }
+    Ok(from_s)
 }
 
 /// Binds the dashboard (refusing a non-loopback address without a token) and serves it

@@ -43,15 +43,50 @@ pub struct Config {
     pub retention: RetentionConfig,
 }
 
+/// `text` as a duration of at least `min_days` whole days (`"90d"`), if it is one.
+fn whole_days(text: &str, min_days: u64) -> Option<std::time::Duration> {
+    daemon::parse_duration(text)
+        .filter(|duration| duration.as_secs() >= min_days * 86_400 && text.trim().ends_with('d'))
+}
+
 /// How long data is kept (`[retention]`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetentionConfig {
     /// Raw invocations older than this are dropped by whole months (rollups are kept); `None`
     /// keeps them forever.
     pub raw_invocations: Option<std::time::Duration>,
+    /// Minute cells older than this are dropped by whole days, and imports of older calls
+    /// write hour and day cells only (as CloudWatch keeps one-minute data 15 days).
+    pub minute_cells: std::time::Duration,
+}
+
+/// Minute cells are kept 35 days by default: every view of the current month (and the
+/// alert windows and quota peaks of its last weeks) reads them, and older months read hours.
+pub const DEFAULT_MINUTE_CELLS_DAYS: u64 = 35;
+
+/// The shortest `retention.minute_cells`: the dashboard's minute-level views (the last hour,
+/// charts of up to 6 hours) always lie within it.
+pub const MIN_MINUTE_CELLS_DAYS: u64 = 2;
+
+impl Default for RetentionConfig {
+    fn default() -> RetentionConfig {
+        RetentionConfig {
+            raw_invocations: None,
+            minute_cells: std::time::Duration::from_secs(DEFAULT_MINUTE_CELLS_DAYS * 86_400),
+        }
+    }
 }
 
 impl RetentionConfig {
+    /// The first second (Unix) of the oldest day whose minute cells are kept at `now_ms`: the
+    /// day holding `now − minute_cells`.
+    pub fn minute_cells_from(&self, now_ms: i64) -> i64 {
+        const DAY: i64 = 86_400;
+        let keep = i64::try_from(self.minute_cells.as_secs()).unwrap_or(i64::MAX / 2);
+        let from = now_ms.div_euclid(1000).saturating_sub(keep);
+        from - from.rem_euclid(DAY)
+    }
+
     /// The first millisecond of the oldest month whose raw invocations are kept at `now_ms`:
     /// the month holding `now − raw_invocations` (so at least that long is always kept).
     pub fn raw_kept_from(&self, now_ms: i64) -> Option<i64> {
@@ -212,6 +247,7 @@ struct FileConfig {
 #[serde(deny_unknown_fields)]
 struct FileRetention {
     raw_invocations: Option<String>,
+    minute_cells: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -411,6 +447,7 @@ impl Layering<'_> {
             self.errors,
         );
         alerts.report_pricing = pricing.clone();
+        self.check_rolling_windows(&alerts, &retention);
         Config {
             file: path.map(Path::to_path_buf),
             database,
@@ -424,24 +461,59 @@ impl Layering<'_> {
         }
     }
 
-    fn retention(&mut self, file: FileRetention) -> RetentionConfig {
-        let Some(text) = file.raw_invocations else {
-            return RetentionConfig::default();
-        };
-        let raw_invocations = daemon::parse_duration(&text)
-            .filter(|duration| duration.as_secs() >= 86_400 && text.trim().ends_with('d'));
-        if raw_invocations.is_none() {
-            self.errors.push(ConfigError {
-                origin: self.origin.to_string(),
-                key: "retention.raw_invocations".into(),
-                message: format!(
-                    "{text:?} is not a number of days to keep raw invocations: expected \
-                     whole days, such as \"90d\" (rollups are kept forever; months are dropped \
-                     whole)"
-                ),
-            });
+    /// A rolling alert window reads minute cells: it cannot reach back past the days they
+    /// are kept.
+    fn check_rolling_windows(&mut self, alerts: &AlertsConfig, retention: &RetentionConfig) {
+        for rule in &alerts.rules {
+            if let alerts::RuleWindow::Rolling(length) = rule.window
+                && length > retention.minute_cells
+            {
+                self.errors.push(ConfigError {
+                    origin: self.origin.to_string(),
+                    key: format!("alerts.rules[{}].window", rule.name),
+                    message: format!(
+                        "a rolling window of {} days reaches past the {} days of minute cells \
+                         kept (retention.minute_cells): shorten it, use \"month\", or keep \
+                         minute cells longer",
+                        length.as_secs().div_ceil(86_400),
+                        retention.minute_cells.as_secs() / 86_400
+                    ),
+                });
+            }
         }
-        RetentionConfig { raw_invocations }
+    }
+
+    fn retention(&mut self, file: FileRetention) -> RetentionConfig {
+        let mut retention = RetentionConfig::default();
+        if let Some(text) = file.raw_invocations {
+            retention.raw_invocations = whole_days(&text, 1);
+            if retention.raw_invocations.is_none() {
+                self.errors.push(ConfigError {
+                    origin: self.origin.to_string(),
+                    key: "retention.raw_invocations".into(),
+                    message: format!(
+                        "{text:?} is not a number of days to keep raw invocations: expected \
+                         whole days, such as \"90d\" (rollups are kept forever; months are \
+                         dropped whole)"
+                    ),
+                });
+            }
+        }
+        if let Some(text) = file.minute_cells {
+            match whole_days(&text, MIN_MINUTE_CELLS_DAYS) {
+                Some(days) => retention.minute_cells = days,
+                None => self.errors.push(ConfigError {
+                    origin: self.origin.to_string(),
+                    key: "retention.minute_cells".into(),
+                    message: format!(
+                        "{text:?} is not a number of days to keep minute cells: expected whole \
+                         days, at least \"{MIN_MINUTE_CELLS_DAYS}d\", such as \"35d\" (hour and \
+                         day cells are kept forever)"
+                    ),
+                }),
+            }
+        }
+        retention
     }
 
     fn server(&mut self, file: FileServer) -> ServerConfig {
@@ -761,6 +833,42 @@ mod tests {
             let errors = load(&text, &[]).unwrap_err();
             assert_eq!(errors.0[0].key, "retention.raw_invocations", "{bad}");
         }
+    }
+
+    #[test]
+    fn minute_cells_are_kept_whole_days_from_35_by_default() {
+        let now = 1_796_601_600_000 + 3_600_000; // 2026-12-07T01:00:00Z
+        let default = load("", &[]).unwrap().retention;
+        assert_eq!(default.minute_cells.as_secs(), 35 * 86_400);
+        assert_eq!(default.minute_cells_from(now), 1_793_577_600); // 2026-11-02
+        let config = load("[retention]\nminute_cells = \"15d\"\n", &[]).unwrap();
+        assert_eq!(config.retention.minute_cells_from(now), 1_795_305_600); // 2026-11-22
+        for bad in ["1d", "36h", "forever", "15"] {
+            let text = format!("[retention]\nminute_cells = \"{bad}\"\n");
+            let errors = load(&text, &[]).unwrap_err();
+            assert_eq!(errors.0[0].key, "retention.minute_cells", "{bad}");
+        }
+        // A rolling alert window cannot reach past the minute cells kept.
+        let text = r#"
+            [retention]
+            minute_cells = "7d"
+            [[alerts.channels]]
+            name = "ops"
+            type = "webhook"
+            url = "https://hooks.example.com/tierwatch"
+            [[alerts.rules]]
+            name = "slow-flex"
+            kind = "flex_delay"
+            window = "8d"
+            threshold = 2.5
+            vs_standard = true
+            channels = ["ops"]
+        "#;
+        let errors = load(text, &[]).unwrap_err();
+        assert_eq!(
+            errors.0[0].key, "alerts.rules[slow-flex].window",
+            "{errors:?}"
+        );
     }
 
     #[test]

@@ -109,10 +109,7 @@ pub(super) async fn model_detail(
     scope: &Scope,
     model: String,
 ) -> Result<ModelDetail, ViewError> {
-    let (tiers, overview) = tokio::try_join!(
-        data::models(&state.store, scope),
-        data::overview(&state.store, scope, state.now_s()),
-    )?;
+    let (tiers, overview) = data::model_page(&state.store, scope, state.now_s()).await?;
     Ok(ModelDetail {
         model_id: model,
         tiers,
@@ -228,11 +225,7 @@ pub async fn healthz() -> &'static str {
 
 /// Readiness: the database answers.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    match state
-        .store
-        .latest_bucket(crate::rollup::Granularity::Day)
-        .await
-    {
+    match state.store.latest_minute().await {
         Ok(_) => (StatusCode::OK, "ready\n").into_response(),
         Err(error) => {
             tracing::warn!(%error, "not ready: the database does not answer");

@@ -17,7 +17,8 @@ use crate::rollup::{Granularity, latency};
 use crate::store::alerts::{AlertEvent, Delivery, StoredAlert};
 use crate::store::{
     AggregateRow, CellSpan, CostAmount, CostStatus, CoverageRow, Filter, Grouping, HistogramRow,
-    QuarantineGroup, Result, SourceHealth, Store, StoreError, Totals, UnpricedGroup,
+    LatencyHistograms, QuarantineGroup, Result, SourceHealth, Store, StoreError, Totals,
+    UnpricedGroup,
 };
 
 use super::scope::{Scope, Window, rfc3339};
@@ -233,7 +234,7 @@ impl Spend {
         }
     }
 
-    fn of(rows: &[AggregateRow]) -> Spend {
+    fn of<'r>(rows: impl IntoIterator<Item = &'r AggregateRow>) -> Spend {
         let mut by_tier: BTreeMap<usize, (String, CostAmount)> = BTreeMap::new();
         for row in rows {
             tier_entry(&mut by_tier, &row.tier).1.add(row.totals.cost());
@@ -355,39 +356,92 @@ pub struct Overview {
     pub active_alerts: Vec<StoredAlert>,
 }
 
-/// Builds the overview of a scope at `now_s`.
-pub async fn overview(store: &Store, scope: &Scope, now_s: i64) -> Result<Overview> {
-    let filter = &scope.filter;
+/// A window's totals, and its latency histograms where they are kept (not per caller).
+struct WindowTotals {
+    rows: Vec<AggregateRow>,
+    histograms: Option<LatencyHistograms>,
+}
+
+async fn window_totals(store: &Store, scope: &Scope, group: Grouping) -> Result<WindowTotals> {
     let callers = scope.by_caller();
-    let totals_span = scope.window.totals_span(callers);
-    let chart_span = scope.window.chart_span(callers);
-    // The reads are independent: run them side by side (each on its own connection).
-    let latency = async {
+    let span = scope.window.totals_span(callers);
+    let histograms = async {
         if callers {
-            Ok(Vec::new())
+            Ok(None)
         } else {
-            tier_latency(store, totals_span, filter).await
+            store.histograms(span, &scope.filter, group).await.map(Some)
         }
     };
-    let (
-        tier_rows,
-        chart_rows,
-        (today, month_to_date, forecast_month_end),
-        latency,
-        freshness,
-        active_alerts,
-    ) = tokio::try_join!(
-        store.aggregate(totals_span, filter, Grouping::TIER),
-        store.aggregate(chart_span, filter, Grouping::BUCKET_TIER),
-        spend_summary(store, filter, now_s),
-        latency,
+    let (rows, histograms) =
+        tokio::try_join!(store.aggregate(span, &scope.filter, group), histograms)?;
+    Ok(WindowTotals { rows, histograms })
+}
+
+/// What the overview reads besides the window's totals.
+struct OverviewReads {
+    chart_rows: Vec<AggregateRow>,
+    spend: (Spend, Spend, Spend),
+    freshness: Freshness,
+    active_alerts: Vec<StoredAlert>,
+}
+
+async fn overview_reads(store: &Store, scope: &Scope, now_s: i64) -> Result<OverviewReads> {
+    let chart_span = scope.window.chart_span(scope.by_caller());
+    // The reads are independent: run them side by side (each on its own connection).
+    let (chart_rows, spend, freshness, active_alerts) = tokio::try_join!(
+        store.aggregate(chart_span, &scope.filter, Grouping::BUCKET_TIER),
+        spend_summary(store, &scope.filter, now_s),
         freshness(store, now_s),
         active_alerts(store),
     )?;
-    let (tiers, total) = tier_lines(&tier_rows);
-    let latency_note = callers
+    Ok(OverviewReads {
+        chart_rows,
+        spend,
+        freshness,
+        active_alerts,
+    })
+}
+
+/// Builds the overview of a scope at `now_s`.
+pub async fn overview(store: &Store, scope: &Scope, now_s: i64) -> Result<Overview> {
+    let (totals, reads) = tokio::try_join!(
+        window_totals(store, scope, Grouping::TIER),
+        overview_reads(store, scope, now_s),
+    )?;
+    Ok(assemble_overview(scope, &totals, reads))
+}
+
+/// A model's page: the lines of its tiers and its overview. The scope filters the model, so
+/// its (model, tier) groups are the overview's tier groups: the window's totals and
+/// histograms are read once for both.
+pub async fn model_page(
+    store: &Store,
+    scope: &Scope,
+    now_s: i64,
+) -> Result<(ModelsView, Overview)> {
+    let (totals, throttles, reads) = tokio::try_join!(
+        window_totals(store, scope, Grouping::MODEL_TIER),
+        throttle_rates(store, scope),
+        overview_reads(store, scope, now_s),
+    )?;
+    Ok((
+        models_view(scope, &totals, &throttles),
+        assemble_overview(scope, &totals, reads),
+    ))
+}
+
+fn assemble_overview(scope: &Scope, totals: &WindowTotals, reads: OverviewReads) -> Overview {
+    let (tiers, total) = tier_lines(&totals.rows);
+    let latency = totals
+        .histograms
+        .as_ref()
+        .map(tier_latency)
+        .unwrap_or_default();
+    let latency_note = scope
+        .by_caller()
         .then(|| "Latency is not kept per caller: clear the caller filter to see it.".to_string());
-    Ok(Overview {
+    let (today, month_to_date, forecast_month_end) = reads.spend;
+    Overview {
         scope: ScopeInfo::of(scope),
         today,
         month_to_date,
@@ -396,12 +450,15 @@ pub async fn overview(store: &Store, scope: &Scope, now_s: i64) -> Result<Overvi
             .into(),
         tiers,
         total,
-        timeline: Timeline::of(chart_span, &chart_rows),
+        timeline: Timeline::of(
+            scope.window.chart_span(scope.by_caller()),
+            &reads.chart_rows,
+        ),
         latency,
         latency_note,
-        freshness,
-        active_alerts,
-    })
+        freshness: reads.freshness,
+        active_alerts: reads.active_alerts,
+    }
 }
 
 /// Alerts firing or pending, critical first.
@@ -426,15 +483,22 @@ pub async fn active_alerts(store: &Store) -> Result<Vec<StoredAlert>> {
     Ok(active)
 }
 
+/// One line per tier, in display order; rows of the same tier (other models) add up.
 fn tier_lines(rows: &[AggregateRow]) -> (Vec<Line>, Line) {
-    let mut rows: Vec<&AggregateRow> = rows.iter().collect();
-    rows.sort_by_key(|row| tier_rank(&row.tier));
+    let mut by_tier: BTreeMap<usize, (&str, Totals)> = BTreeMap::new();
     let mut all = Totals::default();
-    let mut lines = Vec::new();
     for row in rows {
         all.add(&row.totals);
-        lines.push(Line::new("", &row.tier, None, &row.totals));
+        by_tier
+            .entry(tier_rank(&row.tier))
+            .or_insert_with(|| (&row.tier, Totals::default()))
+            .1
+            .add(&row.totals);
     }
+    let lines: Vec<Line> = by_tier
+        .values()
+        .map(|(tier, totals)| Line::new("", tier, None, totals))
+        .collect();
     let total = total_line(&lines, &all, None);
     (lines, total)
 }
@@ -472,39 +536,25 @@ pub async fn spend_summary(
         .ok_or_else(|| StoreError::Inconsistent(format!("the clock ({now_s}) is out of range")))?;
     let month_start = month.start_ms() / 1000;
     let month_end = month.end_ms() / 1000;
-    let day_span = |start_s, end_s| CellSpan {
-        granularity: Granularity::Day,
-        start_s,
-        end_s,
-    };
-    // The run rate comes from the last 7 whole days (day cells, so the read stays small).
+    // The run rate comes from the last 7 whole days. Early in a month some of those days are
+    // last month's: their unpriced calls are left out of the forecast too, so they count in
+    // its coverage. One read of day cells per tier covers today, the month and those days.
     let rate_start = today_start - RATE_DAYS * DAY;
-    // Early in a month some of those days are last month's: their unpriced calls are left
-    // out of the forecast too, so they count in its coverage.
-    let before_month = async {
-        if rate_start < month_start {
-            store
-                .aggregate(day_span(rate_start, month_start), filter, Grouping::TIER)
-                .await
-        } else {
-            Ok(Vec::new())
-        }
+    let read_start = rate_start.min(month_start);
+    let days_read = CellSpan {
+        granularity: Granularity::Day,
+        start_s: read_start,
+        end_s: today_start + DAY,
     };
-    let (today, to_date, last_week, before_month) = tokio::try_join!(
-        store.aggregate(
-            day_span(today_start, today_start + DAY),
-            filter,
-            Grouping::TIER
-        ),
-        store.aggregate(
-            day_span(month_start, today_start + DAY),
-            filter,
-            Grouping::TIER
-        ),
-        store.aggregate(day_span(rate_start, today_start), filter, Grouping::TIER),
-        before_month,
-    )?;
-    let month_to_date = Spend::of(&to_date);
+    let days = store
+        .aggregate(days_read, filter, Grouping::BUCKET_TIER)
+        .await?;
+    let within = |start_s: i64, end_s: i64| {
+        days.iter()
+            .filter(move |row| (start_s..end_s).contains(&row.bucket_start))
+    };
+    let today = Spend::of(within(today_start, today_start + DAY));
+    let month_to_date = Spend::of(within(month_start, today_start + DAY));
     // The rest of the month at last week's average rate of priced calls, per tier, in whole
     // picodollars (integer arithmetic: a forecast is not money spent, but it adds up). It
     // covers the calls of the month so far and of the days that set the rate.
@@ -514,23 +564,23 @@ pub async fn spend_summary(
         .iter()
         .map(|amount| (tier_rank(&amount.tier), (amount.tier.clone(), amount.cost)))
         .collect();
-    for row in &last_week {
-        let rest = row.totals.cost_pico * seconds_left / i128::from(RATE_DAYS * DAY);
-        tier_entry(&mut forecast, &row.tier).1.pico += rest;
+    // The week's cost per tier is summed before it is scaled, so the forecast rounds once.
+    let mut last_week: BTreeMap<&str, i128> = BTreeMap::new();
+    for row in within(rate_start, today_start) {
+        *last_week.entry(&row.tier).or_default() += row.totals.cost_pico;
+        if row.bucket_start < month_start {
+            let amount = &mut tier_entry(&mut forecast, &row.tier).1;
+            amount.coverage.add(row.totals.coverage());
+        }
     }
-    for row in &before_month {
-        let amount = &mut tier_entry(&mut forecast, &row.tier).1;
-        amount.coverage.add(row.totals.coverage());
+    for (tier, week_pico) in last_week {
+        let rest = week_pico * seconds_left / i128::from(RATE_DAYS * DAY);
+        tier_entry(&mut forecast, tier).1.pico += rest;
     }
-    Ok((
-        Spend::of(&today),
-        month_to_date,
-        Spend::from_amounts(forecast),
-    ))
+    Ok((today, month_to_date, Spend::from_amounts(forecast)))
 }
 
-async fn tier_latency(store: &Store, span: CellSpan, filter: &Filter) -> Result<Vec<TierLatency>> {
-    let histograms = store.histograms(span, filter, Grouping::TIER).await?;
+fn tier_latency(histograms: &LatencyHistograms) -> Vec<TierLatency> {
     let (total, first) = (&histograms.total, &histograms.first_token);
     let of = |rows: &[HistogramRow], tier: &str| {
         rows.iter()
@@ -546,7 +596,7 @@ async fn tier_latency(store: &Store, span: CellSpan, filter: &Filter) -> Result<
         (Some(mine), Some(theirs)) if theirs > 0 => Some(mine as f64 / theirs as f64),
         _ => None,
     };
-    Ok(tiers
+    tiers
         .into_iter()
         .map(|tier| {
             let latency = of(total, &tier);
@@ -558,11 +608,11 @@ async fn tier_latency(store: &Store, span: CellSpan, filter: &Filter) -> Result<
                 tier,
             }
         })
-        .collect())
+        .collect()
 }
 
 async fn freshness(store: &Store, now_s: i64) -> Result<Freshness> {
-    let latest = store.latest_bucket(Granularity::Minute).await?;
+    let latest = store.latest_minute().await?;
     Ok(Freshness {
         latest_data: latest.map(rfc3339),
         latest_data_age_s: latest.map(|minute| (now_s - minute - 60).max(0)),
@@ -584,29 +634,29 @@ pub struct ModelsView {
 
 /// Model × tier lines of the window.
 pub async fn models(store: &Store, scope: &Scope) -> Result<ModelsView> {
-    let filter = &scope.filter;
-    let callers = scope.by_caller();
-    let span = scope.window.totals_span(callers);
-    let rows = store.aggregate(span, filter, Grouping::MODEL_TIER).await?;
-    let mut lines: Vec<Line> = rows
+    let (totals, throttles) = tokio::try_join!(
+        window_totals(store, scope, Grouping::MODEL_TIER),
+        throttle_rates(store, scope),
+    )?;
+    Ok(models_view(scope, &totals, &throttles))
+}
+
+/// The models view of a window's (model, tier) totals.
+fn models_view(scope: &Scope, totals: &WindowTotals, throttles: &ThrottleRates) -> ModelsView {
+    let mut lines: Vec<Line> = totals
+        .rows
         .iter()
         .map(|row| Line::new(&row.model_id, &row.tier, None, &row.totals))
         .collect();
     let mut all = Totals::default();
-    for row in &rows {
+    for row in &totals.rows {
         all.add(&row.totals);
     }
-    let mut note = None;
-    let mut throttles_measured = false;
-    if callers {
-        note = Some("Latency and throttles are not kept per caller.".into());
-    } else {
-        let (histograms, throttles) = tokio::try_join!(
-            store.histograms(span, filter, Grouping::MODEL_TIER),
-            throttle_rates(store, scope),
-        )?;
-        throttles_measured = !throttles.is_empty();
-        for line in &mut lines {
+    let note = scope
+        .by_caller()
+        .then(|| "Latency and throttles are not kept per caller.".to_string());
+    for line in &mut lines {
+        if let Some(histograms) = &totals.histograms {
             let find = |rows: &[HistogramRow]| {
                 rows.iter()
                     .find(|row| row.model_id == line.model_id && row.tier == line.tier)
@@ -614,11 +664,11 @@ pub async fn models(store: &Store, scope: &Scope) -> Result<ModelsView> {
             };
             line.latency = find(&histograms.total);
             line.time_to_first_token = find(&histograms.first_token);
-            line.throttle_rate = throttles
-                .get(&(line.model_id.clone(), line.tier.clone()))
-                .or_else(|| throttles.get(&(line.model_id.clone(), String::new())))
-                .copied();
         }
+        line.throttle_rate = throttles
+            .get(&(line.model_id.clone(), line.tier.clone()))
+            .or_else(|| throttles.get(&(line.model_id.clone(), String::new())))
+            .copied();
     }
     lines.sort_by(|a, b| {
         b.cost_pico
@@ -637,18 +687,24 @@ pub async fn models(store: &Store, scope: &Scope) -> Result<ModelsView> {
             .then_with(|| a.model_id.cmp(&b.model_id))
             .then_with(|| tier_rank(&a.tier).cmp(&tier_rank(&b.tier)))
     });
-    Ok(ModelsView {
+    ModelsView {
         scope: ScopeInfo::of(scope),
         total: total_line(&lines, &all, None),
         rows: lines,
-        throttles_measured,
+        throttles_measured: !throttles.is_empty(),
         note,
-    })
+    }
 }
 
-/// Throttle rate per (model, tier) from CloudWatch metrics; the tier is empty where the
-/// metrics count all tiers together.
-async fn throttle_rates(store: &Store, scope: &Scope) -> Result<BTreeMap<(String, String), f64>> {
+/// Throttle rate per (model, tier); the tier is empty where the metrics count all tiers
+/// together.
+type ThrottleRates = BTreeMap<(String, String), f64>;
+
+/// Throttle rates from CloudWatch metrics; none for a caller view (metrics know no callers).
+async fn throttle_rates(store: &Store, scope: &Scope) -> Result<ThrottleRates> {
+    if scope.by_caller() {
+        return Ok(ThrottleRates::new());
+    }
     let window: &Window = &scope.window;
     let throttled = store
         .sum_metric_points("InvocationThrottles", "Sum", window.start_s, window.end_s)
@@ -805,7 +861,20 @@ pub async fn quotas(store: &Store, scope: &Scope) -> Result<QuotasView> {
     let window = &scope.window;
     let start_s = window.start_s.max(window.end_s - QUOTA_LOOKBACK_S);
     let filter = &scope.filter;
-    let rows = crate::headroom::headroom(store, start_s, window.end_s).await?;
+    let (rows, minutes_from) = tokio::try_join!(
+        crate::headroom::headroom(store, start_s, window.end_s),
+        store.minute_cells_from(),
+    )?;
+    let mut note = "On-demand quotas are shared by the Priority, Standard and Flex traffic of a \
+                    model; Reserved capacity is separate. Peaks are the busiest minute."
+        .to_string();
+    if start_s < minutes_from {
+        note.push_str(&format!(
+            " Invocation logs are kept per minute from {} on (retention.minute_cells): earlier \
+             peaks come from CloudWatch metrics only.",
+            rfc3339(minutes_from)
+        ));
+    }
     let quotas = rows
         .into_iter()
         .filter(|row| {
@@ -842,9 +911,7 @@ pub async fn quotas(store: &Store, scope: &Scope) -> Result<QuotasView> {
         scope: ScopeInfo::of(scope),
         peak_window: format!("{} to {}", rfc3339(start_s), rfc3339(window.end_s)),
         quotas,
-        note: "On-demand quotas are shared by the Priority, Standard and Flex traffic of a \
-               model; Reserved capacity is separate. Peaks are the busiest minute."
-            .into(),
+        note,
     })
 }
 

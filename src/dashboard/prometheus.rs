@@ -116,7 +116,7 @@ async fn render(state: &AppState) -> Result<String, ViewError> {
             .map(|row| format!("{{{}}} {}", labels(row), row.totals.unpriced_invocations))
             .collect(),
     );
-    let latest = store.latest_bucket(Granularity::Minute).await?;
+    let latest = store.latest_minute().await?;
     family(
         "tierwatch_latest_data_timestamp_seconds",
         "gauge",

@@ -241,6 +241,15 @@ pub struct BatchOutcome {
     pub expired: u64,
 }
 
+/// How far retention has dropped data (see migrations 0012 and 0016).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct Horizons {
+    /// No raw invocation before this millisecond is stored (0: none was ever dropped).
+    pub raw_kept_from_ms: i64,
+    /// No minute cell starts before this second (0: none was ever dropped).
+    pub minute_cells_from_s: i64,
+}
+
 /// What [`Store::drop_raw_invocations`] dropped.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RawDropped {
@@ -254,7 +263,7 @@ pub struct RawDropped {
 /// Before raw invocations up to `keep_from_ms` are dropped: sums those not dropped yet into
 /// the kept price groups, in the dropping transaction. Returns how many groups were written.
 async fn keep_price_groups_before<T: WriteTx>(tx: &mut T, keep_from_ms: i64) -> Result<u64> {
-    let kept_from = tx.raw_kept_from().await?;
+    let kept_from = tx.horizons().await?.raw_kept_from_ms;
     if keep_from_ms <= kept_from {
         return Ok(0);
     }
@@ -806,10 +815,23 @@ impl Store {
         .await
     }
 
-    /// Start of the latest rollup bucket of a granularity (Unix seconds): when data was last
-    /// seen. Read from the primary key's index, so it costs the same at any size.
-    pub async fn latest_bucket(&self, granularity: Granularity) -> Result<Option<i64>> {
-        on_backend!(self, store => store.latest_bucket(granularity).await)
+    /// The first second with minute cells: retention dropped older ones (0: none ever).
+    pub async fn minute_cells_from(&self) -> Result<i64> {
+        on_backend!(self, store => store.minute_cells_from().await)
+    }
+
+    /// Start of the latest minute with invocations (Unix seconds): when data was last seen.
+    /// When every stored call is older than `retention.minute_cells` (a backfill of old
+    /// months), the last minute of the latest hour with calls. Read from the primary key's
+    /// index, so it costs the same at any size.
+    pub async fn latest_minute(&self) -> Result<Option<i64>> {
+        if let Some(minute) =
+            on_backend!(self, store => store.latest_bucket(Granularity::Minute).await)?
+        {
+            return Ok(Some(minute));
+        }
+        let hour = on_backend!(self, store => store.latest_bucket(Granularity::Hour).await)?;
+        Ok(hour.map(|hour| hour + Granularity::Hour.seconds() - Granularity::Minute.seconds()))
     }
 
     /// Refreshes the query planner's statistics, after a bulk load: Postgres would otherwise
@@ -919,14 +941,35 @@ impl Store {
         Ok(dropped)
     }
 
-    /// The retention horizon: raw invocations before it were dropped (0: none ever were).
-    pub async fn raw_kept_from(&self) -> Result<i64> {
+    /// The retention horizons: how far raw invocations and minute cells were dropped.
+    pub async fn horizons(&self) -> Result<Horizons> {
         on_backend!(self, store => {
             let mut tx = store.begin_write().await?;
-            let kept_from = tx.raw_kept_from().await?;
+            let horizons = tx.horizons().await?;
             tx.commit().await?;
-            Ok::<i64, StoreError>(kept_from)
+            Ok::<Horizons, StoreError>(horizons)
         })
+    }
+
+    /// Deletes minute cells before `from_s` (a day's start) and moves their horizon there:
+    /// from then on, writes keep hour and day cells only for older calls. Serialized with
+    /// writes (as [`Store::drop_raw_invocations`]), so no write adds a minute cell before it.
+    pub async fn drop_minute_cells(&self, from_s: i64) -> Result<u64> {
+        if from_s.rem_euclid(86_400) != 0 {
+            return Err(StoreError::Inconsistent(format!(
+                "minute cells are dropped by whole days; {from_s} is not the start of one"
+            )));
+        }
+        let deleted = on_backend!(self, store => {
+            let mut tx = store.begin_exclusive().await?;
+            let deleted = tx.drop_minute_cells(from_s).await?;
+            tx.commit().await?;
+            Ok::<u64, StoreError>(deleted)
+        })?;
+        if deleted > 0 {
+            self.data_changed().await;
+        }
+        Ok(deleted)
     }
 
     /// Recomputes the cost of every invocation with `start ≤ ts < end` and updates the
@@ -1364,8 +1407,11 @@ pub(crate) trait WriteTx: Send {
     /// Deletes rollup cells (with their histograms), caller cells and unpriced counts with
     /// `start ≤ bucket_start < end` (seconds).
     async fn delete_rollups(&mut self, start_s: i64, end_s: i64) -> Result<()>;
-    /// The retention horizon: no raw invocation before it is stored (see migration 0012).
-    async fn raw_kept_from(&mut self) -> Result<i64>;
+    /// The retention horizons (see migrations 0012 and 0016).
+    async fn horizons(&mut self) -> Result<Horizons>;
+    /// Deletes the minute cells (series and tier) before `from_s` and records that none
+    /// older are kept; gives how many it deleted.
+    async fn drop_minute_cells(&mut self, from_s: i64) -> Result<u64>;
     /// The price groups of invocations with `start ≤ ts < end` (see `reprice`).
     async fn load_price_groups(
         &mut self,
@@ -1457,7 +1503,8 @@ async fn write_batch<T: WriteTx>(
 ) -> Result<BatchOutcome> {
     let now = now_ms();
     // Read in the transaction: retention moves the horizon under the exclusive ingest lock.
-    let kept_from = tx.raw_kept_from().await?;
+    let horizons = tx.horizons().await?;
+    let kept_from = horizons.raw_kept_from_ms;
     let expired = batch
         .invocations
         .iter()
@@ -1481,7 +1528,7 @@ async fn write_batch<T: WriteTx>(
     };
     let resolved = dictionary::resolve(&mut tx, &caches.strings, kept.iter()).await?;
     let is_new = tx.insert_invocations(&kept, &resolved.strings).await?;
-    let mut delta = RollupDelta::default();
+    let mut delta = RollupDelta::keeping_minutes_from(horizons.minute_cells_from_s);
     let mut inserted_unpriced = 0;
     for (row, _) in kept.iter().zip(&is_new).filter(|(_, new)| **new) {
         add_to_delta(&mut delta, row, callers);

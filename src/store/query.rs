@@ -756,6 +756,13 @@ macro_rules! aggregate_reads {
                 .context("reading the latest rollup bucket")
         }
 
+        pub(super) async fn minute_cells_from(&self) -> Result<i64> {
+            sqlx::query_scalar("SELECT minute_cells_from_s FROM retention WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await
+                .context("reading the minute cells' horizon")
+        }
+
         pub(super) async fn generation(&self) -> Result<i64> {
             sqlx::query_scalar("SELECT value FROM data_generation WHERE id = 1")
                 .fetch_one(&self.pool)

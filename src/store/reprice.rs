@@ -106,7 +106,8 @@ where
     F: FnMut(&mut Invocation) -> RepriceDecision + Send,
 {
     let now = now_ms();
-    let kept_from = tx.raw_kept_from().await?;
+    let horizons = tx.horizons().await?;
+    let kept_from = horizons.raw_kept_from_ms;
     if range.end_ms <= kept_from && method == Method::ByGroup {
         let outcome = kept_groups::reprice(&mut tx, range, &mut decide).await?;
         tx.commit().await?;
@@ -129,6 +130,10 @@ where
             what,
         });
     }
+    let rules = DeltaRules {
+        callers,
+        minute_cells_from_s: horizons.minute_cells_from_s,
+    };
     let mut written = Written::default();
     let by_group = match method {
         Method::ByGroup => {
@@ -146,13 +151,13 @@ where
         Some((groups, decisions)) => {
             let plan =
                 GroupPlan::resolve(&mut tx, caches, &groups, decisions, now, &mut written).await?;
-            reprice_by_group(&mut tx, caches, callers, range, &plan, &mut written).await?
+            reprice_by_group(&mut tx, caches, &rules, range, &plan, &mut written).await?
         }
         None => {
             reprice_rows(
                 &mut tx,
                 caches,
-                callers,
+                &rules,
                 range,
                 &mut decide,
                 now,
@@ -165,6 +170,13 @@ where
     remember_series(&caches.series, written.series);
     caches.strings.remember(written.strings);
     Ok(outcome)
+}
+
+/// What a reprice's rollup deltas keep besides series cells: caller cells, and minute cells
+/// from the retention horizon on (older minute cells are gone).
+struct DeltaRules<'a> {
+    callers: &'a CallerDimensions,
+    minute_cells_from_s: i64,
 }
 
 /// Series and dictionary strings a reprice created, to cache once it commits.
@@ -228,7 +240,7 @@ const CHANGED_ROWS_PER_WRITE: usize = 20_000;
 async fn reprice_by_group<T: WriteTx>(
     tx: &mut T,
     caches: &WriteCaches,
-    callers: &CallerDimensions,
+    rules: &DeltaRules<'_>,
     Range { start_ms, end_ms }: Range,
     plan: &GroupPlan,
     written: &mut Written,
@@ -257,13 +269,13 @@ async fn reprice_by_group<T: WriteTx>(
         }
         if pending.len() >= CHANGED_ROWS_PER_WRITE {
             outcome.changed += pending.len() as u64;
-            write_changes(tx, caches, callers, &pending, written).await?;
+            write_changes(tx, caches, rules, &pending, written).await?;
             pending.clear();
         }
     }
     if !pending.is_empty() {
         outcome.changed += pending.len() as u64;
-        write_changes(tx, caches, callers, &pending, written).await?;
+        write_changes(tx, caches, rules, &pending, written).await?;
     }
     tx.delete_empty_unpriced_rollups(start_ms / 1000, end_ms / 1000)
         .await?;
@@ -274,17 +286,17 @@ async fn reprice_by_group<T: WriteTx>(
 async fn write_changes<T: WriteTx>(
     tx: &mut T,
     caches: &WriteCaches,
-    callers: &CallerDimensions,
+    rules: &DeltaRules<'_>,
     changes: &[(StoredInvocation, StoredInvocation)],
     written: &mut Written,
 ) -> Result<()> {
-    let mut delta = RollupDelta::default();
+    let mut delta = RollupDelta::keeping_minutes_from(rules.minute_cells_from_s);
     for (before, after) in changes {
         delta.add_repricing(
             &before.invocation,
             (before.pricing.cost_kind(), before.pricing.unpriced_reason()),
             (after.pricing.cost_kind(), after.pricing.unpriced_reason()),
-            callers,
+            rules.callers,
         );
     }
     let rows: Vec<&StoredInvocation> = changes.iter().map(|(_, after)| after).collect();
@@ -343,7 +355,7 @@ fn repriced_row(row: &StoredInvocation, group: &GroupPricing) -> Result<StoredIn
 async fn reprice_rows<T, F>(
     tx: &mut T,
     caches: &WriteCaches,
-    callers: &CallerDimensions,
+    rules: &DeltaRules<'_>,
     Range { start_ms, end_ms }: Range,
     decide: &mut F,
     now: i64,
@@ -370,9 +382,9 @@ where
             written.strings.extend(resolved.into_created());
             outcome.changed += changed.len() as u64;
         }
-        let mut delta = RollupDelta::default();
+        let mut delta = RollupDelta::keeping_minutes_from(rules.minute_cells_from_s);
         for row in &rows {
-            add_to_delta(&mut delta, row, callers);
+            add_to_delta(&mut delta, row, rules.callers);
         }
         written
             .series

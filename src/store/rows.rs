@@ -375,8 +375,13 @@ pub(super) const REFRESH_TIER_DAY_CELLS: &str = "UPDATE tier_rollups SET \
 pub(crate) const SET_RAW_KEPT_FROM: &str =
     "UPDATE retention SET raw_kept_from_ms = $1 WHERE id = 1 AND raw_kept_from_ms < $1";
 
-/// The retention horizon (see migration 0012).
-pub(super) const RAW_KEPT_FROM: &str = "SELECT raw_kept_from_ms FROM retention WHERE id = 1";
+/// The retention horizons (see migrations 0012 and 0016).
+pub(super) const HORIZONS: &str =
+    "SELECT raw_kept_from_ms, minute_cells_from_s FROM retention WHERE id = 1";
+
+/// Moves the minute cells' horizon forward (never back).
+pub(super) const SET_MINUTE_CELLS_FROM: &str =
+    "UPDATE retention SET minute_cells_from_s = $1 WHERE id = 1 AND minute_cells_from_s < $1";
 
 /// A page of invocations stored in the layout before migration 0011, in key order.
 pub(super) const LOAD_LEGACY_INVOCATIONS: &str = concat!(
@@ -1171,11 +1176,32 @@ macro_rules! shared_tx_statements {
             Ok(())
         }
 
-        async fn raw_kept_from(&mut self) -> Result<i64> {
-            sqlx::query_scalar(rows::RAW_KEPT_FROM)
+        async fn horizons(&mut self) -> Result<$crate::store::Horizons> {
+            sqlx::query_as(rows::HORIZONS)
                 .fetch_one(&mut *self.tx)
                 .await
-                .context("reading the retention horizon")
+                .context("reading the retention horizons")
+        }
+
+        async fn drop_minute_cells(&mut self, from_s: i64) -> Result<u64> {
+            sqlx::query(rows::SET_MINUTE_CELLS_FROM)
+                .bind(from_s)
+                .execute(&mut *self.tx)
+                .await
+                .context("recording the minute cells' horizon")?;
+            let mut deleted = 0;
+            for table in [
+                "DELETE FROM rollups WHERE granularity = 60 AND bucket_start < $1",
+                "DELETE FROM tier_rollups WHERE granularity = 60 AND bucket_start < $1",
+            ] {
+                deleted += sqlx::query(table)
+                    .bind(from_s)
+                    .execute(&mut *self.tx)
+                    .await
+                    .context("deleting minute cells past retention.minute_cells")?
+                    .rows_affected();
+            }
+            Ok(deleted)
         }
 
         async fn load_legacy_invocations(&mut self, limit: i64) -> Result<Vec<StoredInvocation>> {

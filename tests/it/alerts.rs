@@ -177,6 +177,11 @@ fn config(dir: &Path, port: u16, smtp: &Smtp) -> PathBuf {
 [database]
 url = "sqlite://{db}"
 
+# Rules are evaluated as of 2025 (`alerts evaluate --at`), so the minute cells of then are
+# kept (by default, imports write none for calls older than 35 days).
+[retention]
+minute_cells = "36500d"
+
 [alerts]
 dashboard_url = "http://tierwatch.test"
 retry_after = "1s"
@@ -253,6 +258,11 @@ fn hook_config(dir: &Path, database_url: &str, port: u16, rules: &str) -> PathBu
         r#"
 [database]
 url = "{database_url}"
+
+# Rules are evaluated as of 2025 (`alerts evaluate --at`), so the minute cells of then are
+# kept (by default, imports write none for calls older than 35 days).
+[retention]
+minute_cells = "36500d"
 
 [[alerts.channels]]
 name = "hook"

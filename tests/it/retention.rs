@@ -1,5 +1,6 @@
-//! `retention.raw_invocations`: whole months of raw invocations dropped (a partition on
-//! Postgres), rollups kept, on both backends.
+//! Retention on both backends: `retention.raw_invocations` drops whole months of raw
+//! invocations (a partition on Postgres), rollups kept; `retention.minute_cells` drops minute
+//! cells by day, hour and day cells kept.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -172,5 +173,151 @@ async fn dropping_a_month_of_raw_invocations_keeps_its_report_and_counts_nothing
         );
         assert_eq!(csv(store, NOVEMBER).await, november_report, "{backend:?}");
         db.finish().await;
+    }
+}
+
+/// Per granularity, the rollup cells of `[start_s, end_s)`: how many, and their calls and cost.
+async fn cell_sums(db: &TestDb, backend: Backend, start_s: i64, end_s: i64) -> Vec<String> {
+    let mut connection = RawConnection::open(&db.url, backend).await;
+    let sums = |table: &str| {
+        format!(
+            "SELECT CAST(granularity AS TEXT) || ' ' || CAST(COUNT(*) AS TEXT) || ' cells, ' \
+             || CAST(SUM(invocations) AS TEXT) || ' calls, ' || CAST(SUM(cost_pico) AS TEXT) \
+             || ' pico' FROM {table} WHERE bucket_start >= {start_s} AND bucket_start < {end_s} \
+             GROUP BY granularity ORDER BY granularity"
+        )
+    };
+    let mut rows = connection.texts(&sums("rollups")).await.unwrap();
+    for tier_row in connection.texts(&sums("tier_rollups")).await.unwrap() {
+        rows.push(format!("tier {tier_row}"));
+    }
+    rows
+}
+
+/// Whether a row of [`cell_sums`] counts minute cells.
+fn is_minute(row: &str) -> bool {
+    row.starts_with("60 ") || row.starts_with("tier 60 ")
+}
+
+#[tokio::test]
+async fn minute_cells_are_kept_from_their_horizon_and_hours_and_days_stay_exact() {
+    let october = tempfile::tempdir().unwrap();
+    let november = tempfile::tempdir().unwrap();
+    simulate(october.path(), OCTOBER, 31);
+    simulate(november.path(), NOVEMBER, 32);
+    let november_s = NOVEMBER.start_ms() / 1000;
+    let (october_s, end_s) = (OCTOBER.start_ms() / 1000, NOVEMBER.end_ms() / 1000);
+    let mid_november_s = november_s + 14 * 86_400;
+    for backend in BACKENDS {
+        // Every minute kept (the horizon at 0, as before any retention ran).
+        let all = TestDb::new(backend).await;
+        import(&all.store, october.path()).await;
+        import(&all.store, november.path()).await;
+        let reports = (
+            csv(&all.store, OCTOBER).await,
+            csv(&all.store, NOVEMBER).await,
+        );
+        let october_cells = cell_sums(&all, backend, october_s, november_s).await;
+        let november_cells = cell_sums(&all, backend, november_s, end_s).await;
+        assert_eq!(october_cells.len(), 6, "{backend:?}: {october_cells:?}");
+
+        // Minute cells kept from November: October's calls write hours and days only.
+        let recent = TestDb::new(backend).await;
+        assert_eq!(recent.store.drop_minute_cells(november_s).await.unwrap(), 0);
+        import(&recent.store, october.path()).await;
+        import(&recent.store, november.path()).await;
+        let without_minutes: Vec<String> = october_cells
+            .iter()
+            .filter(|row| !is_minute(row))
+            .cloned()
+            .collect();
+        assert_eq!(
+            cell_sums(&recent, backend, october_s, november_s).await,
+            without_minutes,
+            "{backend:?}"
+        );
+        assert_eq!(
+            cell_sums(&recent, backend, november_s, end_s).await,
+            november_cells,
+            "{backend:?}"
+        );
+        let recent_reports = (
+            csv(&recent.store, OCTOBER).await,
+            csv(&recent.store, NOVEMBER).await,
+        );
+        assert_eq!(recent_reports, reports, "{backend:?}");
+        // Rebuilding October's rollups from its rows brings no minute cell back.
+        recent
+            .store
+            .reprice_and_rebuild(OCTOBER.start_ms(), OCTOBER.end_ms(), |_| {
+                tierwatch::store::RepriceDecision::NotBilled
+            })
+            .await
+            .unwrap();
+        let rebuilt = cell_sums(&recent, backend, october_s, november_s).await;
+        assert!(
+            !rebuilt.iter().any(|row| is_minute(row)),
+            "{backend:?}: {rebuilt:?}"
+        );
+        crate::support::assert_tier_cells_agree(&recent, backend).await;
+        recent.finish().await;
+
+        // Retention moves the horizon to mid-November: older minute cells go (series and
+        // tier cells alike), newer ones and every hour and day cell stay.
+        let before_mid = cell_sums(&all, backend, october_s, mid_november_s).await;
+        let minute_cells_before_mid: i64 = before_mid
+            .iter()
+            .filter(|row| is_minute(row))
+            .map(|row| {
+                row.split(' ')
+                    .nth(row.starts_with("tier") as usize + 1)
+                    .unwrap()
+            })
+            .map(|count| count.parse::<i64>().unwrap())
+            .sum();
+        let after_mid = cell_sums(&all, backend, mid_november_s, end_s).await;
+        let dropped = all.store.drop_minute_cells(mid_november_s).await.unwrap();
+        assert_eq!(dropped as i64, minute_cells_before_mid, "{backend:?}");
+        assert_eq!(all.store.minute_cells_from().await.unwrap(), mid_november_s);
+        let kept: Vec<String> = before_mid
+            .iter()
+            .filter(|row| !is_minute(row))
+            .cloned()
+            .collect();
+        assert_eq!(
+            cell_sums(&all, backend, october_s, mid_november_s).await,
+            kept,
+            "{backend:?}"
+        );
+        assert_eq!(
+            cell_sums(&all, backend, mid_november_s, end_s).await,
+            after_mid
+        );
+        assert_eq!(
+            (
+                csv(&all.store, OCTOBER).await,
+                csv(&all.store, NOVEMBER).await
+            ),
+            reports,
+            "{backend:?}"
+        );
+        // The horizon never moves back, and it moves by whole days.
+        assert_eq!(all.store.drop_minute_cells(november_s).await.unwrap(), 0);
+        assert_eq!(all.store.minute_cells_from().await.unwrap(), mid_november_s);
+        assert!(
+            all.store
+                .drop_minute_cells(mid_november_s + 60)
+                .await
+                .is_err()
+        );
+        // Importing November again counts nothing twice and adds no old minute cell.
+        let again = import(&all.store, november.path()).await;
+        assert_eq!(again.imported, 0, "{backend:?}: {again}");
+        assert_eq!(
+            cell_sums(&all, backend, october_s, mid_november_s).await,
+            kept
+        );
+        crate::support::assert_tier_cells_agree(&all, backend).await;
+        all.finish().await;
     }
 }

@@ -254,7 +254,7 @@ fn tier_entry<'a>(
 }
 
 /// Values per bucket and tier, for charts: `values[t][b]` is tier `t` in bucket `b`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Timeline {
     pub granularity_s: i64,
     pub buckets: Vec<i64>,

@@ -40,6 +40,8 @@ pub struct AppState {
     pub alerts: Arc<crate::config::AlertsConfig>,
     /// How prices are configured (the user's table), for the prices page.
     pub pricing: Arc<crate::config::PricingConfig>,
+    /// Charts drawn for recent pages.
+    pub charts: Arc<pages::ChartMemo>,
 }
 
 impl AppState {
@@ -50,6 +52,7 @@ impl AppState {
             clock: Arc::new(|| chrono::Utc::now().timestamp()),
             alerts: Arc::default(),
             pricing: Arc::new(crate::config::PricingConfig::default()),
+            charts: Arc::default(),
         }
     }
 

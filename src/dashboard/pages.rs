@@ -2,6 +2,9 @@
 //! every value; the only unescaped output is the SVG that `charts` builds and escapes itself,
 //! and the money markup of `format::money`, made of numbers and fixed words.
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
@@ -165,8 +168,52 @@ pub(super) fn respond<T: Template>(page: Result<T, ViewError>) -> Response {
     }
 }
 
+/// The cost and token charts of the last few timelines drawn. A page read again at the same
+/// data generation gets the same timeline from the read cache, and drawing its bars (up to
+/// 1,500 of them, each with coordinates and a tooltip) was a quarter of the CPU of a cached
+/// overview; a timeline is compared whole, so a chart is never reused for other numbers.
+#[derive(Default)]
+pub struct ChartMemo {
+    recent: Mutex<RecentCharts>,
+}
+
+/// Timelines drawn, most recent first, with their (cost, tokens) charts.
+type RecentCharts = VecDeque<(data::Timeline, Arc<(String, String)>)>;
+
+impl ChartMemo {
+    /// Timelines kept: the overview's windows and a few model pages.
+    const KEPT: usize = 16;
+
+    /// The charts of `timeline`, drawn now or earlier.
+    fn charts(&self, timeline: &data::Timeline) -> Arc<(String, String)> {
+        let lookup = |recent: &RecentCharts| {
+            recent
+                .iter()
+                .find(|(drawn, _)| drawn == timeline)
+                .map(|(_, charts)| Arc::clone(charts))
+        };
+        if let Some(charts) = lookup(&self.lock()) {
+            return charts;
+        }
+        // Drawn without the lock: two requests may draw the same charts once each.
+        let charts = Arc::new(draw_timeline_charts(timeline));
+        let mut recent = self.lock();
+        if lookup(&recent).is_none() {
+            recent.push_front((timeline.clone(), Arc::clone(&charts)));
+            recent.truncate(Self::KEPT);
+        }
+        charts
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RecentCharts> {
+        self.recent
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 /// Cost and token charts of a timeline.
-fn timeline_charts(timeline: &data::Timeline) -> (String, String) {
+fn draw_timeline_charts(timeline: &data::Timeline) -> (String, String) {
     let cost = charts::stacked_bars(&Stacked {
         title: "Cost by tier",
         buckets: &timeline.buckets,
@@ -226,10 +273,12 @@ impl OverviewPage {
     fn build(
         scope: &Scope,
         view: data::Overview,
+        charts: &ChartMemo,
         title: &str,
         active: &'static str,
     ) -> OverviewPage {
-        let (cost_chart, tokens_chart) = timeline_charts(&view.timeline);
+        let drawn = charts.charts(&view.timeline);
+        let (cost_chart, tokens_chart) = (drawn.0.clone(), drawn.1.clone());
         let latency_chart = charts::latency_bars("Latency by tier", &view.latency);
         let latest_data = match (
             &view.freshness.latest_data,
@@ -253,7 +302,13 @@ pub async fn overview(State(state): State<AppState>, Query(params): Query<ViewPa
     let page = async {
         let scope = scope_of(&state, &params)?;
         let view = data::overview(&state.store, &scope, state.now_s()).await?;
-        Ok(OverviewPage::build(&scope, view, "Overview", "overview"))
+        Ok(OverviewPage::build(
+            &scope,
+            view,
+            &state.charts,
+            "Overview",
+            "overview",
+        ))
     };
     respond(page.await)
 }
@@ -306,7 +361,7 @@ pub async fn model(
             chrome: Chrome::new(&model, "models", &scope),
             model_id: detail.model_id,
             tiers: detail.tiers,
-            overview: OverviewPage::build(&scope, detail.overview, &model, "models"),
+            overview: OverviewPage::build(&scope, detail.overview, &state.charts, &model, "models"),
         })
     };
     respond(page.await)
@@ -640,4 +695,46 @@ pub async fn not_found(uri: axum::http::Uri) -> Response {
             .into_response();
     }
     error_page(ViewError::NotFound(format!("no page at {}", uri.path())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timeline(cost_pico: i128) -> data::Timeline {
+        data::Timeline {
+            granularity_s: 3_600,
+            buckets: vec![0, 3_600],
+            tiers: vec!["standard".into()],
+            cost_usd: vec![vec![None, None]],
+            cost_status: vec![vec![crate::store::CostStatus::Priced; 2]],
+            unpriced_invocations: vec![vec![0, 0]],
+            tokens: vec![vec![10, 20]],
+            invocations: vec![vec![1, 2]],
+            cost_pico: vec![vec![cost_pico, 2_000_000_000_000]],
+        }
+    }
+
+    #[test]
+    fn charts_are_drawn_once_per_timeline_and_again_for_other_numbers() {
+        let memo = ChartMemo::default();
+        let first = memo.charts(&timeline(1_000_000_000_000));
+        let again = memo.charts(&timeline(1_000_000_000_000));
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "the same timeline reuses its charts"
+        );
+        assert_eq!(*first, draw_timeline_charts(&timeline(1_000_000_000_000)));
+        let other = memo.charts(&timeline(3_000_000_000_000));
+        assert!(!Arc::ptr_eq(&first, &other));
+        assert_ne!(first.0, other.0, "other numbers draw other bars");
+        // Only the last KEPT timelines are kept.
+        for cost in 0..ChartMemo::KEPT as i128 {
+            memo.charts(&timeline(cost));
+        }
+        assert!(!Arc::ptr_eq(
+            &first,
+            &memo.charts(&timeline(1_000_000_000_000))
+        ));
+    }
 }

@@ -706,11 +706,15 @@ async fn killing_the_daemon_while_listing_or_consuming_loses_and_doubles_nothing
         }
         let quarantine = db.store.quarantine_groups().await.unwrap();
         assert_eq!(
+            stored_invocations(&db.store).await,
+            expected.invocations,
+            "RAW"
+        );
+        assert_eq!(
             stored_totals(&db.store).await,
             expected,
             "{backend:?} {notifications}: quarantined {quarantine:?}"
         );
-        assert_eq!(stored_invocations(&db.store).await, expected.invocations);
         if let Some(url) = queue {
             assert_eq!(queue_depth(standins, url).await, (0, 0), "{backend:?}");
         }

@@ -23,8 +23,7 @@ pub async fn migrate(config: &Config) -> Result<ExitCode> {
 pub async fn retention(config: &Config) -> Result<ExitCode> {
     let store = open_configured_store(config).await?;
     let now_ms = crate::store::now_ms();
-    let minutes_from =
-        super::serve::drop_old_minute_cells(&store, &config.retention, now_ms).await?;
+    let minutes_from = super::drop_old_minute_cells(&store, &config.retention, now_ms).await?;
     outln!(
         "Minute cells are kept from {} (retention.minute_cells); hour and day cells are kept \
          forever.",

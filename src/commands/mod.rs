@@ -165,3 +165,25 @@ pub(crate) async fn wait_for_shutdown_signal() {
         let _ = interrupt.await;
     }
 }
+
+/// Drops the minute cells older than `retention.minute_cells` at `now_ms`; returns the
+/// first day kept.
+pub(crate) async fn drop_old_minute_cells(
+    store: &Store,
+    retention: &crate::config::RetentionConfig,
+    now_ms: i64,
+) -> Result<i64> {
+    let from_s = retention.minute_cells_from(now_ms);
+    let deleted = store
+        .drop_minute_cells(from_s)
+        .await
+        .context("dropping minute cells past retention.minute_cells")?;
+    if deleted > 0 {
+        tracing::info!(
+            deleted,
+            from = %crate::dashboard::scope::rfc3339(from_s),
+            "dropped minute cells past retention.minute_cells (hour and day cells kept)"
+        );
+    }
+    Ok(from_s)
+}

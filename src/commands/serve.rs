@@ -82,7 +82,7 @@ async fn apply_retention(
     const DAILY: std::time::Duration = std::time::Duration::from_secs(86_400);
     loop {
         let now_ms = crate::store::now_ms();
-        if let Err(error) = drop_old_minute_cells(&store, &retention, now_ms).await {
+        if let Err(error) = super::drop_old_minute_cells(&store, &retention, now_ms).await {
             tracing::warn!(%error, "dropping old minute cells failed; retrying tomorrow");
         }
         if let Some(kept_from) = retention.raw_kept_from(now_ms) {
@@ -104,28 +104,6 @@ async fn apply_retention(
             _ = stop.wait_for(|stopped| *stopped) => return,
         }
     }
-}
-
-/// Drops the minute cells older than `retention.minute_cells` at `now_ms`; returns the
-/// first day kept.
-pub(crate) async fn drop_old_minute_cells(
-    store: &Store,
-    retention: &RetentionConfig,
-    now_ms: i64,
-) -> Result<i64> {
-    let from_s = retention.minute_cells_from(now_ms);
-    let deleted = store
-        .drop_minute_cells(from_s)
-        .await
-        .context("dropping minute cells past retention.minute_cells")?;
-    if deleted > 0 {
-        tracing::info!(
-            deleted,
-            from = %crate::dashboard::scope::rfc3339(from_s),
-            "dropped minute cells past retention.minute_cells (hour and day cells kept)"
-        );
-    }
-    Ok(from_s)
 }
 
 /// Binds the dashboard (refusing a non-loopback address without a token) and serves it

@@ -268,11 +268,8 @@ async fn minute_cells_are_kept_from_their_horizon_and_hours_and_days_stay_exact(
         let minute_cells_before_mid: i64 = before_mid
             .iter()
             .filter(|row| is_minute(row))
-            .map(|row| {
-                row.split(' ')
-                    .nth(row.starts_with("tier") as usize + 1)
-                    .unwrap()
-            })
+            // "[tier ]60 COUNT cells, …"
+            .map(|row| row.trim_start_matches("tier ").split(' ').nth(1).unwrap())
             .map(|count| count.parse::<i64>().unwrap())
             .sum();
         let after_mid = cell_sums(&all, backend, mid_november_s, end_s).await;

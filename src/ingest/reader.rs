@@ -19,8 +19,10 @@
 //! The reader only finds boundaries: it does not validate JSON, [`super::record::parse_record`]
 //! does. It does, however, notice when a record cannot go on: a `{` may only follow `[`, `,`
 //! or `:` inside JSON, so a `{` anywhere else inside an open record starts the next record and
-//! the open one is rejected as unclosed. A raw newline inside a string (invalid JSON) resets the
-//! string state, so a broken quote cannot swallow the records after it.
+//! the open one is rejected as unclosed. A raw newline inside a string (invalid JSON, also
+//! after a backslash) resets the string state, so a broken quote cannot swallow the records
+//! after it; and an unclosed record ends before the first nested `{` that opened a line, so
+//! the first line of a JSON Lines file, cut after a `,`, `:` or `[`, costs only that line.
 
 use std::fmt;
 use std::io::{self, Read};
@@ -423,22 +425,23 @@ impl<R: Read> RecordReader<R> {
                     return Ok(Found::Record { range, location });
                 }
                 ScanStep::NextRecordStartsAt(length) => {
+                    // Bytes were dropped from the front of a too large record: its positions
+                    // no longer match the buffer.
+                    let length = match scanner.nested_line_start {
+                        Some(line_start) if !too_large => line_start,
+                        _ => length,
+                    };
                     if !too_large {
-                        self.remember_excerpt(self.start..self.start + length);
+                        return Ok(self.unclosed_record(location, length));
                     }
                     self.consume(length);
                     let detail = format!(
                         "record not closed before the next record starts at line {}",
                         self.line
                     );
-                    let reason = if too_large {
-                        RejectReason::RecordTooLarge
-                    } else {
-                        RejectReason::InvalidJson
-                    };
                     return Ok(Found::Rejected {
                         location,
-                        rejection: Rejection::new(reason, detail),
+                        rejection: Rejection::new(RejectReason::RecordTooLarge, detail),
                     });
                 }
                 ScanStep::NeedMore => {
@@ -454,6 +457,10 @@ impl<R: Read> RecordReader<R> {
                         scanner.position = 0;
                     }
                     if !self.fill_more()? {
+                        if let Some(line_start) = scanner.nested_line_start.filter(|_| !too_large) {
+                            // The lines from there on are read again, as records of their own.
+                            return Ok(self.unclosed_record(location, line_start));
+                        }
                         let remaining = self.end - self.start;
                         if !too_large {
                             self.remember_excerpt(self.start..self.end);
@@ -481,6 +488,20 @@ impl<R: Read> RecordReader<R> {
                     }
                 }
             }
+        }
+    }
+
+    /// Rejects the first `length` bytes, a record that another starts inside of.
+    fn unclosed_record(&mut self, location: Location, length: usize) -> Found {
+        self.remember_excerpt(self.start..self.start + length);
+        self.consume(length);
+        let detail = format!(
+            "record not closed before the next record starts at line {}",
+            self.line
+        );
+        Found::Rejected {
+            location,
+            rejection: Rejection::new(RejectReason::InvalidJson, detail),
         }
     }
 
@@ -635,6 +656,10 @@ struct Scanner {
     broken: bool,
     /// The record spans more than one line.
     multiline: bool,
+    /// The first `{` taken as a nested value although it opens a line: where the next record
+    /// starts if this one turns out unclosed (a JSON Lines line cut after `,`, `:` or `[`
+    /// would otherwise take the line after it down with it).
+    nested_line_start: Option<usize>,
 }
 
 impl Default for Scanner {
@@ -647,6 +672,7 @@ impl Default for Scanner {
             at_line_start: false,
             broken: false,
             multiline: false,
+            nested_line_start: None,
         }
     }
 }
@@ -676,6 +702,9 @@ impl Scanner {
                     if self.depth > 0 && (!may_nest || (self.broken && was_at_line_start)) {
                         self.position -= 1;
                         return ScanStep::NextRecordStartsAt(self.position);
+                    }
+                    if self.depth > 0 && was_at_line_start {
+                        self.nested_line_start.get_or_insert(self.position - 1);
                     }
                     self.depth += 1;
                     self.last_significant = b'{';
@@ -717,19 +746,30 @@ impl Scanner {
                     self.position = at;
                     return Some(ScanStep::NeedMore);
                 }
-                self.position = at + 2;
+                if record[at + 1] == b'\n' {
+                    // No JSON escape is a backslash and a raw newline: a line cut right after
+                    // a backslash. Taking it for an escape would carry the string, and the
+                    // record, on into the next line's record.
+                    self.break_string_at_newline(at + 1);
+                } else {
+                    self.position = at + 2;
+                }
             }
-            _ => {
-                // JSON strings cannot hold a raw newline: the quotes are off (a truncated
-                // line, curly quotes from a PDF). Resynchronize on the next line.
-                self.in_string = false;
-                self.broken = true;
-                self.multiline = true;
-                self.at_line_start = true;
-                self.position = at + 1;
-            }
+            // JSON strings cannot hold a raw newline: the quotes are off (a truncated line,
+            // curly quotes from a PDF).
+            _ => self.break_string_at_newline(at),
         }
         None
+    }
+
+    /// A raw newline at `newline` inside a string: the record is broken. Resynchronizes on
+    /// the next line, where a `{` starts the next record.
+    fn break_string_at_newline(&mut self, newline: usize) {
+        self.in_string = false;
+        self.broken = true;
+        self.multiline = true;
+        self.at_line_start = true;
+        self.position = newline + 1;
     }
 }
 
@@ -982,6 +1022,71 @@ mod tests {
     }
 
     #[test]
+    fn a_first_line_cut_after_a_backslash_costs_only_that_line() {
+        // The first record is scanned (the layout is not known yet); a backslash before the
+        // newline is no escape of it. Found by the S3 kill test: the simulator cuts bad lines
+        // anywhere, and such a first line took the good record after it down with it.
+        let input = "{\"a\":\"cut \\\n{\"b\":2}\n{\"c\":3}\n";
+        assert_eq!(
+            read_all(input),
+            [
+                rejected(RejectReason::InvalidJson, "{\"a\":\"cut \\\n", 1),
+                record("{\"b\":2}", 2, 12),
+                record("{\"c\":3}", 3, 20),
+            ]
+        );
+        let pretty = "{\n  \"a\": \"cut \\\n{\n  \"b\": 2\n}\n";
+        assert_eq!(
+            read_all(pretty),
+            [
+                rejected(RejectReason::InvalidJson, "{\n  \"a\": \"cut \\\n", 1),
+                record_in(pretty, "{\n  \"b\": 2\n}", 3),
+            ]
+        );
+        // A real escape is still one, wherever the buffer ends.
+        let escaped = "{\"a\":\"line\\nnext \\\\\"}\n{\"b\":2}\n";
+        assert_eq!(
+            read_all(escaped),
+            [
+                record("{\"a\":\"line\\nnext \\\\\"}", 1, 0),
+                record("{\"b\":2}", 2, 22),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_first_line_cut_after_a_separator_costs_only_that_line() {
+        // A `{` may follow `,`, `:` or `[`, so the next line's record looked nested.
+        let input = "{\"a\":1,\n{\"b\":2}\n{\"c\":3}\n";
+        assert_eq!(
+            read_all(input),
+            [
+                rejected(RejectReason::InvalidJson, "{\"a\":1,\n", 1),
+                record("{\"b\":2}", 2, 8),
+                record("{\"c\":3}", 3, 16),
+            ]
+        );
+        // At the end of the input, too.
+        let input = "{\"a\":[\n{\"b\":2}\n";
+        assert_eq!(
+            read_all(input),
+            [
+                rejected(RejectReason::InvalidJson, "{\"a\":[\n", 1),
+                record("{\"b\":2}", 2, 7),
+            ]
+        );
+        // A closed record keeps its nested objects, wherever its lines start.
+        let pretty = "{\n\"a\": [\n{\"x\": 1},\n{\"y\": 2}\n]\n}\n{\"b\":2}\n";
+        assert_eq!(
+            read_all(pretty),
+            [
+                record_in(pretty, "{\n\"a\": [\n{\"x\": 1},\n{\"y\": 2}\n]\n}", 1),
+                record_in(pretty, "{\"b\":2}", 7),
+            ]
+        );
+    }
+
+    #[test]
     fn unclosed_pretty_record_does_not_swallow_the_next_one() {
         // Cut inside a string: the raw newline gives it away.
         let input = "{\n  \"a\": \"cut\n{\n  \"b\": 2\n}\n";
@@ -1216,6 +1321,44 @@ mod tests {
                 })
                 .collect();
             prop_assert_eq!(got, texts);
+        }
+
+        /// Bedrock's S3 files are JSON Lines: a line cut anywhere (the first one included,
+        /// before the layout is known) costs that line and never another.
+        #[test]
+        fn a_line_cut_anywhere_costs_only_that_line(
+            records in prop::collection::vec(json_record(), 2..6),
+            cut_line in any::<prop::sample::Index>(),
+            cut_at in any::<prop::sample::Index>(),
+            chunk_bytes in 1usize..64,
+        ) {
+            let mut lines: Vec<String> = records.iter().map(|value| value.to_string()).collect();
+            let cut_line = cut_line.index(lines.len());
+            let line = &lines[cut_line];
+            // Cut after at least the opening brace and before the closing one, on a char
+            // boundary.
+            let cut = (1..line.len() - 1)
+                .filter(|at| line.is_char_boundary(*at))
+                .nth(cut_at.index(line.len() - 2));
+            prop_assume!(cut.is_some());
+            let cut_text = line[..cut.unwrap_or(1)].to_string();
+            lines[cut_line] = cut_text;
+            let input = lines.join("\n") + "\n";
+            let items = read_all_with(input.as_bytes(), chunk_bytes, DEFAULT_MAX_RECORD_BYTES);
+            let got: Vec<&str> = items
+                .iter()
+                .filter_map(|item| match item {
+                    Got::Record { text, .. } => Some(text.as_str()),
+                    Got::Rejected { .. } => None,
+                })
+                .collect();
+            let mut whole: Vec<&str> = lines.iter().map(String::as_str).collect();
+            whole.remove(cut_line);
+            // The cut line itself may come back as a record (trailing blanks trimmed), which
+            // the parser then rejects.
+            let cut_record = lines[cut_line].trim_end();
+            let kept: Vec<&str> = got.into_iter().filter(|text| *text != cut_record).collect();
+            prop_assert_eq!(kept, whole, "input {:?}", input);
         }
     }
 }

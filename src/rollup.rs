@@ -167,7 +167,8 @@ impl LatencyMetric {
     pub const ALL: [LatencyMetric; 2] = [LatencyMetric::Total, LatencyMetric::FirstToken];
 }
 
-/// Identifies one rollup cell. Borrows from the invocations it was built from.
+/// Identifies one rollup cell by its series' strings (tests and conversions; a delta keys its
+/// cells on [`DeltaCell`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CellKey<'a> {
     pub granularity: Granularity,
@@ -176,6 +177,26 @@ pub struct CellKey<'a> {
     pub region: &'a str,
     pub model_id: &'a str,
     pub tier: Tier,
+}
+
+/// One series of a delta: what its cells add up under. Borrows from the invocations the
+/// delta was built from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeltaSeries<'a> {
+    pub account_id: &'a str,
+    pub region: &'a str,
+    pub model_id: &'a str,
+    pub tier: Tier,
+}
+
+/// A cell of a delta: its bucket and its series' index in [`RollupDelta::series`]. Integers
+/// only, so adding a call to its cells hashes no strings and compares none (string keys were
+/// a fifth of import's own CPU: hashing, and `memcmp` on every hit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeltaCell {
+    pub granularity: Granularity,
+    pub bucket_start: i64,
+    pub series: u32,
 }
 
 /// Exact sums for one cell. Every field adds when cells merge.
@@ -272,41 +293,82 @@ fn token_count(count: u64) -> i64 {
     i64::try_from(count).unwrap_or(i64::MAX)
 }
 
-/// Identifies one histogram bin of one cell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct BinKey<'a> {
-    pub cell: CellKey<'a>,
-    pub metric: LatencyMetric,
-    pub bin: i16,
-}
-
 /// A hash map with a fast hasher: rollup keys are hashed several times per invocation, and
 /// SipHash's resistance to crafted keys buys nothing for in-process aggregation.
 pub type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-/// What a batch of new invocations adds to the rollups: cell totals, histogram counts and
-/// caller cells.
+/// Where a latency counts: a cell, a metric and a bin.
+type BinSlot = (DeltaCell, LatencyMetric, i16);
+
+/// A caller cell of a delta: a cell, a dimension (its index in [`CallerDimensions::names`])
+/// and a value (its number among that dimension's values in the delta).
+type CallerSlot = (DeltaCell, usize, u32);
+
+/// What a batch of new invocations adds to the rollups: cell totals, histogram counts,
+/// caller cells and unpriced causes. A call's series is looked up once (its strings hashed
+/// once); its cells key on the series' number (see [`DeltaCell`]).
 #[derive(Debug, Default)]
 pub struct RollupDelta<'a> {
-    pub cells: FastMap<CellKey<'a>, CellTotals>,
-    pub bins: FastMap<BinKey<'a>, i64>,
-    pub callers: FastMap<CallerKey<'a>, CellTotals>,
+    series: Vec<DeltaSeries<'a>>,
+    series_numbers: FastMap<DeltaSeries<'a>, u32>,
+    cells: FastMap<DeltaCell, CellTotals>,
+    bins: FastMap<BinSlot, i64>,
+    /// The caller values seen, per dimension (in [`CallerDimensions::names`] order).
+    caller_values: Vec<CallerValues<'a>>,
+    callers: FastMap<CallerSlot, CellTotals>,
     /// Unpriced invocations per day cell and cause.
-    pub unpriced: FastMap<UnpricedKey<'a>, i64>,
+    unpriced: FastMap<(DeltaCell, &'a str), i64>,
     /// Minute cells start here or later (Unix seconds): older calls count in hour and day
     /// cells only, as retention keeps no older minute cells (0, the default: every minute).
     minute_cells_from_s: i64,
 }
 
+/// The values of one caller dimension in a delta, numbered as they are first seen.
+#[derive(Debug, Default)]
+struct CallerValues<'a> {
+    dimension: &'a str,
+    numbers: FastMap<Cow<'a, str>, u32>,
+}
+
+impl<'a> CallerValues<'a> {
+    fn number(&mut self, value: Cow<'a, str>) -> u32 {
+        if let Some(number) = self.numbers.get(value.as_ref()) {
+            return *number;
+        }
+        let number = next_number(self.numbers.len());
+        self.numbers.insert(value, number);
+        number
+    }
+
+    /// The values by number.
+    fn by_number(&self) -> Vec<&str> {
+        let mut values = vec![""; self.numbers.len()];
+        for (value, number) in &self.numbers {
+            values[*number as usize] = value;
+        }
+        values
+    }
+}
+
+/// The number of the next entry of a table holding `len`: a batch holds far fewer than 2³²
+/// series or caller values (it would not fit in memory first).
+fn next_number(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+/// A caller cell of a delta, as it is written.
+#[derive(Debug, Clone, Copy)]
+pub struct CallerCell<'d> {
+    pub cell: DeltaCell,
+    /// [`IDENTITY_DIMENSION`], [`PROFILE_DIMENSION`] or `meta:KEY`.
+    pub dimension: &'d str,
+    /// The caller's value; empty when the invocation has none.
+    pub value: &'d str,
+    pub totals: &'d CellTotals,
+}
+
 /// The granularities of a call older than the minute cells' horizon.
 const WITHOUT_MINUTES: [Granularity; 2] = [Granularity::Hour, Granularity::Day];
-
-/// A day cell's unpriced invocations of one cause.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct UnpricedKey<'a> {
-    pub cell: CellKey<'a>,
-    pub reason: &'a str,
-}
 
 /// The caller dimension holding `identity.arn`.
 pub const IDENTITY_DIMENSION: &str = "identity";
@@ -324,16 +386,6 @@ pub const MAX_CALLER_VALUE_CHARS: usize = 200;
 
 /// Granularities of caller cells: caller views look at hours and days, never minutes.
 pub const CALLER_GRANULARITIES: [Granularity; 2] = [Granularity::Hour, Granularity::Day];
-
-/// Identifies one caller cell: a rollup cell split by the value of one caller dimension.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CallerKey<'a> {
-    pub cell: CellKey<'a>,
-    /// [`IDENTITY_DIMENSION`] or `meta:KEY`.
-    pub dimension: &'a str,
-    /// The caller's value; empty when the invocation has none.
-    pub value: Cow<'a, str>,
-}
 
 /// Which caller dimensions rollups keep: the identity, and these `requestMetadata` keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -432,6 +484,26 @@ impl<'a> RollupDelta<'a> {
         }
     }
 
+    /// The number of `invocation`'s series, numbering it if it is new.
+    fn series_number(&mut self, invocation: &'a Invocation) -> u32 {
+        self.number_series(DeltaSeries {
+            account_id: &invocation.account_id,
+            region: &invocation.region,
+            model_id: &invocation.model.model_id,
+            tier: invocation.tier.served,
+        })
+    }
+
+    fn number_series(&mut self, series: DeltaSeries<'a>) -> u32 {
+        if let Some(number) = self.series_numbers.get(&series) {
+            return *number;
+        }
+        let number = next_number(self.series.len());
+        self.series.push(series);
+        self.series_numbers.insert(series, number);
+        number
+    }
+
     /// Adds one invocation to the cells of every granularity, and to its caller cells.
     pub fn add(
         &mut self,
@@ -439,27 +511,38 @@ impl<'a> RollupDelta<'a> {
         cost: CostKind,
         callers: &'a CallerDimensions,
     ) {
-        self.add_cells(invocation, cost);
-        self.for_caller_cells(invocation, callers, |totals| totals.add(invocation, cost));
+        let series = self.series_number(invocation);
+        self.add_cells(invocation, series, cost);
+        self.for_caller_cells(invocation, series, callers, |totals| {
+            totals.add(invocation, cost)
+        });
     }
 
     /// Calls `update` on each caller cell `invocation` counts in.
     fn for_caller_cells(
         &mut self,
         invocation: &'a Invocation,
+        series: u32,
         callers: &'a CallerDimensions,
         update: impl Fn(&mut CellTotals),
     ) {
         let values = callers.values(invocation);
-        for granularity in CALLER_GRANULARITIES {
-            let cell = cell_key(granularity, invocation);
-            for (dimension, value) in &values {
-                let key = CallerKey {
-                    cell,
+        if self.caller_values.len() < values.len() {
+            self.caller_values = values
+                .iter()
+                .map(|(dimension, _)| CallerValues {
                     dimension,
-                    value: value.clone(),
-                };
-                update(self.callers.entry(key).or_default());
+                    numbers: FastMap::default(),
+                })
+                .collect();
+        }
+        for (dimension, (name, value)) in values.into_iter().enumerate() {
+            let known = &mut self.caller_values[dimension];
+            debug_assert_eq!(known.dimension, name, "one delta, one set of dimensions");
+            let value = known.number(value);
+            for granularity in CALLER_GRANULARITIES {
+                let cell = delta_cell(granularity, invocation, series);
+                update(self.callers.entry((cell, dimension, value)).or_default());
             }
         }
     }
@@ -474,34 +557,30 @@ impl<'a> RollupDelta<'a> {
         callers: &'a CallerDimensions,
     ) {
         let change = CellTotals::repricing(before.0, after.0);
+        let series = self.series_number(invocation);
         for &granularity in self.granularities(invocation) {
-            let cell = cell_key(granularity, invocation);
+            let cell = delta_cell(granularity, invocation, series);
             self.cells.entry(cell).or_default().merge(&change);
         }
-        self.for_caller_cells(invocation, callers, |totals| totals.merge(&change));
-        let day = cell_key(Granularity::Day, invocation);
+        self.for_caller_cells(invocation, series, callers, |totals| totals.merge(&change));
+        let day = delta_cell(Granularity::Day, invocation, series);
         for (reason, count) in [(before.1, -1), (after.1, 1)] {
             if let Some(reason) = reason {
-                *self
-                    .unpriced
-                    .entry(UnpricedKey { cell: day, reason })
-                    .or_default() += count;
+                *self.unpriced.entry((day, reason)).or_default() += count;
             }
         }
     }
 
     /// Counts an unpriced invocation under its cause, per day.
     pub fn add_unpriced(&mut self, invocation: &'a Invocation, reason: &'a str) {
-        let key = UnpricedKey {
-            cell: cell_key(Granularity::Day, invocation),
-            reason,
-        };
-        *self.unpriced.entry(key).or_default() += 1;
+        let series = self.series_number(invocation);
+        let day = delta_cell(Granularity::Day, invocation, series);
+        *self.unpriced.entry((day, reason)).or_default() += 1;
     }
 
-    fn add_cells(&mut self, invocation: &'a Invocation, cost: CostKind) {
+    fn add_cells(&mut self, invocation: &'a Invocation, series: u32, cost: CostKind) {
         for &granularity in self.granularities(invocation) {
-            let cell = cell_key(granularity, invocation);
+            let cell = delta_cell(granularity, invocation, series);
             self.cells.entry(cell).or_default().add(invocation, cost);
             let latencies = [
                 (LatencyMetric::Total, invocation.latency_ms),
@@ -509,12 +588,10 @@ impl<'a> RollupDelta<'a> {
             ];
             for (metric, value) in latencies {
                 if let Some(ms) = value {
-                    let key = BinKey {
-                        cell,
-                        metric,
-                        bin: latency::bin(ms),
-                    };
-                    *self.bins.entry(key).or_default() += 1;
+                    *self
+                        .bins
+                        .entry((cell, metric, latency::bin(ms)))
+                        .or_default() += 1;
                 }
             }
         }
@@ -524,40 +601,97 @@ impl<'a> RollupDelta<'a> {
         self.cells.is_empty()
     }
 
-    /// The cells and histogram counts of this delta summed per tier (account, region and
-    /// model left empty): what it adds to the store's tier cells. Caller cells and unpriced
-    /// causes have no tier-level copy.
+    /// The series of the delta's cells, by number ([`DeltaCell::series`]).
+    pub fn series(&self) -> &[DeltaSeries<'a>] {
+        &self.series
+    }
+
+    /// Every cell and what it adds.
+    pub fn cells(&self) -> impl Iterator<Item = (DeltaCell, &CellTotals)> {
+        self.cells.iter().map(|(cell, totals)| (*cell, totals))
+    }
+
+    /// Every caller cell and what it adds.
+    pub fn caller_cells(&self) -> Vec<CallerCell<'_>> {
+        let values: Vec<Vec<&str>> = self
+            .caller_values
+            .iter()
+            .map(CallerValues::by_number)
+            .collect();
+        self.callers
+            .iter()
+            .map(|((cell, dimension, value), totals)| CallerCell {
+                cell: *cell,
+                dimension: self.caller_values[*dimension].dimension,
+                value: values[*dimension][*value as usize],
+                totals,
+            })
+            .collect()
+    }
+
+    /// Unpriced invocations per day cell and cause.
+    pub fn unpriced(&self) -> impl Iterator<Item = (DeltaCell, &'a str, i64)> {
+        self.unpriced
+            .iter()
+            .map(|((cell, reason), count)| (*cell, *reason, *count))
+    }
+
+    /// A cell with its series' strings.
+    pub fn cell_key(&self, cell: DeltaCell) -> CellKey<'a> {
+        let series = self.series[cell.series as usize];
+        CellKey {
+            granularity: cell.granularity,
+            bucket_start: cell.bucket_start,
+            account_id: series.account_id,
+            region: series.region,
+            model_id: series.model_id,
+            tier: series.tier,
+        }
+    }
+
+    /// The cells and histogram counts of this delta summed per tier (its series have only a
+    /// tier; account, region and model are empty): what it adds to the store's tier cells.
+    /// Caller cells and unpriced causes have no tier-level copy.
     pub fn by_tier(&self) -> RollupDelta<'a> {
-        let collapse = |cell: &CellKey<'a>| CellKey {
-            account_id: "",
-            region: "",
-            model_id: "",
+        let mut tiers = RollupDelta::default();
+        let tier_of: Vec<u32> = self
+            .series
+            .iter()
+            .map(|series| {
+                tiers.number_series(DeltaSeries {
+                    account_id: "",
+                    region: "",
+                    model_id: "",
+                    tier: series.tier,
+                })
+            })
+            .collect();
+        let collapse = |cell: &DeltaCell| DeltaCell {
+            series: tier_of[cell.series as usize],
             ..*cell
         };
-        let mut tiers = RollupDelta::default();
         for (cell, totals) in &self.cells {
             tiers.cells.entry(collapse(cell)).or_default().merge(totals);
         }
-        for (key, count) in &self.bins {
-            let key = BinKey {
-                cell: collapse(&key.cell),
-                ..*key
-            };
-            *tiers.bins.entry(key).or_default() += count;
+        for ((cell, metric, bin), count) in &self.bins {
+            *tiers
+                .bins
+                .entry((collapse(cell), *metric, *bin))
+                .or_default() += count;
         }
         tiers
     }
 
     /// The histograms of every cell that has one, packed for storage (see [`latency`]).
-    pub fn packed_histograms(&self) -> FastMap<CellKey<'a>, PackedHistograms> {
-        let mut cells: FastMap<CellKey<'a>, PackedHistograms> = FastMap::default();
-        for (key, count) in &self.bins {
-            let histograms = cells.entry(key.cell).or_default();
-            let entries = match key.metric {
+    pub fn packed_histograms(&self) -> FastMap<DeltaCell, PackedHistograms> {
+        let mut cells: FastMap<DeltaCell, PackedHistograms> = FastMap::default();
+        for ((cell, metric, bin), count) in &self.bins {
+            let histograms = cells.entry(*cell).or_default();
+            let entries = match metric {
                 LatencyMetric::Total => &mut histograms.total,
                 LatencyMetric::FirstToken => &mut histograms.first_token,
             };
-            entries.push(latency::pack(key.bin, *count));
+            entries.push(latency::pack(*bin, *count));
         }
         for histograms in cells.values_mut() {
             // The bin is in the high bits, so sorting entries sorts bins.
@@ -575,14 +709,11 @@ pub struct PackedHistograms {
     pub first_token: Vec<i64>,
 }
 
-fn cell_key(granularity: Granularity, invocation: &Invocation) -> CellKey<'_> {
-    CellKey {
+fn delta_cell(granularity: Granularity, invocation: &Invocation, series: u32) -> DeltaCell {
+    DeltaCell {
         granularity,
         bucket_start: granularity.bucket_start(invocation.timestamp_ms),
-        account_id: &invocation.account_id,
-        region: &invocation.region,
-        model_id: &invocation.model.model_id,
-        tier: invocation.tier.served,
+        series,
     }
 }
 
@@ -592,6 +723,52 @@ mod tests {
 
     use crate::model::{ModelRef, Routing, TierResolution, TierSource, TokenCounts};
     use latency::unpack;
+
+    fn cell_key(granularity: Granularity, invocation: &Invocation) -> CellKey<'_> {
+        CellKey {
+            granularity,
+            bucket_start: granularity.bucket_start(invocation.timestamp_ms),
+            account_id: &invocation.account_id,
+            region: &invocation.region,
+            model_id: &invocation.model.model_id,
+            tier: invocation.tier.served,
+        }
+    }
+
+    /// A delta's cells by their series' strings.
+    fn cells<'a>(delta: &RollupDelta<'a>) -> HashMap<CellKey<'a>, CellTotals> {
+        delta
+            .cells()
+            .map(|(cell, totals)| (delta.cell_key(cell), *totals))
+            .collect()
+    }
+
+    /// A delta's histogram counts: (cell, metric, bin, count).
+    fn bins<'a>(delta: &RollupDelta<'a>) -> Vec<(CellKey<'a>, LatencyMetric, i16, i64)> {
+        delta
+            .bins
+            .iter()
+            .map(|((cell, metric, bin), count)| (delta.cell_key(*cell), *metric, *bin, *count))
+            .collect()
+    }
+
+    /// A delta's caller cells by (cell, dimension, value).
+    fn caller_cells<'a>(
+        delta: &RollupDelta<'a>,
+    ) -> HashMap<(CellKey<'a>, String, String), CellTotals> {
+        delta
+            .caller_cells()
+            .into_iter()
+            .map(|caller| {
+                let key = (
+                    delta.cell_key(caller.cell),
+                    caller.dimension.to_string(),
+                    caller.value.to_string(),
+                );
+                (key, *caller.totals)
+            })
+            .collect()
+    }
 
     fn invocation(timestamp_ms: i64, tier: Tier, latency_ms: Option<u32>) -> Invocation {
         Invocation {
@@ -693,7 +870,8 @@ mod tests {
             model_id: "amazon.nova-pro-v1:0",
             tier: Tier::Priority,
         };
-        let totals = delta.cells[&hour_priority];
+        let cells = cells(&delta);
+        let totals = cells[&hour_priority];
         assert_eq!(totals.invocations, 2);
         assert_eq!(totals.input_tokens, 200);
         assert_eq!(totals.cache_read_tokens, 10);
@@ -702,19 +880,23 @@ mod tests {
         assert_eq!(totals.compared_cost_pico, 6_000);
         assert_eq!(totals.latency_sum_ms, 900);
         // Two minute cells + one hour + one day for Priority, three for Flex.
-        assert_eq!(delta.cells.len(), 4 + 3);
+        assert_eq!(cells.len(), 4 + 3);
         let flex_day = CellKey {
             granularity: Granularity::Day,
             tier: Tier::Flex,
             bucket_start: Granularity::Day.bucket_start(base),
             ..hour_priority
         };
-        assert_eq!(delta.cells[&flex_day].unpriced_invocations, 1);
-        assert_eq!(delta.cells[&flex_day].cost_pico, 0);
+        assert_eq!(cells[&flex_day].unpriced_invocations, 1);
+        assert_eq!(cells[&flex_day].cost_pico, 0);
         // Each Priority latency lands in one bin per granularity.
-        assert_eq!(delta.bins.values().sum::<i64>(), 6);
+        assert_eq!(bins(&delta).iter().map(|bin| bin.3).sum::<i64>(), 6);
         // Packed per cell: the hour cell holds both Priority latencies, bins in order.
-        let packed = delta.packed_histograms();
+        let packed: HashMap<CellKey<'_>, PackedHistograms> = delta
+            .packed_histograms()
+            .into_iter()
+            .map(|(cell, packed)| (delta.cell_key(cell), packed))
+            .collect();
         let hour = &packed[&hour_priority];
         let unpacked: Vec<(i16, u64)> = hour.total.iter().map(|e| unpack(*e)).collect();
         let mut expected = vec![(latency::bin(400), 1), (latency::bin(500), 1)];
@@ -797,31 +979,30 @@ mod tests {
         for call in &calls {
             delta.add(call, priced, &callers);
         }
-        let day = |dimension: &'static str, value: &'static str| CallerKey {
-            cell: cell_key(Granularity::Day, &calls[0]),
-            dimension,
-            value: Cow::Borrowed(value),
+        let cells = caller_cells(&delta);
+        let day = |dimension: &str, value: &str| {
+            let key = (
+                cell_key(Granularity::Day, &calls[0]),
+                dimension.to_string(),
+                value.to_string(),
+            );
+            cells[&key]
         };
         let arn = "arn:aws:iam::111122223333:role/evals";
-        assert_eq!(delta.callers[&day("identity", arn)].cost_pico, 2_000);
-        assert_eq!(delta.callers[&day("identity", "")].invocations, 1);
-        assert_eq!(delta.callers[&day("meta:team", "evals")].invocations, 1);
-        assert_eq!(delta.callers[&day("meta:team", "7")].invocations, 1);
-        assert_eq!(delta.callers[&day("meta:team", "")].invocations, 1);
+        assert_eq!(day("identity", arn).cost_pico, 2_000);
+        assert_eq!(day("identity", "").invocations, 1);
+        assert_eq!(day("meta:team", "evals").invocations, 1);
+        assert_eq!(day("meta:team", "7").invocations, 1);
+        assert_eq!(day("meta:team", "").invocations, 1);
         // The application inference profile a call went through is a dimension of its own.
-        let through_profile = CallerKey {
-            value: Cow::Borrowed(profile),
-            ..day("profile", "")
-        };
-        assert_eq!(delta.callers[&through_profile].invocations, 1);
-        assert_eq!(delta.callers[&day("profile", "")].invocations, 2);
+        assert_eq!(day("profile", profile).invocations, 1);
+        assert_eq!(day("profile", "").invocations, 2);
         // Hour and day cells for each of 2 + 2 + 3 values; no minute cells, no trace ids.
-        assert_eq!(delta.callers.len(), 2 * 7);
+        assert_eq!(cells.len(), 2 * 7);
         assert!(
-            delta
-                .callers
+            cells
                 .keys()
-                .all(|key| key.cell.granularity != Granularity::Minute)
+                .all(|(cell, _, _)| cell.granularity != Granularity::Minute)
         );
     }
 
@@ -838,10 +1019,11 @@ mod tests {
         let mut delta = RollupDelta::keeping_minutes_from(horizon_s);
         delta.add(&before, priced, &callers);
         delta.add(&after, priced, &callers);
+        let kept = cells(&delta);
         let granularities = |call: &Invocation| -> Vec<Granularity> {
             let mut kept: Vec<Granularity> = Granularity::ALL
                 .into_iter()
-                .filter(|g| delta.cells.contains_key(&cell_key(*g, call)))
+                .filter(|g| kept.contains_key(&cell_key(*g, call)))
                 .collect();
             kept.sort();
             kept
@@ -852,11 +1034,10 @@ mod tests {
         );
         assert_eq!(granularities(&after), Granularity::ALL);
         // The histograms follow the cells: none for the older call's minute.
+        let bins = bins(&delta);
         let minute_bins = |call: &Invocation| {
-            delta
-                .bins
-                .keys()
-                .filter(|key| key.cell == cell_key(Granularity::Minute, call))
+            bins.iter()
+                .filter(|bin| bin.0 == cell_key(Granularity::Minute, call))
                 .count()
         };
         assert_eq!((minute_bins(&before), minute_bins(&after)), (0, 1));
@@ -870,11 +1051,10 @@ mod tests {
         );
         assert!(
             reprice
-                .cells
-                .keys()
-                .all(|key| key.granularity != Granularity::Minute)
+                .cells()
+                .all(|(cell, _)| cell.granularity != Granularity::Minute)
         );
-        assert_eq!(reprice.cells.len(), 2);
+        assert_eq!(reprice.cells().count(), 2);
     }
 
     #[test]

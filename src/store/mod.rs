@@ -27,8 +27,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::model::{Invocation, Money};
 use crate::rollup::{
-    CallerDimensions, CellKey, CellTotals, CostKind, Granularity, LatencyMetric, PackedHistograms,
-    RollupDelta,
+    CallerDimensions, CellTotals, CostKind, DeltaCell, DeltaSeries, Granularity, LatencyMetric,
+    PackedHistograms, RollupDelta,
 };
 
 pub use leader::Leadership;
@@ -429,12 +429,12 @@ pub(crate) struct SeriesKey {
 }
 
 impl SeriesKey {
-    fn of(cell: &CellKey<'_>) -> SeriesKey {
+    fn of(series: &DeltaSeries<'_>) -> SeriesKey {
         SeriesKey {
-            account_id: cell.account_id.to_string(),
-            region: cell.region.to_string(),
-            model_id: cell.model_id.to_string(),
-            tier: cell.tier.as_str().to_string(),
+            account_id: series.account_id.to_string(),
+            region: series.region.to_string(),
+            model_id: series.model_id.to_string(),
+            tier: series.tier.as_str().to_string(),
         }
     }
 }
@@ -1594,53 +1594,24 @@ async fn add_delta<T: WriteTx>(
     if delta.is_empty() {
         return Ok(Vec::new());
     }
-    // Distinct series of the delta, borrowed; an owned key only per distinct series.
-    type Borrowed<'k> = (&'k str, &'k str, &'k str, crate::model::Tier);
-    let mut ids: crate::rollup::FastMap<Borrowed<'_>, i64> = Default::default();
-    let mut missing: Vec<(Borrowed<'_>, SeriesKey)> = Vec::new();
-    {
-        let known = cache
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        for cell in delta.cells.keys() {
-            let series = (cell.account_id, cell.region, cell.model_id, cell.tier);
-            if ids.contains_key(&series) || missing.iter().any(|(m, _)| *m == series) {
-                continue;
-            }
-            let key = SeriesKey::of(cell);
-            match known.get(&key) {
-                Some(id) => {
-                    ids.insert(series, *id);
-                }
-                None => missing.push((series, key)),
-            }
-        }
-    }
-    missing.sort_by(|a, b| a.1.cmp(&b.1));
-    let keys: Vec<&SeriesKey> = missing.iter().map(|(_, key)| key).collect();
-    let created = tx.ensure_series(&keys).await?;
-    let mut new_series = Vec::with_capacity(created.len());
-    for ((series, key), id) in missing.into_iter().zip(created) {
-        ids.insert(series, id);
-        new_series.push((key, id));
-    }
-
-    let series_id = |cell: &CellKey<'_>| -> Result<i64> {
-        ids.get(&(cell.account_id, cell.region, cell.model_id, cell.tier))
+    let ids = series_ids(tx, cache, delta.series()).await?;
+    let series_id = |cell: DeltaCell| -> Result<i64> {
+        ids.ids
+            .get(cell.series as usize)
             .copied()
+            .flatten()
             .ok_or_else(|| StoreError::Inconsistent(format!("no series id for {cell:?}")))
     };
     let histograms = delta.packed_histograms();
     let no_histograms = PackedHistograms::default();
     let mut cells = delta
-        .cells
-        .iter()
-        .map(|(key, totals)| {
-            let packed = histograms.get(key).unwrap_or(&no_histograms);
+        .cells()
+        .map(|(cell, totals)| {
+            let packed = histograms.get(&cell).unwrap_or(&no_histograms);
             Ok(CellWrite {
-                granularity_s: key.granularity.seconds(),
-                bucket_start: key.bucket_start,
-                key: series_id(key)?,
+                granularity_s: cell.granularity.seconds(),
+                bucket_start: cell.bucket_start,
+                key: series_id(cell)?,
                 totals,
                 latency_hist: &packed.total,
                 first_token_hist: &packed.first_token,
@@ -1651,17 +1622,17 @@ async fn add_delta<T: WriteTx>(
     cells.sort_unstable_by_key(|c| (c.granularity_s, c.bucket_start, c.key));
     tx.add_rollups(&cells).await?;
     add_tier_cells(tx, delta).await?;
-    let mut callers = delta
-        .callers
+    let caller_cells = delta.caller_cells();
+    let mut callers = caller_cells
         .iter()
-        .map(|(key, totals)| {
+        .map(|caller| {
             Ok(CallerWrite {
-                granularity_s: key.cell.granularity.seconds(),
-                bucket_start: key.cell.bucket_start,
-                series_id: series_id(&key.cell)?,
-                dimension: key.dimension,
-                value: &key.value,
-                totals,
+                granularity_s: caller.cell.granularity.seconds(),
+                bucket_start: caller.cell.bucket_start,
+                series_id: series_id(caller.cell)?,
+                dimension: caller.dimension,
+                value: caller.value,
+                totals: caller.totals,
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -1683,14 +1654,13 @@ async fn add_delta<T: WriteTx>(
     });
     tx.add_caller_rollups(&callers).await?;
     let mut unpriced = delta
-        .unpriced
-        .iter()
-        .map(|(key, count)| {
+        .unpriced()
+        .map(|(cell, reason, invocations)| {
             Ok(UnpricedWrite {
-                bucket_start: key.cell.bucket_start,
-                series_id: series_id(&key.cell)?,
-                reason: key.reason,
-                invocations: *count,
+                bucket_start: cell.bucket_start,
+                series_id: series_id(cell)?,
+                reason,
+                invocations,
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -1698,7 +1668,45 @@ async fn add_delta<T: WriteTx>(
         (a.bucket_start, a.series_id, a.reason).cmp(&(b.bucket_start, b.series_id, b.reason))
     });
     tx.add_unpriced_rollups(&unpriced).await?;
-    Ok(new_series)
+    Ok(ids.new_series)
+}
+
+/// The ids of a delta's series (by their number in the delta), and the series created or
+/// first seen here, to cache after commit.
+struct SeriesIds {
+    ids: Vec<Option<i64>>,
+    new_series: Vec<(SeriesKey, i64)>,
+}
+
+/// Resolves series to ids: from the cache, else created in this transaction.
+async fn series_ids<T: WriteTx>(
+    tx: &mut T,
+    cache: &SeriesCache,
+    series: &[DeltaSeries<'_>],
+) -> Result<SeriesIds> {
+    let mut ids = vec![None; series.len()];
+    let mut missing: Vec<(usize, SeriesKey)> = Vec::new();
+    {
+        let known = cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (number, series) in series.iter().enumerate() {
+            let key = SeriesKey::of(series);
+            match known.get(&key) {
+                Some(id) => ids[number] = Some(*id),
+                None => missing.push((number, key)),
+            }
+        }
+    }
+    missing.sort_by(|a, b| a.1.cmp(&b.1));
+    let keys: Vec<&SeriesKey> = missing.iter().map(|(_, key)| key).collect();
+    let created = tx.ensure_series(&keys).await?;
+    let mut new_series = Vec::with_capacity(created.len());
+    for ((number, key), id) in missing.into_iter().zip(created) {
+        ids[number] = Some(id);
+        new_series.push((key, id));
+    }
+    Ok(SeriesIds { ids, new_series })
 }
 
 /// Adds what `delta` adds to its series' cells to the tier cells, in the same transaction.
@@ -1707,14 +1715,13 @@ async fn add_tier_cells<T: WriteTx>(tx: &mut T, delta: &RollupDelta<'_>) -> Resu
     let histograms = tiers.packed_histograms();
     let no_histograms = PackedHistograms::default();
     let mut cells: Vec<CellWrite<'_, &str>> = tiers
-        .cells
-        .iter()
-        .map(|(key, totals)| {
-            let packed = histograms.get(key).unwrap_or(&no_histograms);
+        .cells()
+        .map(|(cell, totals)| {
+            let packed = histograms.get(&cell).unwrap_or(&no_histograms);
             CellWrite {
-                granularity_s: key.granularity.seconds(),
-                bucket_start: key.bucket_start,
-                key: key.tier.as_str(),
+                granularity_s: cell.granularity.seconds(),
+                bucket_start: cell.bucket_start,
+                key: tiers.cell_key(cell).tier.as_str(),
                 totals,
                 latency_hist: &packed.total,
                 first_token_hist: &packed.first_token,

@@ -425,8 +425,9 @@ impl<R: Read> RecordReader<R> {
                     return Ok(Found::Record { range, location });
                 }
                 ScanStep::NextRecordStartsAt(length) => {
-                    // Bytes were dropped from the front of a too large record: its positions
-                    // no longer match the buffer.
+                    // The record ends before its first nested `{` that opened a line, if any
+                    // (not a too large one: its front was dropped, so its positions no longer
+                    // match the buffer).
                     let length = match scanner.nested_line_start {
                         Some(line_start) if !too_large => line_start,
                         _ => length,

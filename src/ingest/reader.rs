@@ -425,14 +425,10 @@ impl<R: Read> RecordReader<R> {
                     return Ok(Found::Record { range, location });
                 }
                 ScanStep::NextRecordStartsAt(length) => {
-                    // The record ends before its first nested `{` that opened a line, if any
-                    // (not a too large one: its front was dropped, so its positions no longer
-                    // match the buffer).
-                    let length = match scanner.nested_line_start {
-                        Some(line_start) if !too_large => line_start,
-                        _ => length,
-                    };
                     if !too_large {
+                        // It ends before its first nested `{` that opened a line, if any. (A
+                        // too large record's front was dropped: its positions are stale.)
+                        let length = scanner.nested_line_start.unwrap_or(length);
                         return Ok(self.unclosed_record(location, length));
                     }
                     self.consume(length);
@@ -458,7 +454,7 @@ impl<R: Read> RecordReader<R> {
                         scanner.position = 0;
                     }
                     if !self.fill_more()? {
-                        if let Some(line_start) = scanner.nested_line_start.filter(|_| !too_large) {
+                        if !too_large && let Some(line_start) = scanner.nested_line_start {
                             // The lines from there on are read again, as records of their own.
                             return Ok(self.unclosed_record(location, line_start));
                         }

@@ -318,8 +318,9 @@ pub struct RollupDelta<'a> {
     callers: FastMap<CallerSlot, CellTotals>,
     /// Unpriced invocations per day cell and cause.
     unpriced: FastMap<(DeltaCell, &'a str), i64>,
-    /// Minute cells start here or later (Unix seconds): older calls count in hour and day
-    /// cells only, as retention keeps no older minute cells (0, the default: every minute).
+    /// The fine cells' horizon (Unix seconds): older calls count in hour and day cells of
+    /// their series and day cells of their callers only, as retention keeps no older minute
+    /// cells or caller hour cells (0, the default: every call counts in every granularity).
     minute_cells_from_s: i64,
 }
 
@@ -367,7 +368,7 @@ pub struct CallerCell<'d> {
     pub totals: &'d CellTotals,
 }
 
-/// The granularities of a call older than the minute cells' horizon.
+/// The granularities of a call older than the fine cells' horizon.
 const WITHOUT_MINUTES: [Granularity; 2] = [Granularity::Hour, Granularity::Day];
 
 /// The caller dimension holding `identity.arn`.
@@ -386,6 +387,23 @@ pub const MAX_CALLER_VALUE_CHARS: usize = 200;
 
 /// Granularities of caller cells: caller views look at hours and days, never minutes.
 pub const CALLER_GRANULARITIES: [Granularity; 2] = [Granularity::Hour, Granularity::Day];
+
+/// The granularity of the caller cells of a call older than the fine cells' horizon: an
+/// hour cell holds about four calls per caller value, so hours of old months would add
+/// nearly a row per call (see [`finest_kept`]).
+const CALLER_DAYS_ONLY: [Granularity; 1] = [Granularity::Day];
+
+/// The finest cells kept of what starts at `start_s`, given the fine cells' horizon
+/// (`retention.minute_cells`, [`crate::store::Horizons::minute_cells_from_s`]): series cells
+/// have minutes from the horizon on and hours before it; caller cells have hours from the
+/// horizon on and days before it.
+pub fn finest_kept(callers: bool, start_s: i64, fine_cells_from_s: i64) -> Granularity {
+    match (callers, start_s >= fine_cells_from_s) {
+        (false, true) => Granularity::Minute,
+        (false, false) | (true, true) => Granularity::Hour,
+        (true, false) => Granularity::Day,
+    }
+}
 
 /// Which caller dimensions rollups keep: the identity, and these `requestMetadata` keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -467,7 +485,8 @@ fn truncate(value: &str) -> &str {
 }
 
 impl<'a> RollupDelta<'a> {
-    /// An empty delta that writes no minute cell before `minute_cells_from_s`.
+    /// An empty delta that writes no minute cell and no caller hour cell before
+    /// `minute_cells_from_s`.
     pub fn keeping_minutes_from(minute_cells_from_s: i64) -> RollupDelta<'a> {
         RollupDelta {
             minute_cells_from_s,
@@ -475,12 +494,26 @@ impl<'a> RollupDelta<'a> {
         }
     }
 
-    /// The granularities of the cells `invocation` counts in.
+    /// Whether `invocation` is recent enough for the fine cells (minutes, caller hours).
+    fn in_fine_cells(&self, invocation: &Invocation) -> bool {
+        Granularity::Minute.bucket_start(invocation.timestamp_ms) >= self.minute_cells_from_s
+    }
+
+    /// The granularities of the series cells `invocation` counts in.
     fn granularities(&self, invocation: &Invocation) -> &'static [Granularity] {
-        if Granularity::Minute.bucket_start(invocation.timestamp_ms) >= self.minute_cells_from_s {
+        if self.in_fine_cells(invocation) {
             &Granularity::ALL
         } else {
             &WITHOUT_MINUTES
+        }
+    }
+
+    /// The granularities of the caller cells `invocation` counts in.
+    fn caller_granularities(&self, invocation: &Invocation) -> &'static [Granularity] {
+        if self.in_fine_cells(invocation) {
+            &CALLER_GRANULARITIES
+        } else {
+            &CALLER_DAYS_ONLY
         }
     }
 
@@ -527,6 +560,7 @@ impl<'a> RollupDelta<'a> {
         update: impl Fn(&mut CellTotals),
     ) {
         let values = callers.values(invocation);
+        let granularities = self.caller_granularities(invocation);
         if self.caller_values.len() < values.len() {
             self.caller_values = values
                 .iter()
@@ -540,7 +574,7 @@ impl<'a> RollupDelta<'a> {
             let known = &mut self.caller_values[dimension];
             debug_assert_eq!(known.dimension, name, "one delta, one set of dimensions");
             let value = known.number(value);
-            for granularity in CALLER_GRANULARITIES {
+            for &granularity in granularities {
                 let cell = delta_cell(granularity, invocation, series);
                 update(self.callers.entry((cell, dimension, value)).or_default());
             }
@@ -1041,6 +1075,34 @@ mod tests {
                 .count()
         };
         assert_eq!((minute_bins(&before), minute_bins(&after)), (0, 1));
+        // Caller cells: hours and days from the horizon on, days only before it.
+        let caller_granularities = |delta: &RollupDelta, call: &Invocation| {
+            let mut kept: Vec<Granularity> = delta
+                .caller_cells()
+                .iter()
+                .filter(|caller| {
+                    caller.dimension == IDENTITY_DIMENSION
+                        && caller.cell.bucket_start
+                            == caller.cell.granularity.bucket_start(call.timestamp_ms)
+                        && caller.totals.invocations > 0
+                })
+                .map(|caller| caller.cell.granularity)
+                .collect();
+            kept.sort();
+            kept
+        };
+        let mut only_before = RollupDelta::keeping_minutes_from(horizon_s);
+        only_before.add(&before, priced, &callers);
+        assert_eq!(
+            caller_granularities(&only_before, &before),
+            [Granularity::Day]
+        );
+        let mut only_after = RollupDelta::keeping_minutes_from(horizon_s);
+        only_after.add(&after, priced, &callers);
+        assert_eq!(
+            caller_granularities(&only_after, &after),
+            CALLER_GRANULARITIES
+        );
         // A reprice moves only the cells that are kept.
         let mut reprice = RollupDelta::keeping_minutes_from(horizon_s);
         reprice.add_repricing(
@@ -1055,6 +1117,23 @@ mod tests {
                 .all(|(cell, _)| cell.granularity != Granularity::Minute)
         );
         assert_eq!(reprice.cells().count(), 2);
+        assert!(
+            reprice
+                .caller_cells()
+                .iter()
+                .all(|caller| caller.cell.granularity == Granularity::Day)
+        );
+    }
+
+    #[test]
+    fn finest_cells_kept_step_down_at_the_horizon() {
+        let horizon_s = 1_762_128_000;
+        let kept = |callers, start_s| finest_kept(callers, start_s, horizon_s);
+        assert_eq!(kept(false, horizon_s), Granularity::Minute);
+        assert_eq!(kept(false, horizon_s - 60), Granularity::Hour);
+        assert_eq!(kept(true, horizon_s), Granularity::Hour);
+        assert_eq!(kept(true, horizon_s - 3_600), Granularity::Day);
+        assert_eq!(finest_kept(true, 0, 0), Granularity::Hour);
     }
 
     #[test]

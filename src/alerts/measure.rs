@@ -8,7 +8,7 @@ use crate::coverage::Forms;
 use crate::model::Money;
 use crate::report::Month;
 use crate::rollup::{
-    Granularity, IDENTITY_DIMENSION, LatencyMetric, METADATA_DIMENSION_PREFIX, latency,
+    Granularity, IDENTITY_DIMENSION, LatencyMetric, METADATA_DIMENSION_PREFIX, finest_kept, latency,
 };
 use crate::store::{
     CallerFilter, CellSpan, CostStatus, Filter, Grouping, Result, Store, StoreError, Totals,
@@ -117,16 +117,13 @@ async fn span(store: &Store, rule: &RuleConfig, now_s: i64, callers: bool) -> Re
             }
         }
         RuleWindow::Rolling(duration) => {
-            // Minute cells up to now; caller cells have hours only, so a caller-scoped
-            // rolling window covers the hours it touches. So does a window that starts before
-            // the minute cells retention keeps (an evaluation `--at` a past instant).
+            // The finest cells kept of the window, up to now: minute cells of a series; a
+            // caller-scoped window covers the hours it touches, as caller cells have no
+            // minutes. A window that starts before the fine cells' horizon (an evaluation
+            // `--at` a past instant) covers the hours (a caller's: days) it touches.
             let length = i64::try_from(duration.as_secs()).unwrap_or(i64::MAX / 2);
-            let hours_only = callers || now_s - length < store.minute_cells_from().await?;
-            let (granularity, step) = if hours_only {
-                (Granularity::Hour, 3_600)
-            } else {
-                (Granularity::Minute, 60)
-            };
+            let granularity = finest_kept(callers, now_s - length, store.fine_cells_from().await?);
+            let step = granularity.seconds();
             let end_s = now_s - now_s.rem_euclid(step) + step;
             let start_s = (now_s - length) - (now_s - length).rem_euclid(step);
             Span {

@@ -19,14 +19,14 @@ pub async fn migrate(config: &Config) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `tierwatch retention`: drops the minute cells and raw invocations retention no longer keeps.
+/// `tierwatch retention`: drops the fine cells and raw invocations retention no longer keeps.
 pub async fn retention(config: &Config) -> Result<ExitCode> {
     let store = open_configured_store(config).await?;
     let now_ms = crate::store::now_ms();
-    let minutes_from = super::drop_old_minute_cells(&store, &config.retention, now_ms).await?;
+    let minutes_from = super::drop_old_fine_cells(&store, &config.retention, now_ms).await?;
     outln!(
-        "Minute cells are kept from {} (retention.minute_cells); hour and day cells are kept \
-         forever.",
+        "Minute cells of series and hour cells of callers are kept from {} \
+         (retention.minute_cells); the other cells are kept forever.",
         day_text(minutes_from * 1000)
     );
     let Some(kept_from) = config.retention.raw_kept_from(now_ms) else {

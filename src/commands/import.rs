@@ -27,7 +27,7 @@ pub struct ImportArgs {
 pub async fn run(config: &Config, args: ImportArgs) -> Result<ExitCode> {
     let store = open_configured_store(config).await?;
     // A backfill of old months then writes no minute cells that retention would drop.
-    super::drop_old_minute_cells(&store, &config.retention, crate::store::now_ms()).await?;
+    super::drop_old_fine_cells(&store, &config.retention, crate::store::now_ms()).await?;
     let prices = Arc::new(load_prices(config, &store).await?.table);
     let settings = ImportSettings {
         options: Arc::new(crate::prices::parse_options(config, &store).await?),

@@ -166,23 +166,24 @@ pub(crate) async fn wait_for_shutdown_signal() {
     }
 }
 
-/// Drops the minute cells older than `retention.minute_cells` at `now_ms`; returns the
-/// first day kept.
-pub(crate) async fn drop_old_minute_cells(
+/// Drops the fine cells (minute cells of series, hour cells of callers) older than
+/// `retention.minute_cells` at `now_ms`; returns the first day kept.
+pub(crate) async fn drop_old_fine_cells(
     store: &Store,
     retention: &crate::config::RetentionConfig,
     now_ms: i64,
 ) -> Result<i64> {
     let from_s = retention.minute_cells_from(now_ms);
     let deleted = store
-        .drop_minute_cells(from_s)
+        .drop_fine_cells(from_s)
         .await
-        .context("dropping minute cells past retention.minute_cells")?;
+        .context("dropping fine cells past retention.minute_cells")?;
     if deleted > 0 {
         tracing::info!(
             deleted,
             from = %crate::dashboard::scope::rfc3339(from_s),
-            "dropped minute cells past retention.minute_cells (hour and day cells kept)"
+            "dropped minute cells of series and hour cells of callers past \
+             retention.minute_cells (the other cells kept)"
         );
     }
     Ok(from_s)

@@ -82,8 +82,8 @@ async fn apply_retention(
     const DAILY: std::time::Duration = std::time::Duration::from_secs(86_400);
     loop {
         let now_ms = crate::store::now_ms();
-        if let Err(error) = super::drop_old_minute_cells(&store, &retention, now_ms).await {
-            tracing::warn!(%error, "dropping old minute cells failed; retrying tomorrow");
+        if let Err(error) = super::drop_old_fine_cells(&store, &retention, now_ms).await {
+            tracing::warn!(%error, "dropping old fine cells failed; retrying tomorrow");
         }
         if let Some(kept_from) = retention.raw_kept_from(now_ms) {
             match store.drop_raw_invocations(kept_from).await {

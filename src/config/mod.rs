@@ -55,8 +55,9 @@ pub struct RetentionConfig {
     /// Raw invocations older than this are dropped by whole months (rollups are kept); `None`
     /// keeps them forever.
     pub raw_invocations: Option<std::time::Duration>,
-    /// Minute cells older than this are dropped by whole days, and imports of older calls
-    /// write hour and day cells only (as CloudWatch keeps one-minute data 15 days).
+    /// The fine cells (minute cells of series, hour cells of callers) older than this are
+    /// dropped by whole days, and imports of older calls write the coarser cells only (as
+    /// CloudWatch keeps one-minute data 15 days).
     pub minute_cells: std::time::Duration,
 }
 

@@ -21,7 +21,7 @@ use crate::store::{
     UnpricedGroup,
 };
 
-use super::scope::{Scope, Window, rfc3339};
+use super::scope::{CellsKept, Scope, Window, rfc3339};
 
 /// Tiers in display order, with their fixed colours (the same on every chart and page).
 pub const TIER_COLOURS: [(&str, &str); 4] = [
@@ -347,6 +347,9 @@ pub struct Overview {
     pub tiers: Vec<Line>,
     pub total: Line,
     pub timeline: Timeline,
+    /// Why the chart is coarser than the window asks, when it is (retention).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline_note: Option<String>,
     pub latency: Vec<TierLatency>,
     /// Why latency is missing, when it is.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -362,11 +365,24 @@ struct WindowTotals {
     histograms: Option<LatencyHistograms>,
 }
 
-async fn window_totals(store: &Store, scope: &Scope, group: Grouping) -> Result<WindowTotals> {
-    let callers = scope.by_caller();
-    let span = scope.window.totals_span(callers);
+/// The cells a scope reads: its caller's cells when it filters a caller, its series' cells
+/// otherwise; how fine, the fine cells' horizon decides.
+async fn cells_kept(store: &Store, scope: &Scope) -> Result<CellsKept> {
+    Ok(CellsKept {
+        callers: scope.by_caller(),
+        fine_cells_from_s: store.fine_cells_from().await?,
+    })
+}
+
+async fn window_totals(
+    store: &Store,
+    scope: &Scope,
+    cells: CellsKept,
+    group: Grouping,
+) -> Result<WindowTotals> {
+    let span = scope.window.totals_span(cells);
     let histograms = async {
-        if callers {
+        if cells.callers {
             Ok(None)
         } else {
             store.histograms(span, &scope.filter, group).await.map(Some)
@@ -379,14 +395,38 @@ async fn window_totals(store: &Store, scope: &Scope, group: Grouping) -> Result<
 
 /// What the overview reads besides the window's totals.
 struct OverviewReads {
+    chart_span: CellSpan,
+    chart_note: Option<String>,
     chart_rows: Vec<AggregateRow>,
     spend: (Spend, Spend, Spend),
     freshness: Freshness,
     active_alerts: Vec<StoredAlert>,
 }
 
-async fn overview_reads(store: &Store, scope: &Scope, now_s: i64) -> Result<OverviewReads> {
-    let chart_span = scope.window.chart_span(scope.by_caller());
+async fn overview_reads(
+    store: &Store,
+    scope: &Scope,
+    cells: CellsKept,
+    now_s: i64,
+) -> Result<OverviewReads> {
+    let chart_span = scope.window.chart_span(cells);
+    let every_cell_kept = CellsKept {
+        fine_cells_from_s: i64::MIN,
+        ..cells
+    };
+    let chart_note = (scope.window.chart_span(every_cell_kept) != chart_span).then(|| {
+        format!(
+            "{} are kept from {} on (retention.minute_cells): this window starts earlier, so \
+             its chart shows {}.",
+            if cells.callers {
+                "Hourly figures per caller"
+            } else {
+                "Minute figures"
+            },
+            rfc3339(cells.fine_cells_from_s),
+            if cells.callers { "days" } else { "hours" },
+        )
+    });
     // The reads are independent: run them side by side (each on its own connection).
     let (chart_rows, spend, freshness, active_alerts) = tokio::try_join!(
         store.aggregate(chart_span, &scope.filter, Grouping::BUCKET_TIER),
@@ -395,6 +435,8 @@ async fn overview_reads(store: &Store, scope: &Scope, now_s: i64) -> Result<Over
         active_alerts(store),
     )?;
     Ok(OverviewReads {
+        chart_span,
+        chart_note,
         chart_rows,
         spend,
         freshness,
@@ -404,9 +446,10 @@ async fn overview_reads(store: &Store, scope: &Scope, now_s: i64) -> Result<Over
 
 /// Builds the overview of a scope at `now_s`.
 pub async fn overview(store: &Store, scope: &Scope, now_s: i64) -> Result<Overview> {
+    let cells = cells_kept(store, scope).await?;
     let (totals, reads) = tokio::try_join!(
-        window_totals(store, scope, Grouping::TIER),
-        overview_reads(store, scope, now_s),
+        window_totals(store, scope, cells, Grouping::TIER),
+        overview_reads(store, scope, cells, now_s),
     )?;
     Ok(assemble_overview(scope, &totals, reads))
 }
@@ -419,10 +462,11 @@ pub async fn model_page(
     scope: &Scope,
     now_s: i64,
 ) -> Result<(ModelsView, Overview)> {
+    let cells = cells_kept(store, scope).await?;
     let (totals, throttles, reads) = tokio::try_join!(
-        window_totals(store, scope, Grouping::MODEL_TIER),
+        window_totals(store, scope, cells, Grouping::MODEL_TIER),
         throttle_rates(store, scope),
-        overview_reads(store, scope, now_s),
+        overview_reads(store, scope, cells, now_s),
     )?;
     Ok((
         models_view(scope, &totals, &throttles),
@@ -450,10 +494,8 @@ fn assemble_overview(scope: &Scope, totals: &WindowTotals, reads: OverviewReads)
             .into(),
         tiers,
         total,
-        timeline: Timeline::of(
-            scope.window.chart_span(scope.by_caller()),
-            &reads.chart_rows,
-        ),
+        timeline: Timeline::of(reads.chart_span, &reads.chart_rows),
+        timeline_note: reads.chart_note,
         latency,
         latency_note,
         freshness: reads.freshness,
@@ -634,8 +676,9 @@ pub struct ModelsView {
 
 /// Model × tier lines of the window.
 pub async fn models(store: &Store, scope: &Scope) -> Result<ModelsView> {
+    let cells = cells_kept(store, scope).await?;
     let (totals, throttles) = tokio::try_join!(
-        window_totals(store, scope, Grouping::MODEL_TIER),
+        window_totals(store, scope, cells, Grouping::MODEL_TIER),
         throttle_rates(store, scope),
     )?;
     Ok(models_view(scope, &totals, &throttles))
@@ -776,7 +819,11 @@ pub struct CallerGroup {
 }
 
 pub async fn callers(store: &Store, scope: &Scope) -> Result<CallersView> {
-    let span = scope.window.totals_span(true);
+    let cells = CellsKept {
+        callers: true,
+        ..cells_kept(store, scope).await?
+    };
+    let span = scope.window.totals_span(cells);
     let rows = store
         .aggregate_callers(span, &scope.filter, &scope.dimension, Grouping::TIER)
         .await?;
@@ -863,7 +910,7 @@ pub async fn quotas(store: &Store, scope: &Scope) -> Result<QuotasView> {
     let filter = &scope.filter;
     let (rows, minutes_from) = tokio::try_join!(
         crate::headroom::headroom(store, start_s, window.end_s),
-        store.minute_cells_from(),
+        store.fine_cells_from(),
     )?;
     let mut note = "On-demand quotas are shared by the Priority, Standard and Flex traffic of a \
                     model; Reserved capacity is separate. Peaks are the busiest minute."

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::Tier;
 use crate::report::Month;
 use crate::rollup::{
-    Granularity, IDENTITY_DIMENSION, METADATA_DIMENSION_PREFIX, PROFILE_DIMENSION,
+    Granularity, IDENTITY_DIMENSION, METADATA_DIMENSION_PREFIX, PROFILE_DIMENSION, finest_kept,
 };
 use crate::store::{CallerFilter, CellSpan, Filter};
 
@@ -140,28 +140,33 @@ impl Window {
         })
     }
 
-    /// The coarsest cells that tile the window exactly, for its totals. Caller cells have no
-    /// minutes, so a caller view widens a minute-aligned window to whole hours.
-    pub fn totals_span(&self, callers: bool) -> CellSpan {
-        let granularity = if self.start_s % DAY == 0 && self.end_s % DAY == 0 {
+    /// The coarsest cells that tile the window exactly, for its totals; where those are finer
+    /// than the cells kept (caller cells have no minutes, nor hours before the fine cells'
+    /// horizon), the window widens to the kept cells it touches.
+    pub fn totals_span(&self, cells: CellsKept) -> CellSpan {
+        let aligned = if self.start_s % DAY == 0 && self.end_s % DAY == 0 {
             Granularity::Day
         } else if self.start_s % HOUR == 0 && self.end_s % HOUR == 0 {
             Granularity::Hour
-        } else if callers {
-            return CellSpan {
-                granularity: Granularity::Hour,
-                start_s: floor(self.start_s, HOUR),
-                end_s: floor(self.end_s + HOUR - 1, HOUR),
-            };
         } else {
             Granularity::Minute
         };
-        self.span(granularity)
+        let finest = cells.finest(self.start_s);
+        if aligned >= finest {
+            return self.span(aligned);
+        }
+        let step = finest.seconds();
+        CellSpan {
+            granularity: finest,
+            start_s: floor(self.start_s, step),
+            end_s: floor(self.end_s + step - 1, step),
+        }
     }
 
     /// Cells for a chart over the window: minutes up to 6 hours, hours up to 8 days, then
-    /// days; never finer than the window's alignment allows, never minutes for callers.
-    pub fn chart_span(&self, callers: bool) -> CellSpan {
+    /// days; never finer than the window's alignment or the cells kept allow (a callers
+    /// chart of a week before the fine cells' horizon has day bars).
+    pub fn chart_span(&self, cells: CellsKept) -> CellSpan {
         let length = self.end_s - self.start_s;
         let wanted = if length <= 6 * HOUR {
             Granularity::Minute
@@ -170,13 +175,10 @@ impl Window {
         } else {
             Granularity::Day
         };
-        let aligned = self.totals_span(callers);
-        let granularity = wanted.min(aligned.granularity);
-        let granularity = if callers && granularity == Granularity::Minute {
-            Granularity::Hour
-        } else {
-            granularity
-        };
+        let aligned = self.totals_span(cells);
+        let granularity = wanted
+            .min(aligned.granularity)
+            .max(cells.finest(aligned.start_s));
         CellSpan {
             granularity,
             ..aligned
@@ -194,6 +196,21 @@ impl Window {
     /// The window as RFC 3339 times, for people and JSON.
     pub fn bounds_text(&self) -> (String, String) {
         (rfc3339(self.start_s), rfc3339(self.end_s))
+    }
+}
+
+/// Which cells a view can read: series cells or caller cells, and the fine cells' horizon
+/// ([`crate::store::Store::fine_cells_from`]) that decides how fine they are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CellsKept {
+    pub callers: bool,
+    pub fine_cells_from_s: i64,
+}
+
+impl CellsKept {
+    /// The finest cells kept of a view starting at `start_s`.
+    fn finest(self, start_s: i64) -> Granularity {
+        finest_kept(self.callers, start_s, self.fine_cells_from_s)
     }
 }
 
@@ -359,31 +376,87 @@ mod tests {
         p
     }
 
+    /// Series and caller cells with every fine cell kept (no retention has run).
+    const SERIES: CellsKept = CellsKept {
+        callers: false,
+        fine_cells_from_s: 0,
+    };
+    const CALLERS: CellsKept = CellsKept {
+        callers: true,
+        fine_cells_from_s: 0,
+    };
+
     #[test]
     fn default_is_month_to_date_in_whole_days() {
         let window = Window::from_params(&ViewParams::default(), NOW).unwrap();
         assert_eq!(window.bounds_text().0, "2025-12-01T00:00:00Z");
         assert_eq!(window.bounds_text().1, "2025-12-11T00:00:00Z");
-        assert_eq!(window.totals_span(false).granularity, Granularity::Day);
-        assert_eq!(window.chart_span(false).granularity, Granularity::Day);
+        assert_eq!(window.totals_span(SERIES).granularity, Granularity::Day);
+        assert_eq!(window.chart_span(SERIES).granularity, Granularity::Day);
     }
 
     #[test]
     fn presets_align_to_their_cells() {
         let hour = Window::from_params(&params(&[("range", "1h")]), NOW).unwrap();
         assert_eq!(hour.end_s - hour.start_s, 3_600);
-        assert_eq!(hour.totals_span(false).granularity, Granularity::Minute);
-        assert_eq!(hour.chart_span(false).granularity, Granularity::Minute);
+        assert_eq!(hour.totals_span(SERIES).granularity, Granularity::Minute);
+        assert_eq!(hour.chart_span(SERIES).granularity, Granularity::Minute);
         // Caller cells have no minutes: the window widens to the hours it touches.
-        let widened = hour.totals_span(true);
+        let widened = hour.totals_span(CALLERS);
         assert_eq!(widened.granularity, Granularity::Hour);
         assert_eq!(widened.end_s - widened.start_s, 2 * 3_600);
+        assert_eq!(hour.chart_span(CALLERS), widened);
         let day = Window::from_params(&params(&[("range", "24h")]), NOW).unwrap();
-        assert_eq!(day.totals_span(false).granularity, Granularity::Hour);
-        assert_eq!(day.chart_span(false).granularity, Granularity::Hour);
+        assert_eq!(day.totals_span(SERIES).granularity, Granularity::Hour);
+        assert_eq!(day.chart_span(SERIES).granularity, Granularity::Hour);
         let week = Window::from_params(&params(&[("range", "7d")]), NOW).unwrap();
-        assert_eq!(week.totals_span(false).granularity, Granularity::Day);
-        assert_eq!(week.chart_span(false).granularity, Granularity::Hour);
+        assert_eq!(week.totals_span(SERIES).granularity, Granularity::Day);
+        assert_eq!(week.chart_span(SERIES).granularity, Granularity::Hour);
+        assert_eq!(week.chart_span(CALLERS).granularity, Granularity::Hour);
+    }
+
+    #[test]
+    fn views_before_the_fine_cells_horizon_read_coarser_cells() {
+        let week = Window::from_params(&params(&[("range", "7d")]), NOW).unwrap();
+        // Fine cells kept from the middle of the week: a callers chart has day bars (hours
+        // of its first days are gone); a series chart keeps hours, which are never dropped.
+        let horizon = week.start_s + 3 * DAY;
+        let callers = CellsKept {
+            callers: true,
+            fine_cells_from_s: horizon,
+        };
+        let series = CellsKept {
+            callers: false,
+            ..callers
+        };
+        assert_eq!(week.chart_span(callers).granularity, Granularity::Day);
+        assert_eq!(week.chart_span(series).granularity, Granularity::Hour);
+        // A window starting after the horizon keeps its hours.
+        let day = Window::from_params(&params(&[("range", "24h")]), NOW).unwrap();
+        assert!(day.start_s >= horizon);
+        assert_eq!(day.totals_span(callers).granularity, Granularity::Hour);
+        // Hour-aligned totals before the horizon widen to the days they touch.
+        let late = Window {
+            label: "hours".into(),
+            start_s: week.start_s + 5 * HOUR,
+            end_s: week.start_s + 30 * HOUR,
+        };
+        let widened = late.totals_span(callers);
+        assert_eq!(
+            (widened.granularity, widened.start_s, widened.end_s),
+            (Granularity::Day, week.start_s, week.start_s + 2 * DAY)
+        );
+        // Series cells before the horizon have hours, not minutes.
+        let minutes = Window {
+            label: "minutes".into(),
+            start_s: week.start_s + 90,
+            end_s: week.start_s + 600,
+        };
+        let widened = minutes.chart_span(series);
+        assert_eq!(
+            (widened.granularity, widened.start_s, widened.end_s),
+            (Granularity::Hour, week.start_s, week.start_s + HOUR)
+        );
     }
 
     #[test]

@@ -246,7 +246,8 @@ pub struct BatchOutcome {
 pub struct Horizons {
     /// No raw invocation before this millisecond is stored (0: none was ever dropped).
     pub raw_kept_from_ms: i64,
-    /// No minute cell starts before this second (0: none was ever dropped).
+    /// The fine cells' horizon: no minute cell of a series and no hour cell of a caller
+    /// starts before this second (0: none was ever dropped). See [`crate::rollup::finest_kept`].
     pub minute_cells_from_s: i64,
 }
 
@@ -815,9 +816,10 @@ impl Store {
         .await
     }
 
-    /// The first second with minute cells: retention dropped older ones (0: none ever).
-    pub async fn minute_cells_from(&self) -> Result<i64> {
-        on_backend!(self, store => store.minute_cells_from().await)
+    /// The fine cells' horizon: the first second with minute cells of series and hour cells
+    /// of callers; retention dropped older ones (0: none ever).
+    pub async fn fine_cells_from(&self) -> Result<i64> {
+        on_backend!(self, store => store.fine_cells_from().await)
     }
 
     /// Start of the latest minute with invocations (Unix seconds): when data was last seen.
@@ -951,18 +953,20 @@ impl Store {
         })
     }
 
-    /// Deletes minute cells before `from_s` (a day's start) and moves their horizon there:
-    /// from then on, writes keep hour and day cells only for older calls. Serialized with
-    /// writes (as [`Store::drop_raw_invocations`]), so no write adds a minute cell before it.
-    pub async fn drop_minute_cells(&self, from_s: i64) -> Result<u64> {
+    /// Deletes the fine cells before `from_s` (a day's start): minute cells of series and
+    /// tiers, hour cells of callers; and moves their horizon there: from then on, writes keep
+    /// hour and day cells of series and day cells of callers only for older calls.
+    /// Serialized with writes (as [`Store::drop_raw_invocations`]), so no write adds a fine
+    /// cell before it.
+    pub async fn drop_fine_cells(&self, from_s: i64) -> Result<u64> {
         if from_s.rem_euclid(86_400) != 0 {
             return Err(StoreError::Inconsistent(format!(
-                "minute cells are dropped by whole days; {from_s} is not the start of one"
+                "fine cells are dropped by whole days; {from_s} is not the start of one"
             )));
         }
         let deleted = on_backend!(self, store => {
             let mut tx = store.begin_exclusive().await?;
-            let deleted = tx.drop_minute_cells(from_s).await?;
+            let deleted = tx.drop_fine_cells(from_s).await?;
             tx.commit().await?;
             Ok::<u64, StoreError>(deleted)
         })?;
@@ -1409,9 +1413,9 @@ pub(crate) trait WriteTx: Send {
     async fn delete_rollups(&mut self, start_s: i64, end_s: i64) -> Result<()>;
     /// The retention horizons (see migrations 0012 and 0016).
     async fn horizons(&mut self) -> Result<Horizons>;
-    /// Deletes the minute cells (series and tier) before `from_s` and records that none
-    /// older are kept; gives how many it deleted.
-    async fn drop_minute_cells(&mut self, from_s: i64) -> Result<u64>;
+    /// Deletes the fine cells (minute cells of series and tiers, hour cells of callers)
+    /// before `from_s` and records that none older are kept; gives how many it deleted.
+    async fn drop_fine_cells(&mut self, from_s: i64) -> Result<u64>;
     /// The price groups of invocations with `start ≤ ts < end` (see `reprice`).
     async fn load_price_groups(
         &mut self,

@@ -756,11 +756,11 @@ macro_rules! aggregate_reads {
                 .context("reading the latest rollup bucket")
         }
 
-        pub(super) async fn minute_cells_from(&self) -> Result<i64> {
+        pub(super) async fn fine_cells_from(&self) -> Result<i64> {
             sqlx::query_scalar("SELECT minute_cells_from_s FROM retention WHERE id = 1")
                 .fetch_one(&self.pool)
                 .await
-                .context("reading the minute cells' horizon")
+                .context("reading the fine cells' horizon")
         }
 
         pub(super) async fn generation(&self) -> Result<i64> {

@@ -1183,22 +1183,23 @@ macro_rules! shared_tx_statements {
                 .context("reading the retention horizons")
         }
 
-        async fn drop_minute_cells(&mut self, from_s: i64) -> Result<u64> {
+        async fn drop_fine_cells(&mut self, from_s: i64) -> Result<u64> {
             sqlx::query(rows::SET_MINUTE_CELLS_FROM)
                 .bind(from_s)
                 .execute(&mut *self.tx)
                 .await
-                .context("recording the minute cells' horizon")?;
+                .context("recording the fine cells' horizon")?;
             let mut deleted = 0;
             for table in [
                 "DELETE FROM rollups WHERE granularity = 60 AND bucket_start < $1",
                 "DELETE FROM tier_rollups WHERE granularity = 60 AND bucket_start < $1",
+                "DELETE FROM caller_rollups WHERE granularity = 3600 AND bucket_start < $1",
             ] {
                 deleted += sqlx::query(table)
                     .bind(from_s)
                     .execute(&mut *self.tx)
                     .await
-                    .context("deleting minute cells past retention.minute_cells")?
+                    .context("deleting fine cells past retention.minute_cells")?
                     .rows_affected();
             }
             Ok(deleted)

@@ -1,6 +1,6 @@
 //! Retention on both backends: `retention.raw_invocations` drops whole months of raw
-//! invocations (a partition on Postgres), rollups kept; `retention.minute_cells` drops minute
-//! cells by day, hour and day cells kept.
+//! invocations (a partition on Postgres), rollups kept; `retention.minute_cells` drops the
+//! fine cells (minute cells of series, hour cells of callers) by day, the others kept.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -191,16 +191,89 @@ async fn cell_sums(db: &TestDb, backend: Backend, start_s: i64, end_s: i64) -> V
     for tier_row in connection.texts(&sums("tier_rollups")).await.unwrap() {
         rows.push(format!("tier {tier_row}"));
     }
+    for caller_row in connection.texts(&sums("caller_rollups")).await.unwrap() {
+        rows.push(format!("caller {caller_row}"));
+    }
     rows
 }
 
-/// Whether a row of [`cell_sums`] counts minute cells.
-fn is_minute(row: &str) -> bool {
-    row.starts_with("60 ") || row.starts_with("tier 60 ")
+/// Whether a row of [`cell_sums`] counts fine cells: minute cells of series and tiers, hour
+/// cells of callers.
+fn is_fine(row: &str) -> bool {
+    row.starts_with("60 ") || row.starts_with("tier 60 ") || row.starts_with("caller 3600 ")
+}
+
+/// The number of cells a row of [`cell_sums`] counts ("[tier |caller ]GRANULARITY COUNT
+/// cells, …").
+fn cell_count(row: &str) -> i64 {
+    let row = row
+        .trim_start_matches("tier ")
+        .trim_start_matches("caller ");
+    row.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+/// A team's overview of an October week: hour bars where caller hour cells are kept (`all`),
+/// day bars where retention keeps days only (`recent`); the same totals and the same calls per
+/// day either way.
+async fn caller_week_charts_agree(all: &TestDb, recent: &TestDb, backend: Backend) {
+    use tierwatch::dashboard::data;
+    use tierwatch::dashboard::scope::{Scope, ViewParams};
+    let now_s = NOVEMBER.end_ms() / 1000;
+    let week = ViewParams {
+        from: Some("2025-10-06".into()),
+        to: Some("2025-10-12".into()),
+        by: Some("team".into()),
+        ..ViewParams::default()
+    };
+    let teams = data::callers(&all.store, &Scope::from_params(&week, now_s).unwrap())
+        .await
+        .unwrap();
+    let team = teams
+        .callers
+        .iter()
+        .map(|group| group.caller.clone())
+        .find(|team| !team.is_empty())
+        .expect("a team in the simulated October");
+    let scope = Scope::from_params(
+        &ViewParams {
+            caller: Some(team),
+            ..week
+        },
+        now_s,
+    )
+    .unwrap();
+    let hours = data::overview(&all.store, &scope, now_s).await.unwrap();
+    let days = data::overview(&recent.store, &scope, now_s).await.unwrap();
+    assert_eq!(hours.timeline.granularity_s, 3_600, "{backend:?}");
+    assert_eq!(days.timeline.granularity_s, 86_400, "{backend:?}");
+    assert_eq!(days.timeline.buckets.len(), 7, "{backend:?}");
+    assert_eq!(hours.timeline_note, None, "{backend:?}");
+    let note = days.timeline_note.as_deref().unwrap_or_default();
+    assert!(
+        note.contains("from 2025-11-01T00:00:00Z on") && note.contains("shows days"),
+        "{backend:?}: {note}"
+    );
+    let json = |value: &data::Overview| serde_json::to_value(&value.tiers).unwrap();
+    assert_eq!(json(&hours), json(&days), "{backend:?}");
+    let per_day = |timeline: &data::Timeline| {
+        let mut calls = std::collections::BTreeMap::<i64, i64>::new();
+        for row in &timeline.invocations {
+            for (bucket, count) in timeline.buckets.iter().zip(row) {
+                *calls.entry(bucket - bucket.rem_euclid(86_400)).or_default() += count;
+            }
+        }
+        calls
+    };
+    let calls = per_day(&days.timeline);
+    assert!(
+        calls.values().all(|count| *count > 0),
+        "{backend:?}: {calls:?}"
+    );
+    assert_eq!(per_day(&hours.timeline), calls, "{backend:?}");
 }
 
 #[tokio::test]
-async fn minute_cells_are_kept_from_their_horizon_and_hours_and_days_stay_exact() {
+async fn fine_cells_are_kept_from_their_horizon_and_hours_and_days_stay_exact() {
     let october = tempfile::tempdir().unwrap();
     let november = tempfile::tempdir().unwrap();
     simulate(october.path(), OCTOBER, 31);
@@ -219,16 +292,17 @@ async fn minute_cells_are_kept_from_their_horizon_and_hours_and_days_stay_exact(
         );
         let october_cells = cell_sums(&all, backend, october_s, november_s).await;
         let november_cells = cell_sums(&all, backend, november_s, end_s).await;
-        assert_eq!(october_cells.len(), 6, "{backend:?}: {october_cells:?}");
+        assert_eq!(october_cells.len(), 8, "{backend:?}: {october_cells:?}");
 
-        // Minute cells kept from November: October's calls write hours and days only.
+        // Fine cells kept from November: October's calls write hour and day cells of their
+        // series, and day cells of their callers only.
         let recent = TestDb::new(backend).await;
-        assert_eq!(recent.store.drop_minute_cells(november_s).await.unwrap(), 0);
+        assert_eq!(recent.store.drop_fine_cells(november_s).await.unwrap(), 0);
         import(&recent.store, october.path()).await;
         import(&recent.store, november.path()).await;
         let without_minutes: Vec<String> = october_cells
             .iter()
-            .filter(|row| !is_minute(row))
+            .filter(|row| !is_fine(row))
             .cloned()
             .collect();
         assert_eq!(
@@ -246,7 +320,8 @@ async fn minute_cells_are_kept_from_their_horizon_and_hours_and_days_stay_exact(
             csv(&recent.store, NOVEMBER).await,
         );
         assert_eq!(recent_reports, reports, "{backend:?}");
-        // Rebuilding October's rollups from its rows brings no minute cell back.
+        caller_week_charts_agree(&all, &recent, backend).await;
+        // Rebuilding October's rollups from its rows brings no fine cell back.
         recent
             .store
             .reprice_and_rebuild(OCTOBER.start_ms(), OCTOBER.end_ms(), |_| {
@@ -256,29 +331,27 @@ async fn minute_cells_are_kept_from_their_horizon_and_hours_and_days_stay_exact(
             .unwrap();
         let rebuilt = cell_sums(&recent, backend, october_s, november_s).await;
         assert!(
-            !rebuilt.iter().any(|row| is_minute(row)),
+            !rebuilt.iter().any(|row| is_fine(row)),
             "{backend:?}: {rebuilt:?}"
         );
         crate::support::assert_tier_cells_agree(&recent, backend).await;
         recent.finish().await;
 
-        // Retention moves the horizon to mid-November: older minute cells go (series and
-        // tier cells alike), newer ones and every hour and day cell stay.
+        // Retention moves the horizon to mid-November: older fine cells go (minute cells of
+        // series and tiers, hour cells of callers), newer ones and every other cell stay.
         let before_mid = cell_sums(&all, backend, october_s, mid_november_s).await;
-        let minute_cells_before_mid: i64 = before_mid
+        let fine_cells_before_mid: i64 = before_mid
             .iter()
-            .filter(|row| is_minute(row))
-            // "[tier ]60 COUNT cells, …"
-            .map(|row| row.trim_start_matches("tier ").split(' ').nth(1).unwrap())
-            .map(|count| count.parse::<i64>().unwrap())
+            .filter(|row| is_fine(row))
+            .map(|row| cell_count(row))
             .sum();
         let after_mid = cell_sums(&all, backend, mid_november_s, end_s).await;
-        let dropped = all.store.drop_minute_cells(mid_november_s).await.unwrap();
-        assert_eq!(dropped as i64, minute_cells_before_mid, "{backend:?}");
-        assert_eq!(all.store.minute_cells_from().await.unwrap(), mid_november_s);
+        let dropped = all.store.drop_fine_cells(mid_november_s).await.unwrap();
+        assert_eq!(dropped as i64, fine_cells_before_mid, "{backend:?}");
+        assert_eq!(all.store.fine_cells_from().await.unwrap(), mid_november_s);
         let kept: Vec<String> = before_mid
             .iter()
-            .filter(|row| !is_minute(row))
+            .filter(|row| !is_fine(row))
             .cloned()
             .collect();
         assert_eq!(
@@ -299,15 +372,15 @@ async fn minute_cells_are_kept_from_their_horizon_and_hours_and_days_stay_exact(
             "{backend:?}"
         );
         // The horizon never moves back, and it moves by whole days.
-        assert_eq!(all.store.drop_minute_cells(november_s).await.unwrap(), 0);
-        assert_eq!(all.store.minute_cells_from().await.unwrap(), mid_november_s);
+        assert_eq!(all.store.drop_fine_cells(november_s).await.unwrap(), 0);
+        assert_eq!(all.store.fine_cells_from().await.unwrap(), mid_november_s);
         assert!(
             all.store
-                .drop_minute_cells(mid_november_s + 60)
+                .drop_fine_cells(mid_november_s + 60)
                 .await
                 .is_err()
         );
-        // Importing November again counts nothing twice and adds no old minute cell.
+        // Importing November again counts nothing twice and adds no old fine cell.
         let again = import(&all.store, november.path()).await;
         assert_eq!(again.imported, 0, "{backend:?}: {again}");
         assert_eq!(

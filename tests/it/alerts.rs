@@ -789,6 +789,54 @@ day = 31
     }
 }
 
+/// A caller-scoped rolling window at an instant before the fine cells' horizon covers the
+/// days it touches: retention keeps the hour cells of callers as long as minute cells
+/// (`retention.minute_cells`, 35 days by default), and calls older than that count in the
+/// day cells of their callers only. Reading hours there would see nothing and stay quiet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caller_rules_before_the_fine_cells_horizon_read_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let (receiver, port) = start_receiver().await;
+    let config = dir.path().join("tierwatch.toml");
+    let text = format!(
+        r#"
+[database]
+url = "sqlite://{db}"
+
+[[alerts.channels]]
+name = "hook"
+type = "webhook"
+url = "http://127.0.0.1:{port}/hook"
+
+[[alerts.rules]]
+name = "chat-api-priority-6h"
+kind = "priority_spend"
+budget_usd = "0.01"
+window = "6h"
+scope = {{ caller = "arn:aws:sts::111122223333:assumed-role/chat-api/web" }}
+threshold = 1.0
+severity = "critical"
+channels = ["hook"]
+"#,
+        db = dir.path().join("alerts.sqlite").display()
+    );
+    std::fs::write(&config, text).unwrap();
+    // Four Priority calls of that caller ($0.0189), a year before today.
+    import(
+        &config,
+        "calls.jsonl",
+        &priority_calls(1, 4, "2025-12-05T08:00:00Z"),
+    );
+    evaluate(&config, "2025-12-05T12:00:00Z");
+    assert_eq!(
+        sequence(&receiver, "/hook"),
+        vec![step("firing", "chat-api-priority-6h", "critical")]
+    );
+    let states = open_store(dir.path()).await.alert_states().await.unwrap();
+    let value = states[0].value.unwrap();
+    assert!((value - 0.0189).abs() < 1e-12, "{value}");
+}
+
 /// A forecast budget fires while the month's spend is still under budget, once the run rate
 /// projects past it; a staleness rule fires when no call has arrived for its minutes, and
 /// resolves when calls come back.

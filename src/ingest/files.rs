@@ -63,10 +63,11 @@ impl fmt::Display for SkipReason {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Discovery {
     pub files: Vec<InputFile>,
+    /// Files left out for another reason than being a body object, each named in the summary.
     pub skipped: Vec<(PathBuf, SkipReason)>,
-    /// Paths already in `files`, so a file reached twice is read once (in constant time:
-    /// an S3 month can hold tens of thousands of files).
-    seen: std::collections::HashSet<PathBuf>,
+    /// Body and media objects Bedrock offloaded next to the logs, counted only: an S3 year can
+    /// hold millions of them, and their paths are of no use.
+    pub body_objects: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,15 +107,30 @@ pub fn discover(paths: &[PathBuf]) -> Result<Discovery, DiscoverError> {
             discovery.add_file(path.clone(), metadata.len());
         }
     }
+    discovery.drop_repeated_files();
     Ok(discovery)
 }
 
 impl Discovery {
-    fn add_file(&mut self, path: PathBuf, size: u64) {
-        // The same file reached twice (listed and inside a listed directory) is read once.
-        if self.seen.insert(path.clone()) {
-            self.files.push(InputFile { path, size });
-        }
+    fn add_file(&mut self, mut path: PathBuf, size: u64) {
+        // A walk builds each path by pushing a name onto its directory's, which leaves spare
+        // room: trimmed, a list of a year of S3 log files (100,000s) holds each path once.
+        path.shrink_to_fit();
+        self.files.push(InputFile { path, size });
+    }
+
+    /// Keeps the first of files reached twice (listed, and inside a listed directory), so
+    /// each is read once; in constant time per file, as an S3 month can hold tens of
+    /// thousands of files.
+    fn drop_repeated_files(&mut self) {
+        let mut seen = std::collections::HashSet::with_capacity(self.files.len());
+        let first: Vec<bool> = self
+            .files
+            .iter()
+            .map(|file| seen.insert(file.path.as_path()))
+            .collect();
+        let mut first = first.into_iter();
+        self.files.retain(|_| first.next().unwrap_or(true));
     }
 }
 
@@ -129,9 +145,16 @@ fn walk_directory(root: &Path, discovery: &mut Discovery) -> Result<(), Discover
             continue;
         }
         let path = entry.into_path();
-        if let Some(reason) = skip_reason(&path) {
-            discovery.skipped.push((path, reason));
-            continue;
+        match skip_reason(&path) {
+            Some(SkipReason::BodyObject) => {
+                discovery.body_objects += 1;
+                continue;
+            }
+            Some(reason) => {
+                discovery.skipped.push((path, reason));
+                continue;
+            }
+            None => {}
         }
         let size = fs::metadata(&path)
             .map_err(|source| DiscoverError::Unreadable {
@@ -322,15 +345,11 @@ mod tests {
             ]
         );
         assert!(discovery.files.iter().all(|file| file.size == 3));
+        // body_in, media, body_out and stray_body.
+        assert_eq!(discovery.body_objects, 4);
         assert_eq!(
             discovery.skipped,
-            [
-                (body_in.clone(), SkipReason::BodyObject),
-                (media.clone(), SkipReason::BodyObject),
-                (body_out.clone(), SkipReason::BodyObject),
-                (stray_body.clone(), SkipReason::BodyObject),
-                (notes.clone(), SkipReason::NotALogFile),
-            ]
+            [(notes.clone(), SkipReason::NotALogFile)]
         );
 
         // Files named explicitly are taken whatever their name; duplicates are read once.
@@ -342,6 +361,7 @@ mod tests {
             .collect();
         assert_eq!(files, [notes.as_path(), body_in.as_path()]);
         assert!(explicit.skipped.is_empty());
+        assert_eq!(explicit.body_objects, 0);
     }
 
     #[test]

@@ -31,8 +31,11 @@ use super::{
 };
 use crate::rollup::{Granularity, latency};
 
-/// Bound parameters per statement: well below SQLite's default limit of 32,766.
-const MAX_PARAMETERS: usize = 16_000;
+/// Bound parameters per statement, well below SQLite's default limit of 32,766. A statement's
+/// compiled program grows with its parameters and each connection keeps its full-size
+/// statements prepared: at 16,000 they held about 12 MB of a 1M import's 49 MB heap peak; at
+/// 2,000 the import runs as fast (within run-to-run noise) with a 17 MiB lower peak RSS.
+const MAX_PARAMETERS: usize = 2_000;
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {

@@ -808,7 +808,8 @@ impl Store {
             caller: None,
             ..filter.clone()
         };
-        let built = query::histogram_sql(span, &filter, group);
+        let rows = on_backend!(self, store => store.packed_rows());
+        let built = query::histogram_sql(span, &filter, group, rows);
         self.cached(built.clone(), async {
             let cells = on_backend!(self, store => store.fetch_packed_histograms(built).await)?;
             Ok(query::fold_cells(&cells))

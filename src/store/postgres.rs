@@ -228,6 +228,12 @@ impl PgStore {
     price_list::price_list_reads!();
     query::aggregate_reads!();
 
+    /// How histogram reads hand cells over: a row per cell (Postgres has no cheap way to
+    /// concatenate arrays of different lengths in an aggregate).
+    pub(super) fn packed_rows(&self) -> query::PackedRows {
+        query::PackedRows::PerCell
+    }
+
     /// Cells' packed histograms with their groups (see `query::histogram_sql`).
     pub(super) async fn fetch_packed_histograms(
         &self,

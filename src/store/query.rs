@@ -540,34 +540,78 @@ pub(super) fn aggregate_sql(
         source.from
     );
     if !grouped.is_empty() {
-        let list = grouped.join(", ");
-        query
-            .sql
-            .push_str(&format!(" GROUP BY {list} ORDER BY {list}"));
+        let order = grouped.join(", ");
+        query.sql.push_str(&format!(
+            " GROUP BY {} ORDER BY {order}",
+            group_by_series_id(&grouped)
+        ));
     }
     query
 }
 
+/// The `GROUP BY` list of grouped columns: grouped by every column of a series, a read groups
+/// by the series' id instead (its columns follow from it, the primary key), which compares
+/// integers rather than four strings per cell (`/metrics` sums every day cell per series).
+fn group_by_series_id(grouped: &[&str]) -> String {
+    const SERIES_COLUMNS: [&str; 4] = ["s.account_id", "s.region", "s.model_id", "s.tier"];
+    if !SERIES_COLUMNS.iter().all(|column| grouped.contains(column)) {
+        return grouped.join(", ");
+    }
+    let mut list: Vec<&str> = grouped
+        .iter()
+        .copied()
+        .filter(|column| !SERIES_COLUMNS.contains(column))
+        .collect();
+    list.push("s.id");
+    list.join(", ")
+}
+
+/// How a histogram read hands over the packed histograms of a group's cells.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum PackedRows {
+    /// One row per cell.
+    PerCell,
+    /// One row per group, its cells' entries concatenated in SQL by this aggregate of a
+    /// column (entries of one bin in several cells add up when folded, as across rows).
+    PerGroup(fn(&str) -> String),
+}
+
 /// Both packed latency histograms (as `total` and `first_token`) of every cell of `span` that
-/// passes `filter`, each with the group it counts in: merged per group by [`fold_packed`].
+/// passes `filter`, with the group they count in: merged per group by [`fold_packed`].
 /// Merging in tierwatch rather than in SQL reads one row per cell instead of one per bin
 /// entry (a month of day cells at 10M calls: 3,720 rows, not 220,000); reading both metrics
-/// in one statement reads each cell once.
-pub(super) fn histogram_sql(span: CellSpan, filter: &Filter, group: Grouping) -> BuiltQuery {
+/// in one statement reads each cell once. With [`PackedRows::PerGroup`] the database hands
+/// over one row per group instead (where rows cost more than bytes: SQLite's driver passes
+/// each row between threads).
+pub(super) fn histogram_sql(
+    span: CellSpan,
+    filter: &Filter,
+    group: Grouping,
+    rows: PackedRows,
+) -> BuiltQuery {
     let mut query = BuiltQuery {
         sql: String::new(),
         params: Vec::new(),
     };
     let source = CellSource::of(Table::Rollups, filter, group);
-    let (mut select, _) = group_columns(group, false, source);
-    select.push("r.latency_hist AS total".into());
-    select.push("r.first_token_hist AS first_token".into());
+    let (mut select, grouped) = group_columns(group, false, source);
+    let column = |column: &str| match rows {
+        PackedRows::PerCell => column.to_string(),
+        PackedRows::PerGroup(concat) => concat(column),
+    };
+    select.push(format!("{} AS total", column("r.latency_hist")));
+    select.push(format!("{} AS first_token", column("r.first_token_hist")));
     let clause = where_clause(&mut query, span, filter, source);
     query.sql = format!(
         "SELECT {} FROM {} WHERE {clause}",
         select.join(", "),
         source.from
     );
+    if matches!(rows, PackedRows::PerGroup(_)) && !grouped.is_empty() {
+        query
+            .sql
+            .push_str(&format!(" GROUP BY {}", group_by_series_id(&grouped)));
+    }
     query
 }
 
@@ -834,10 +878,43 @@ mod tests {
     }
 
     #[test]
+    fn reads_grouped_by_every_series_column_group_by_the_series_id() {
+        let per_series = Grouping {
+            bucket: true,
+            account: true,
+            region: true,
+            model: true,
+            tier: true,
+        };
+        let built = aggregate_sql(Table::Rollups, span(), &Filter::default(), per_series);
+        assert!(
+            built.sql.ends_with(
+                "GROUP BY r.bucket_start, s.id ORDER BY r.bucket_start, s.account_id, s.region, \
+                 s.model_id, s.tier"
+            ),
+            "{}",
+            built.sql
+        );
+        let by_model = aggregate_sql(
+            Table::Rollups,
+            span(),
+            &Filter::default(),
+            Grouping::MODEL_TIER,
+        );
+        assert!(
+            by_model
+                .sql
+                .ends_with("GROUP BY s.model_id, s.tier ORDER BY s.model_id, s.tier"),
+            "{}",
+            by_model.sql
+        );
+    }
+
+    #[test]
     fn reads_naming_no_series_column_read_the_tier_cells() {
         let by_tier = |filter: &Filter, group| {
             let built = aggregate_sql(Table::Rollups, span(), filter, group);
-            let histogram = histogram_sql(span(), filter, group);
+            let histogram = histogram_sql(span(), filter, group, PackedRows::PerCell);
             let tiers = built.sql.contains("FROM tier_rollups r WHERE");
             assert_eq!(
                 tiers,

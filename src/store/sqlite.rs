@@ -161,6 +161,16 @@ impl SqliteStore {
     price_list::price_list_reads!();
     query::aggregate_reads!();
 
+    /// How histogram reads hand cells over: one row per group, its cells' blobs concatenated
+    /// (`group_concat` joins blobs byte for byte, and every blob holds whole 8-byte entries).
+    /// A row costs sqlx a message between its SQLite thread and the reader: `/models` at 10M
+    /// read 868 day cells a request, and spent two fifths of the server's CPU doing so.
+    pub(super) fn packed_rows(&self) -> query::PackedRows {
+        query::PackedRows::PerGroup(|column| {
+            format!("CAST(COALESCE(group_concat({column}, ''), '') AS BLOB)")
+        })
+    }
+
     /// Cells' packed histograms with their groups (see `query::histogram_sql`); SQLite keeps
     /// each as a blob (see `histogram_blob`).
     pub(super) async fn fetch_packed_histograms(

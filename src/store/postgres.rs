@@ -276,6 +276,12 @@ fn redact_password(url: &str) -> String {
     }
 }
 
+/// Invocations per insert statement. Its array parameters go out in one Bind message, and a
+/// connection keeps its write buffer at the size of the largest message it sent: a batch of
+/// 5,000 in one statement kept about 7 MB per writer connection (heaptrack, 1M import: 17 MB
+/// of a 44 MB heap peak).
+const INVOCATIONS_PER_STATEMENT: usize = 1_000;
+
 const INSERT_INVOCATIONS: &str = "INSERT INTO invocations (account_ref, region_ref, \
     request_key, request_text, ts_ms, inference_region_ref, operation_ref, model_called_ref, \
     model_id_ref, routing_ref, caller_arn_ref, request_metadata, requested_tier_ref, tier_ref, \
@@ -414,59 +420,63 @@ impl WriteTx for PgTx {
         strings: &BatchStrings<'_>,
     ) -> Result<Vec<bool>> {
         let encoded = encode_in_key_order(rows, &first_occurrences(rows), strings)?;
-        let enc = || encoded.iter().map(|(_, row)| row);
-        let inv = || enc().map(|row| &row.row.invocation);
-        let pricing = || enc().map(|row| &row.row.pricing);
-        let inserted: Vec<(i32, i32, Uuid)> = sqlx::query_as(INSERT_INVOCATIONS)
-            .bind(enc().map(|r| r.key.account).bind_iter())
-            .bind(enc().map(|r| r.key.region).bind_iter())
-            .bind(enc().map(|r| r.key.request).bind_iter())
-            .bind(enc().map(|r| r.request_text).bind_iter())
-            .bind(inv().map(|i| i.timestamp_ms).bind_iter())
-            .bind(enc().map(|r| r.inference_region).bind_iter())
-            .bind(enc().map(|r| r.operation).bind_iter())
-            .bind(enc().map(|r| r.model_called).bind_iter())
-            .bind(enc().map(|r| r.model_id).bind_iter())
-            .bind(enc().map(|r| r.routing).bind_iter())
-            .bind(enc().map(|r| r.caller_arn).bind_iter())
-            .bind(inv().map(|i| i.request_metadata.as_deref()).bind_iter())
-            .bind(enc().map(|r| r.requested_tier).bind_iter())
-            .bind(enc().map(|r| r.tier).bind_iter())
-            .bind(enc().map(|r| r.tier_source).bind_iter())
-            .bind(enc().map(|r| r.error_code).bind_iter())
-            .bind(enc().map(|r| r.pricing_status).bind_iter())
-            .bind(enc().map(|r| r.unpriced_reason).bind_iter())
-            .bind(inv().map(|i| i.model.resolved).bind_iter())
-            .bind(inv().map(|i| count_column(i.tokens.input)).bind_iter())
-            .bind(inv().map(|i| count_column(i.tokens.output)).bind_iter())
-            .bind(inv().map(|i| count_column(i.tokens.cache_read)).bind_iter())
-            .bind(
-                inv()
-                    .map(|i| count_column(i.tokens.cache_write))
-                    .bind_iter(),
-            )
-            .bind(inv().map(|i| i.latency_ms.map(i64::from)).bind_iter())
-            .bind(
-                inv()
-                    .map(|i| i.time_to_first_token_ms.map(i64::from))
-                    .bind_iter(),
-            )
-            .bind(pricing().map(|p| p.price_id()).bind_iter())
-            .bind(pricing().map(|p| p.cost_pico()).bind_iter())
-            .bind(
-                pricing()
-                    .map(|p| p.standard().map(|s| s.price_id))
-                    .bind_iter(),
-            )
-            .bind(
-                pricing()
-                    .map(|p| p.standard().map(|s| s.cost.picodollars()))
-                    .bind_iter(),
-            )
-            .bind(enc().map(|r| r.row.source_id).bind_iter())
-            .fetch_all(&mut *self.tx)
-            .await
-            .context("inserting invocations")?;
+        let mut inserted = Vec::with_capacity(encoded.len());
+        for chunk in encoded.chunks(INVOCATIONS_PER_STATEMENT) {
+            let enc = || chunk.iter().map(|(_, row)| row);
+            let inv = || enc().map(|row| &row.row.invocation);
+            let pricing = || enc().map(|row| &row.row.pricing);
+            let keys: Vec<(i32, i32, Uuid)> = sqlx::query_as(INSERT_INVOCATIONS)
+                .bind(enc().map(|r| r.key.account).bind_iter())
+                .bind(enc().map(|r| r.key.region).bind_iter())
+                .bind(enc().map(|r| r.key.request).bind_iter())
+                .bind(enc().map(|r| r.request_text).bind_iter())
+                .bind(inv().map(|i| i.timestamp_ms).bind_iter())
+                .bind(enc().map(|r| r.inference_region).bind_iter())
+                .bind(enc().map(|r| r.operation).bind_iter())
+                .bind(enc().map(|r| r.model_called).bind_iter())
+                .bind(enc().map(|r| r.model_id).bind_iter())
+                .bind(enc().map(|r| r.routing).bind_iter())
+                .bind(enc().map(|r| r.caller_arn).bind_iter())
+                .bind(inv().map(|i| i.request_metadata.as_deref()).bind_iter())
+                .bind(enc().map(|r| r.requested_tier).bind_iter())
+                .bind(enc().map(|r| r.tier).bind_iter())
+                .bind(enc().map(|r| r.tier_source).bind_iter())
+                .bind(enc().map(|r| r.error_code).bind_iter())
+                .bind(enc().map(|r| r.pricing_status).bind_iter())
+                .bind(enc().map(|r| r.unpriced_reason).bind_iter())
+                .bind(inv().map(|i| i.model.resolved).bind_iter())
+                .bind(inv().map(|i| count_column(i.tokens.input)).bind_iter())
+                .bind(inv().map(|i| count_column(i.tokens.output)).bind_iter())
+                .bind(inv().map(|i| count_column(i.tokens.cache_read)).bind_iter())
+                .bind(
+                    inv()
+                        .map(|i| count_column(i.tokens.cache_write))
+                        .bind_iter(),
+                )
+                .bind(inv().map(|i| i.latency_ms.map(i64::from)).bind_iter())
+                .bind(
+                    inv()
+                        .map(|i| i.time_to_first_token_ms.map(i64::from))
+                        .bind_iter(),
+                )
+                .bind(pricing().map(|p| p.price_id()).bind_iter())
+                .bind(pricing().map(|p| p.cost_pico()).bind_iter())
+                .bind(
+                    pricing()
+                        .map(|p| p.standard().map(|s| s.price_id))
+                        .bind_iter(),
+                )
+                .bind(
+                    pricing()
+                        .map(|p| p.standard().map(|s| s.cost.picodollars()))
+                        .bind_iter(),
+                )
+                .bind(enc().map(|r| r.row.source_id).bind_iter())
+                .fetch_all(&mut *self.tx)
+                .await
+                .context("inserting invocations")?;
+            inserted.extend(keys);
+        }
         Ok(mark_inserted(rows.len(), &encoded, &inserted))
     }
 
